@@ -1,0 +1,116 @@
+// The backend: every numeric operation the model needs, on memory the backend owns.
+//
+// The Llama model, LoRA, AdamW and generation are written once against this table of
+// functions; compute/cpu implements it with OpenBLAS and OpenMP (the reference), compute/cuda
+// with cuBLAS and kernels. Conventions shared by every op:
+//   - All float and int pointers are backend memory (from alloc), never host memory, so a GPU
+//     backend never has to upload behind the caller's back. Use to_device / to_host to move.
+//   - Row-major, fp32 activations and gradients. Shapes are given as [rows, cols].
+//   - Tokens of a batch are packed back to back (no padding): T tokens in total, and pos[t] is
+//     the position of token t inside its own sequence, so a new sequence starts where pos == 0.
+//   - Backward ops ACCUMULATE (+=) into gradients of inputs that can be reached by more than
+//     one path (residual stream, weight gradients) and OVERWRITE the rest; each op says which.
+#ifndef ARE_BACKEND_H
+#define ARE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct Backend Backend;
+
+struct Backend {
+    const char *name; // "cpu", "cuda"
+    int threads;      // CPU worker threads used by the ops (1 for GPU backends)
+
+    // --- memory -------------------------------------------------------------------------
+    void *(*alloc)(Backend *be, size_t bytes); // zero-filled; NULL on failure
+    void (*free)(Backend *be, void *ptr);
+    void (*to_device)(Backend *be, void *dst, const void *host_src, size_t bytes);
+    void (*to_host)(Backend *be, void *host_dst, const void *src, size_t bytes);
+    void (*copy)(Backend *be, void *dst, const void *src, size_t bytes);
+    void (*zero)(Backend *be, void *dst, size_t bytes);
+    void (*destroy)(Backend *be);
+
+    // --- linear algebra -----------------------------------------------------------------
+    // C[M,N] = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T; lda/ldb/ldc are row strides.
+    void (*gemm)(Backend *be, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+    // y[n] += a * x[n]
+    void (*axpy)(Backend *be, int n, float a, const float *x, float *y);
+    // out[n] = a[n] + b[n]   (out may alias a or b)
+    void (*add)(Backend *be, int n, const float *a, const float *b, float *out);
+
+    // --- rows -----------------------------------------------------------------------------
+    // dst[i*ld_dst + c] = src[rows[i]*ld_src + c]   for i < n, c < d
+    void (*gather_rows)(Backend *be, int n, int d, const int *rows, const float *src, int ld_src,
+                        float *dst, int ld_dst);
+    // dst[rows[i]*ld_dst + c] (+)= src[i*ld_src + c]; rows must be distinct
+    void (*scatter_rows)(Backend *be, int n, int d, const int *rows, const float *src, int ld_src,
+                         float *dst, int ld_dst, bool accumulate);
+
+    // --- embedding ------------------------------------------------------------------------
+    // out[T,d] = table[tokens[t], :]
+    void (*embedding_forward)(Backend *be, int T, int d, const int *tokens, const float *table,
+                              float *out);
+    // dtable[V,d] += dout rows scattered by token (repeated tokens add up)
+    void (*embedding_backward)(Backend *be, int T, int d, const int *tokens, const float *dout,
+                               float *dtable);
+
+    // --- RMSNorm: out = x / sqrt(mean(x^2) + eps) * w ------------------------------------
+    // x,out [T,d]; w [d]; rstd [T] saved for backward (1 / sqrt(mean(x^2) + eps))
+    void (*rmsnorm_forward)(Backend *be, int T, int d, float eps, const float *x, const float *w,
+                            float *out, float *rstd);
+    // dx [T,d] +=; dw [d] += (skipped when NULL)
+    void (*rmsnorm_backward)(Backend *be, int T, int d, const float *dout, const float *x,
+                             const float *w, const float *rstd, float *dx, float *dw);
+
+    // --- rotary embedding, Hugging Face rotate-half convention ---------------------------
+    // x [T, H, hd] rotated in place: for i < hd/2, angle = pos[t] * theta^(-2i/hd),
+    //   x[i] <- x[i] cos - x[i+hd/2] sin,  x[i+hd/2] <- x[i+hd/2] cos + x[i] sin
+    void (*rope_forward)(Backend *be, int T, int H, int hd, float theta, const int *pos, float *x);
+    // dx [T, H, hd] rotated back in place (the transpose of the forward rotation)
+    void (*rope_backward)(Backend *be, int T, int H, int hd, float theta, const int *pos,
+                          float *dx);
+
+    // --- causal self-attention with grouped KV heads over packed sequences --------------
+    // q [T, Hq*hd], k,v [T, Hkv*hd]; query head h reads kv head h / (Hq/Hkv).
+    // Token t attends to tokens t-pos[t] .. t (its own sequence, causal), scale 1/sqrt(hd).
+    // out [T, Hq*hd]; probs [T, Hq, max_len]: softmax row of (t, h) at [t, h, 0..pos[t]]
+    // (entries past pos[t] unused). Requires pos[t] < max_len.
+    void (*attention_forward)(Backend *be, int T, int Hq, int Hkv, int hd, int max_len,
+                              const int *pos, const float *q, const float *k, const float *v,
+                              float *out, float *probs);
+    // dq, dk, dv overwritten. dscores [T, Hq, max_len] is scratch.
+    void (*attention_backward)(Backend *be, int T, int Hq, int Hkv, int hd, int max_len,
+                               const int *pos, const float *q, const float *k, const float *v,
+                               const float *probs, const float *dout, float *dscores, float *dq,
+                               float *dk, float *dv);
+    // Attention over a KV cache (generation): k_cache, v_cache [slots, max_len, Hkv*hd].
+    // Token t (query q[t]) attends to cache rows slot[t]*max_len + 0 .. pos[t], which the
+    // caller has already written (its own key and value included). out [T, Hq*hd].
+    void (*attention_cached)(Backend *be, int T, int Hq, int Hkv, int hd, int max_len,
+                             const int *slot, const int *pos, const float *q, const float *k_cache,
+                             const float *v_cache, float *out);
+
+    // --- SwiGLU: h = silu(gate) * up, silu(x) = x / (1 + exp(-x)) ------------------------
+    void (*swiglu_forward)(Backend *be, int n, const float *gate, const float *up, float *h);
+    // dgate, dup overwritten
+    void (*swiglu_backward)(Backend *be, int n, const float *gate, const float *up, const float *dh,
+                            float *dgate, float *dup);
+
+    // --- softmax cross-entropy over logits [T, V] -----------------------------------------
+    // Rows with targets[t] < 0 are ignored. Writes loss[t] (0 for ignored rows) and
+    // dlogits[t] = scale * (softmax(logits[t]) - onehot(targets[t])) (0 for ignored rows).
+    // dlogits may alias logits. dlogits may be NULL (loss only).
+    void (*cross_entropy)(Backend *be, int T, int V, const float *logits, const int *targets,
+                          float scale, float *loss, float *dlogits);
+
+    // --- AdamW, PyTorch's update rule (torch.optim.AdamW, amsgrad off) --------------------
+    // p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+    // p -= (lr / (1-b1^step)) * m / (sqrt(v) / sqrt(1-b2^step) + eps);  step counts from 1
+    void (*adamw)(Backend *be, size_t n, float lr, float beta1, float beta2, float eps,
+                  float weight_decay, int step, float *params, const float *grads, float *m,
+                  float *v);
+};
+
+#endif

@@ -1,0 +1,175 @@
+// The Llama-family model: config, weights, the activation workspace, forward and backward.
+//
+// Layout and conventions follow Hugging Face's LlamaForCausalLM exactly, so that checkpoints
+// load without conversion and layer numbers mean what transformers users expect:
+//   - weights as stored in safetensors: a projection is W [out, in], y = x @ W^T;
+//   - RoPE in the rotate-half convention on the un-permuted q/k projections;
+//   - hidden_states[0] = embedding output, hidden_states[i] = input of block i (= output of
+//     block i-1) for i < n_layers, hidden_states[n_layers] = final_norm(output of last block);
+//     a negative index i means n_layers + 1 + i.
+//
+// Batches are packed: the tokens of all sequences back to back, no padding, so a sequence's
+// results never depend on which other sequences share its batch.
+#ifndef ARE_LLAMA_H
+#define ARE_LLAMA_H
+
+#include "backend.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct Lora Lora; // lora.h
+
+typedef struct {
+    int vocab_size;
+    int dim;         // hidden_size
+    int ffn_dim;     // intermediate_size
+    int n_layers;    // num_hidden_layers
+    int n_heads;     // num_attention_heads
+    int n_kv_heads;  // num_key_value_heads (divides n_heads)
+    int head_dim;    // hidden_size / num_attention_heads unless the checkpoint says otherwise
+    int max_seq_len; // max_position_embeddings
+    float rms_eps;   // rms_norm_eps
+    float rope_theta;
+    bool tie_embeddings; // lm_head shares the token embedding table
+} LlamaConfig;
+
+// The seven projections of a block; the LoRA target names are the HF module names.
+typedef enum {
+    PROJ_Q,    // q_proj    [n_heads*head_dim,    dim]
+    PROJ_K,    // k_proj    [n_kv_heads*head_dim, dim]
+    PROJ_V,    // v_proj    [n_kv_heads*head_dim, dim]
+    PROJ_O,    // o_proj    [dim, n_heads*head_dim]
+    PROJ_GATE, // gate_proj [ffn_dim, dim]
+    PROJ_UP,   // up_proj   [ffn_dim, dim]
+    PROJ_DOWN, // down_proj [dim, ffn_dim]
+    PROJ_COUNT
+} Projection;
+
+extern const char *const projection_names[PROJ_COUNT]; // "q_proj", ..., "down_proj"
+
+// Shape of projection p: W [*out, *in].
+void projection_shape(const LlamaConfig *cfg, Projection p, int *out, int *in);
+
+typedef struct {
+    float *attn_norm;        // [dim]   input_layernorm
+    float *proj[PROJ_COUNT]; // see Projection
+    float *mlp_norm;         // [dim]   post_attention_layernorm
+} LlamaBlockWeights;
+
+// Every parameter tensor of a model, as views into one backend allocation of n_floats.
+// The same struct holds gradients (full backward) with the identical layout.
+typedef struct {
+    float *memory;
+    size_t n_floats;
+    float *embed;              // [vocab, dim]
+    LlamaBlockWeights *blocks; // [n_layers] (host array of views)
+    float *final_norm;         // [dim]
+    float *lm_head;            // [vocab, dim]; == embed when tied
+} LlamaWeights;
+
+// Allocates (zero-filled) weights for cfg on be. Returns 0, or -1 when out of memory.
+int llama_weights_alloc(LlamaWeights *w, const LlamaConfig *cfg, Backend *be);
+void llama_weights_free(LlamaWeights *w, Backend *be);
+// Fills every weight with seeded random values: matrices N(0, init_std^2), norms 1.
+void llama_weights_init_random(LlamaWeights *w, const LlamaConfig *cfg, Backend *be, float init_std,
+                               unsigned long long seed);
+// Returns the config's error in a sentence (static string), or NULL when it is consistent.
+const char *llama_config_check(const LlamaConfig *cfg);
+
+typedef struct {
+    LlamaConfig cfg;
+    Backend *be;
+    LlamaWeights w;
+    LlamaWeights grad; // allocated by llama_alloc_grads for full backward; memory NULL otherwise
+    Lora *lora;        // attached adapter (applied in forward, trained in backward), or NULL
+} LlamaModel;
+
+int llama_alloc_grads(LlamaModel *m); // 0, or -1 when out of memory
+void llama_free(LlamaModel *m);       // weights and grads; not the backend, not the lora
+
+// --- what one forward computes ---------------------------------------------------------------
+
+typedef enum {
+    CAPTURE_LAST_TOKEN, // one row per sequence: its last token
+    CAPTURE_ALL_TOKENS, // one row per token
+} CapturePosition;
+
+#define LLAMA_MAX_CAPTURE 64
+
+typedef struct {
+    int n_capture;                 // hidden states to capture (0 = none)
+    int layers[LLAMA_MAX_CAPTURE]; // HF hidden_states indices, negatives allowed
+    CapturePosition capture_at;
+    bool logits; // compute logits [T, vocab] (runs every block)
+} LlamaOutputs;
+
+// Plans a workspace: the largest batch it must hold, what forward must produce, and whether
+// backward will run (and from which block down), so every buffer is allocated once.
+typedef struct {
+    int max_tokens;  // T of the largest batch (all sequences together)
+    int max_seqs;    // sequences of the largest batch
+    int max_seq_len; // longest single sequence (attention rows)
+    LlamaOutputs outputs;
+    // Backward: none, LoRA gradients only (down to the lowest LoRA block), or full gradients
+    // (down to the embedding; needs llama_alloc_grads). Activations are kept for exactly the
+    // blocks backward will visit.
+    enum { BACKWARD_NONE, BACKWARD_LORA, BACKWARD_FULL } backward;
+    // Generation: a KV cache for kv_slots sequences of up to max_seq_len tokens each.
+    int kv_slots;
+} WorkspacePlan;
+
+typedef struct LlamaWorkspace LlamaWorkspace;
+
+// Allocates the workspace for plan (one allocation for activations, one for gradients of
+// activations). Returns NULL and writes why into err (size err_len) when the plan cannot
+// hold (bad layer index, out of memory, backward without LoRA or grads...).
+LlamaWorkspace *llama_workspace_create(LlamaModel *m, const WorkspacePlan *plan, char *err,
+                                       size_t err_len);
+void llama_workspace_free(LlamaWorkspace *ws);
+size_t llama_workspace_bytes(const LlamaWorkspace *ws); // backend memory it holds
+
+// Packed batch of token sequences, host memory.
+typedef struct {
+    int n_seqs;
+    const int *seq_len; // [n_seqs], each >= 1
+    const int *tokens;  // [sum(seq_len)], sequence after sequence
+} TokenBatch;
+
+// Runs the batch through the model and produces the plan's outputs. Runs blocks only up to
+// the deepest one an output needs. When the plan has backward, keeps activations for it.
+// Returns 0, or -1 when the batch exceeds the plan (message in ws, llama_workspace_error).
+int llama_forward(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *batch);
+
+// Outputs of the last forward, backend memory:
+//   captured [rows, n_capture, dim], rows = n_seqs (last token) or T (all tokens), layers in
+//   the order the plan lists them;
+//   logits [T, vocab].
+float *llama_captured(LlamaWorkspace *ws);
+float *llama_logits(LlamaWorkspace *ws);
+// Gradient buffer for the captured states, same shape as llama_captured; backward reads it.
+// The caller writes it (e.g. a discriminator's input gradient) between forward and backward.
+float *llama_captured_grad(LlamaWorkspace *ws);
+const char *llama_workspace_error(const LlamaWorkspace *ws);
+
+typedef struct {
+    bool from_captured; // use llama_captured_grad as dL/d(captured)
+    // Next-token cross-entropy: targets [T] host array (negative = ignored), loss is the mean
+    // over non-ignored targets (Hugging Face's loss with labels); NULL for none.
+    const int *targets;
+} BackwardSources;
+
+// Back-propagates the sources of the last forward. Accumulates (+=) into the LoRA gradients
+// (when a LoRA is attached) and into m->grad (BACKWARD_FULL); zero them between steps.
+// Writes the cross-entropy loss into *loss when targets are given. Returns 0 or -1.
+int llama_backward(LlamaModel *m, LlamaWorkspace *ws, const BackwardSources *src, double *loss);
+
+// Resolves an HF hidden_states index (negative allowed) to 0..n_layers; -1 if out of range.
+int llama_resolve_layer(const LlamaConfig *cfg, int index);
+
+// Floating-point operations of one forward over T tokens in sequences of the given lengths
+// (2 per multiply-add), counting blocks 0..n_blocks-1 and the LM head when lm_head is set.
+double llama_forward_flops(const LlamaConfig *cfg, const TokenBatch *batch, int n_blocks,
+                           bool lm_head);
+
+#endif

@@ -1,0 +1,14 @@
+// The `are` subcommands. Each takes its own argv (argv[0] = the subcommand name), prints its
+// own --help, and returns one of the exit codes below.
+#ifndef ARE_COMMANDS_H
+#define ARE_COMMANDS_H
+
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1, // the work could not be done (bad input file, numeric failure, ...)
+    EXIT_USAGE = 2,  // the command line itself is wrong
+};
+
+int cmd_info(int argc, char **argv);
+
+#endif

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The `are` command line: help, exit codes, and `are info` placement alone and under mpirun.
+# usage: test_cli.sh path/to/are
+set -u
+are=$1
+passed=0 failed=0
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+
+# expect NAME CODE PATTERN -- CMD...: CMD exits with CODE and its output matches PATTERN.
+expect() {
+    local name=$1 code=$2 pattern=$3
+    shift 4
+    local out rc
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ "$rc" -eq "$code" ] && grep -qE -- "$pattern" <<<"$out"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL $name: exit $rc (wanted $code), output did not match /$pattern/:" >&2
+        sed 's/^/    /' <<<"$out" >&2
+    fi
+}
+
+expect help 0 '^usage: are <command>' -- "$are" --help
+expect no-command 2 '^usage: are <command>' -- "$are"
+expect unknown-command 2 "unknown command 'frobnicate'" -- "$are" frobnicate
+expect version 0 '^are [0-9]+\.[0-9]+\.[0-9]+$' -- "$are" --version
+expect info-help 0 '^usage: are info' -- "$are" info --help
+expect info-bad-threads 2 'expects an integer in 1..4096' -- "$are" info --threads 0
+expect info-unknown-arg 2 "unknown argument '--bogus'" -- "$are" info --bogus
+expect info-alone 0 'rank 0/1 on .*\(node rank 0/1\): [0-9]+ cpu threads' -- "$are" info
+expect info-threads 0 'rank 0/1 .*: 3 cpu threads' -- "$are" info --threads 3
+if command -v mpirun >/dev/null; then
+    # Two ranks on one node split its cores; rank 0 takes the odd one out.
+    cores=$(nproc --all)
+    share=$(((cores + 1) / 2))
+    expect info-mpi 0 "rank 0/2 .*node rank 0/2\): $share cpu threads(.|
+)*rank 1/2 .*node rank 1/2\): [0-9]+ cpu threads" -- mpirun -np 2 "$are" info
+else
+    echo "skipped: mpirun not found"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
