@@ -21,7 +21,8 @@ typedef struct {
 // kv_slots >= prompts->n_seqs, outputs.logits set, and max_seq_len >= the longest prompt plus
 // max_new_tokens. out_tokens [n_seqs, max_new_tokens] (host) receives each continuation, stop
 // token included when one was emitted; out_len [n_seqs] its length. Returns 0 or -1 (message
-// in llama_workspace_error).
+// in llama_workspace_error). Afterwards llama_logits(ws) holds the logits of the last step, one
+// row per sequence that was still generating then, in batch order.
 int llama_generate(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *prompts,
                    const GenerateOptions *opt, int *out_tokens, int *out_len);
 

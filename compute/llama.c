@@ -1,0 +1,329 @@
+// The Llama forward and backward passes, block by block, forward and backward side by side.
+//
+// Residual stream: resid[l] [T, dim] is the input of block l. A block is
+//   x_mid = x_in + o_proj(attention(rope(q_proj(ln1)), rope(k_proj(ln1)), v_proj(ln1)))
+//   x_out = x_mid + down_proj(silu(gate_proj(ln2)) * up_proj(ln2))
+// with ln1 = rmsnorm(x_in), ln2 = rmsnorm(x_mid). Backward carries dresid = dL/d(resid) down
+// the stream, each block adding its branches' contributions in place.
+#include "linear.h"
+#include "llama_workspace.h"
+#include "lora.h"
+
+#include <assert.h>
+
+// --- projections -----------------------------------------------------------------------------
+
+// Projection p of block layer, with its adapter when one is attached; base_grads routes the
+// weight gradient to m->grad (full backward), else the base weight is frozen.
+static Linear projection(const LlamaModel *m, int layer, Projection p, bool base_grads) {
+    Linear lin = {0};
+    projection_shape(&m->cfg, p, &lin.out, &lin.in);
+    lin.W = m->w.blocks[layer].proj[p];
+    lin.dW = base_grads ? m->grad.blocks[layer].proj[p] : NULL;
+    const Lora *lora = m->lora;
+    if (lora && lora_A(lora, layer, p)) {
+        lin.rank = lora->rank;
+        lin.scale = lora->scale;
+        lin.A = lora_A(lora, layer, p);
+        lin.B = lora_B(lora, &m->cfg, layer, p);
+        lin.dA = lora_grad_A(lora, layer, p);
+        lin.dB = lora_grad_B(lora, &m->cfg, layer, p);
+    }
+    return lin;
+}
+
+// logits [T, vocab] = final_ln [T, dim] lm_head^T; lm_head is the embedding when tied, so its
+// gradient then adds to the embedding's.
+static Linear lm_head(const LlamaModel *m, bool grads) {
+    Linear head = {.in = m->cfg.dim, .out = m->cfg.vocab_size, .W = m->w.lm_head};
+    head.dW = grads ? m->grad.lm_head : NULL;
+    return head;
+}
+
+// --- one block -------------------------------------------------------------------------------
+
+// x_out [T, dim] = block(x_in [T, dim]). x_out may alias x_in (blocks backward will not visit
+// run in place). cached: keys and values go to the KV cache rows ws->kv_row and attention
+// reads the cache (generation); otherwise attention runs over the packed batch.
+static void block_forward(LlamaModel *m, LlamaWorkspace *ws, int layer, int T, const float *x_in,
+                          float *x_out, bool cached) {
+    Backend *be = m->be;
+    const LlamaConfig *cfg = &m->cfg;
+    const LlamaBlockWeights *w = &m->w.blocks[layer];
+    BlockActivations *a = &ws->blocks[layer];
+    int d = cfg->dim, hd = cfg->head_dim, Hq = cfg->n_heads, Hkv = cfg->n_kv_heads;
+    int kv_dim = Hkv * hd, L = ws->plan.max_seq_len;
+    Linear lin[PROJ_COUNT];
+    for (int p = 0; p < PROJ_COUNT; p++) lin[p] = projection(m, layer, p, false);
+
+    // attention
+    be->rmsnorm_forward(be, T, d, cfg->rms_eps, x_in, w->attn_norm, a->ln1, a->rstd1);
+    linear_forward(be, &lin[PROJ_Q], T, a->ln1, a->ax[PROJ_Q], a->q, false);
+    linear_forward(be, &lin[PROJ_K], T, a->ln1, a->ax[PROJ_K], a->k, false);
+    linear_forward(be, &lin[PROJ_V], T, a->ln1, a->ax[PROJ_V], a->v, false);
+    be->rope_forward(be, T, Hq, hd, cfg->rope_theta, ws->pos, a->q);
+    be->rope_forward(be, T, Hkv, hd, cfg->rope_theta, ws->pos, a->k);
+    if (cached) {
+        be->scatter_rows(be, T, kv_dim, ws->kv_row, a->k, kv_dim, ws->k_cache[layer], kv_dim,
+                         false);
+        be->scatter_rows(be, T, kv_dim, ws->kv_row, a->v, kv_dim, ws->v_cache[layer], kv_dim,
+                         false);
+        be->attention_cached(be, T, Hq, Hkv, hd, L, ws->kv_slot, ws->pos, a->q, ws->k_cache[layer],
+                             ws->v_cache[layer], a->att);
+    } else {
+        be->attention_forward(be, T, Hq, Hkv, hd, L, ws->pos, a->q, a->k, a->v, a->att, a->probs);
+    }
+    be->copy(be, a->x_mid, x_in, (size_t)T * d * sizeof(float));
+    linear_forward(be, &lin[PROJ_O], T, a->att, a->ax[PROJ_O], a->x_mid, true);
+
+    // MLP
+    be->rmsnorm_forward(be, T, d, cfg->rms_eps, a->x_mid, w->mlp_norm, a->ln2, a->rstd2);
+    linear_forward(be, &lin[PROJ_GATE], T, a->ln2, a->ax[PROJ_GATE], a->gate, false);
+    linear_forward(be, &lin[PROJ_UP], T, a->ln2, a->ax[PROJ_UP], a->up, false);
+    be->swiglu_forward(be, T * cfg->ffn_dim, a->gate, a->up, a->h);
+    be->copy(be, x_out, a->x_mid, (size_t)T * d * sizeof(float));
+    linear_forward(be, &lin[PROJ_DOWN], T, a->h, a->ax[PROJ_DOWN], x_out, true);
+}
+
+// ws->dresid holds dL/d(x_out) of block layer; leaves dL/d(x_in) there when input_grad (the
+// lowest LoRA block skips it: nothing below needs it). Accumulates LoRA gradients, and the
+// block's weight gradients when full.
+static void block_backward(LlamaModel *m, LlamaWorkspace *ws, int layer, int T, bool full,
+                           bool input_grad) {
+    Backend *be = m->be;
+    const LlamaConfig *cfg = &m->cfg;
+    const LlamaBlockWeights *w = &m->w.blocks[layer];
+    LlamaBlockWeights *g = full ? &m->grad.blocks[layer] : NULL;
+    const BlockActivations *a = &ws->blocks[layer];
+    int d = cfg->dim, hd = cfg->head_dim, Hq = cfg->n_heads, Hkv = cfg->n_kv_heads;
+    int L = ws->plan.max_seq_len;
+    Linear lin[PROJ_COUNT];
+    for (int p = 0; p < PROJ_COUNT; p++) lin[p] = projection(m, layer, p, full);
+
+    // MLP: dresid = dL/d(x_out) is also dL/d(down_proj output)
+    linear_backward(be, &lin[PROJ_DOWN], T, a->h, a->ax[PROJ_DOWN], ws->dresid, ws->dax, ws->dh,
+                    false);
+    be->swiglu_backward(be, T * cfg->ffn_dim, a->gate, a->up, ws->dh, ws->dgate, ws->dup);
+    linear_backward(be, &lin[PROJ_GATE], T, a->ln2, a->ax[PROJ_GATE], ws->dgate, ws->dax, ws->dln,
+                    false);
+    linear_backward(be, &lin[PROJ_UP], T, a->ln2, a->ax[PROJ_UP], ws->dup, ws->dax, ws->dln, true);
+    be->rmsnorm_backward(be, T, d, ws->dln, a->x_mid, w->mlp_norm, a->rstd2, ws->dresid,
+                         g ? g->mlp_norm : NULL);
+
+    // attention: dresid = dL/d(x_mid) is also dL/d(o_proj output)
+    linear_backward(be, &lin[PROJ_O], T, a->att, a->ax[PROJ_O], ws->dresid, ws->dax, ws->datt,
+                    false);
+    be->attention_backward(be, T, Hq, Hkv, hd, L, ws->pos, a->q, a->k, a->v, a->probs, ws->datt,
+                           ws->dscores, ws->dq, ws->dk, ws->dv);
+    be->rope_backward(be, T, Hq, hd, cfg->rope_theta, ws->pos, ws->dq);
+    be->rope_backward(be, T, Hkv, hd, cfg->rope_theta, ws->pos, ws->dk);
+    float *dln1 = input_grad ? ws->dln : NULL;
+    linear_backward(be, &lin[PROJ_Q], T, a->ln1, a->ax[PROJ_Q], ws->dq, ws->dax, dln1, false);
+    linear_backward(be, &lin[PROJ_K], T, a->ln1, a->ax[PROJ_K], ws->dk, ws->dax, dln1, true);
+    linear_backward(be, &lin[PROJ_V], T, a->ln1, a->ax[PROJ_V], ws->dv, ws->dax, dln1, true);
+    if (input_grad)
+        be->rmsnorm_backward(be, T, d, ws->dln, ws->resid[layer], w->attn_norm, a->rstd1,
+                             ws->dresid, g ? g->attn_norm : NULL);
+}
+
+// --- captured hidden states ------------------------------------------------------------------
+
+static bool captures_at(const LlamaWorkspace *ws, int index) {
+    for (int c = 0; c < ws->plan.outputs.n_capture; c++)
+        if (ws->capture_index[c] == index) return true;
+    return false;
+}
+
+// Copies the captured rows of hidden state `index` (states [T, dim]) into captured.
+static void capture(LlamaModel *m, LlamaWorkspace *ws, int index, const float *states) {
+    int d = m->cfg.dim, n_capture = ws->plan.outputs.n_capture;
+    for (int c = 0; c < n_capture; c++)
+        if (ws->capture_index[c] == index)
+            m->be->gather_rows(m->be, ws->n_rows, d, ws->capture_rows, states, d,
+                               ws->captured + (size_t)c * d, n_capture * d);
+}
+
+// Adds the gradients of the captured rows of hidden state `index` into dstates [T, dim].
+static void inject_captured_grad(LlamaModel *m, LlamaWorkspace *ws, int index, float *dstates) {
+    int d = m->cfg.dim, n_capture = ws->plan.outputs.n_capture;
+    for (int c = 0; c < n_capture; c++)
+        if (ws->capture_index[c] == index)
+            m->be->scatter_rows(m->be, ws->n_rows, d, ws->capture_rows,
+                                ws->captured_grad + (size_t)c * d, n_capture * d, dstates, d, true);
+}
+
+// --- forward ---------------------------------------------------------------------------------
+
+// Checks the batch against the plan and uploads tokens, positions and capture rows.
+static int load_batch(LlamaWorkspace *ws, const TokenBatch *batch) {
+    const WorkspacePlan *plan = &ws->plan;
+    Backend *be = ws->model->be;
+    int vocab = ws->model->cfg.vocab_size;
+    if (batch->n_seqs < 1 || batch->n_seqs > plan->max_seqs)
+        return llama_workspace_fail(ws, "the batch has %d sequences, the workspace holds 1 .. %d",
+                                    batch->n_seqs, plan->max_seqs);
+    int T = 0;
+    for (int s = 0; s < batch->n_seqs; s++) {
+        int len = batch->seq_len[s];
+        if (len < 1 || len > plan->max_seq_len)
+            return llama_workspace_fail(ws,
+                                        "sequence %d has %d tokens, the workspace holds 1 .. %d", s,
+                                        len, plan->max_seq_len);
+        if (len > plan->max_tokens - T)
+            return llama_workspace_fail(ws,
+                                        "the batch has more than %d tokens, the workspace's "
+                                        "max_tokens",
+                                        plan->max_tokens);
+        for (int i = 0; i < len; i++) ws->host_pos[T + i] = i;
+        T += len;
+        if (plan->outputs.capture_at == CAPTURE_LAST_TOKEN) ws->host_rows[s] = T - 1;
+    }
+    for (int t = 0; t < T; t++)
+        if (batch->tokens[t] < 0 || batch->tokens[t] >= vocab)
+            return llama_workspace_fail(ws,
+                                        "token %d of the batch is %d, outside the vocabulary "
+                                        "(%d tokens)",
+                                        t, batch->tokens[t], vocab);
+    ws->T = T;
+    ws->n_rows = plan->outputs.capture_at == CAPTURE_LAST_TOKEN ? batch->n_seqs : T;
+    if (plan->outputs.capture_at == CAPTURE_ALL_TOKENS)
+        for (int t = 0; t < T; t++) ws->host_rows[t] = t;
+    be->to_device(be, ws->tokens, batch->tokens, (size_t)T * sizeof(int));
+    be->to_device(be, ws->pos, ws->host_pos, (size_t)T * sizeof(int));
+    if (ws->capture_rows)
+        be->to_device(be, ws->capture_rows, ws->host_rows, (size_t)ws->n_rows * sizeof(int));
+    return 0;
+}
+
+int llama_forward(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *batch) {
+    if (llama_workspace_check_model(ws, m) != 0 || load_batch(ws, batch) != 0) return -1;
+    Backend *be = m->be;
+    const LlamaConfig *cfg = &m->cfg;
+    int T = ws->T, d = cfg->dim, n = cfg->n_layers;
+
+    be->embedding_forward(be, T, d, ws->tokens, m->w.embed, ws->resid[0]);
+    for (int l = 0; l < ws->n_run; l++) {
+        capture(m, ws, l, ws->resid[l]); // before the block, which may overwrite it in place
+        block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], false);
+    }
+    if (ws->n_run < n) capture(m, ws, ws->n_run, ws->resid[ws->n_run]);
+    if (ws->final_norm) {
+        be->rmsnorm_forward(be, T, d, cfg->rms_eps, ws->resid[n], m->w.final_norm, ws->final_ln,
+                            ws->final_rstd);
+        capture(m, ws, n, ws->final_ln);
+    }
+    if (ws->plan.outputs.logits) {
+        Linear head = lm_head(m, false);
+        linear_forward(be, &head, T, ws->final_ln, NULL, ws->logits, false);
+    }
+    ws->forward_done = true;
+    ws->forward_lora = m->lora;
+    return 0;
+}
+
+void llama_forward_cached(LlamaModel *m, LlamaWorkspace *ws, int T, int n_out) {
+    Backend *be = m->be;
+    const LlamaConfig *cfg = &m->cfg;
+    int d = cfg->dim, n = cfg->n_layers;
+    assert(ws->n_run == n && ws->plan.outputs.logits);
+    ws->forward_done = false; // the activations no longer match the last llama_forward
+
+    be->embedding_forward(be, T, d, ws->tokens, m->w.embed, ws->resid[0]);
+    for (int l = 0; l < n; l++) block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], true);
+    // Only the rows that need a next token go through the final norm and the LM head.
+    be->gather_rows(be, n_out, d, ws->decode_rows, ws->resid[n], d, ws->decode_hidden, d);
+    be->rmsnorm_forward(be, n_out, d, cfg->rms_eps, ws->decode_hidden, m->w.final_norm,
+                        ws->final_ln, ws->final_rstd);
+    Linear head = lm_head(m, false);
+    linear_forward(be, &head, n_out, ws->final_ln, NULL, ws->logits, false);
+}
+
+// --- backward --------------------------------------------------------------------------------
+
+// Next-token cross-entropy, mean over non-ignored targets: dlogits, the LM head's backward
+// into ws->dfinal_ln (overwritten), and the loss (0 when every target is ignored). Returns
+// whether any target counted.
+static bool cross_entropy_backward(LlamaModel *m, LlamaWorkspace *ws, const int *targets, bool full,
+                                   double *loss) {
+    Backend *be = m->be;
+    int T = ws->T, counted = 0;
+    for (int t = 0; t < T; t++) counted += targets[t] >= 0;
+    if (loss) *loss = 0;
+    if (counted == 0) return false;
+    be->to_device(be, ws->targets, targets, (size_t)T * sizeof(int));
+    be->cross_entropy(be, T, m->cfg.vocab_size, ws->logits, ws->targets, 1.0f / (float)counted,
+                      ws->token_loss, ws->dlogits);
+    if (loss) {
+        be->to_host(be, ws->host_loss, ws->token_loss, (size_t)T * sizeof(float));
+        double sum = 0;
+        for (int t = 0; t < T; t++) sum += ws->host_loss[t];
+        *loss = sum / counted;
+    }
+    Linear head = lm_head(m, full);
+    linear_backward(be, &head, T, ws->final_ln, NULL, ws->dlogits, NULL, ws->dfinal_ln, false);
+    return true;
+}
+
+static int check_backward(LlamaModel *m, LlamaWorkspace *ws, const BackwardSources *src) {
+    const LlamaOutputs *out = &ws->plan.outputs;
+    if (llama_workspace_check_model(ws, m) != 0) return -1;
+    if (ws->plan.backward == BACKWARD_NONE)
+        return llama_workspace_fail(ws, "the workspace was planned without backward");
+    if (!ws->forward_done)
+        return llama_workspace_fail(ws, "backward needs the activations of a llama_forward "
+                                        "(generation overwrites them)");
+    if (ws->plan.backward == BACKWARD_LORA && !m->lora)
+        return llama_workspace_fail(ws, "LoRA backward without a LoRA adapter attached");
+    if (m->lora != ws->forward_lora)
+        return llama_workspace_fail(ws, "the LoRA adapter changed between forward and backward");
+    if (!src->from_captured && !src->targets)
+        return llama_workspace_fail(ws, "backward has no source: neither captured gradients "
+                                        "nor targets");
+    if (src->from_captured && out->n_capture == 0)
+        return llama_workspace_fail(ws, "backward from captured states, but the plan captures "
+                                        "none");
+    if (src->targets && !out->logits)
+        return llama_workspace_fail(ws, "backward from targets needs logits in the plan");
+    if (src->targets)
+        for (int t = 0; t < ws->T; t++)
+            if (src->targets[t] >= m->cfg.vocab_size)
+                return llama_workspace_fail(ws,
+                                            "target %d is %d, outside the vocabulary (%d "
+                                            "tokens)",
+                                            t, src->targets[t], m->cfg.vocab_size);
+    return 0;
+}
+
+int llama_backward(LlamaModel *m, LlamaWorkspace *ws, const BackwardSources *src, double *loss) {
+    if (check_backward(m, ws, src) != 0) return -1;
+    Backend *be = m->be;
+    const LlamaConfig *cfg = &m->cfg;
+    int T = ws->T, d = cfg->dim, n = cfg->n_layers;
+    bool full = ws->plan.backward == BACKWARD_FULL;
+    size_t stream_bytes = (size_t)T * d * sizeof(float);
+    be->zero(be, ws->dresid, stream_bytes);
+
+    // Above the blocks: the LM head and captures after the final norm meet at dfinal_ln.
+    bool head = src->targets && cross_entropy_backward(m, ws, src->targets, full, loss);
+    if (src->from_captured && captures_at(ws, n)) {
+        if (!head) be->zero(be, ws->dfinal_ln, stream_bytes);
+        inject_captured_grad(m, ws, n, ws->dfinal_ln);
+        head = true;
+    }
+    if (head)
+        be->rmsnorm_backward(be, T, d, ws->dfinal_ln, ws->resid[n], m->w.final_norm, ws->final_rstd,
+                             ws->dresid, full ? m->grad.final_norm : NULL);
+
+    // Down the blocks to the lowest one with a trainable parameter; a captured state adds its
+    // gradient where it leaves the stream (state l + 1 is the output of block l).
+    int lowest = ws->lowest_stored;
+    for (int l = ws->n_run - 1; l >= lowest; l--) {
+        if (src->from_captured && l + 1 < n) inject_captured_grad(m, ws, l + 1, ws->dresid);
+        block_backward(m, ws, l, T, full, full || l > lowest);
+    }
+    if (full) {
+        if (src->from_captured) inject_captured_grad(m, ws, 0, ws->dresid);
+        be->embedding_backward(be, T, d, ws->tokens, ws->dresid, m->grad.embed);
+    }
+    return 0;
+}

@@ -1,0 +1,192 @@
+// Model config, the parameter layout (one allocation, views into it), random initialisation,
+// and the model's bookkeeping (layer indices, FLOP counts).
+#include "llama.h"
+
+#include "rng.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const projection_names[PROJ_COUNT] = {
+    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+};
+
+void projection_shape(const LlamaConfig *cfg, Projection p, int *out, int *in) {
+    int q_dim = cfg->n_heads * cfg->head_dim;
+    int kv_dim = cfg->n_kv_heads * cfg->head_dim;
+    switch (p) {
+    case PROJ_Q:
+        *out = q_dim;
+        *in = cfg->dim;
+        break;
+    case PROJ_K:
+    case PROJ_V:
+        *out = kv_dim;
+        *in = cfg->dim;
+        break;
+    case PROJ_O:
+        *out = cfg->dim;
+        *in = q_dim;
+        break;
+    case PROJ_GATE:
+    case PROJ_UP:
+        *out = cfg->ffn_dim;
+        *in = cfg->dim;
+        break;
+    case PROJ_DOWN:
+        *out = cfg->dim;
+        *in = cfg->ffn_dim;
+        break;
+    default:
+        *out = *in = 0;
+        assert(!"unknown projection");
+    }
+}
+
+static size_t projection_size(const LlamaConfig *cfg, Projection p) {
+    int out, in;
+    projection_shape(cfg, p, &out, &in);
+    return (size_t)out * (size_t)in;
+}
+
+const char *llama_config_check(const LlamaConfig *cfg) {
+    if (cfg->vocab_size <= 0) return "vocab_size must be positive";
+    if (cfg->dim <= 0) return "hidden_size must be positive";
+    if (cfg->ffn_dim <= 0) return "intermediate_size must be positive";
+    if (cfg->n_layers <= 0) return "num_hidden_layers must be positive";
+    if (cfg->n_heads <= 0) return "num_attention_heads must be positive";
+    if (cfg->n_kv_heads <= 0) return "num_key_value_heads must be positive";
+    if (cfg->n_heads % cfg->n_kv_heads != 0)
+        return "num_attention_heads must be a multiple of num_key_value_heads";
+    if (cfg->head_dim <= 0 || cfg->head_dim % 2 != 0)
+        return "head_dim must be positive and even (rotary embeddings rotate pairs)";
+    if (cfg->max_seq_len <= 0) return "max_position_embeddings must be positive";
+    if (!(cfg->rms_eps > 0) || !isfinite(cfg->rms_eps))
+        return "rms_norm_eps must be positive and finite";
+    if (!(cfg->rope_theta > 0) || !isfinite(cfg->rope_theta))
+        return "rope_theta must be positive and finite";
+    return NULL;
+}
+
+// --- parameter layout ------------------------------------------------------------------------
+
+// Per block: attn_norm, the seven projections, mlp_norm, back to back in that order.
+static size_t block_floats(const LlamaConfig *cfg) {
+    size_t n = 2 * (size_t)cfg->dim;
+    for (int p = 0; p < PROJ_COUNT; p++) n += projection_size(cfg, (Projection)p);
+    return n;
+}
+
+// embed, the blocks, final_norm, then lm_head unless it is the embedding.
+static size_t weight_floats(const LlamaConfig *cfg) {
+    size_t table = (size_t)cfg->vocab_size * (size_t)cfg->dim;
+    return table + (size_t)cfg->n_layers * block_floats(cfg) + (size_t)cfg->dim +
+           (cfg->tie_embeddings ? 0 : table);
+}
+
+static float *take(float **cursor, size_t n) {
+    float *view = *cursor;
+    *cursor += n;
+    return view;
+}
+
+int llama_weights_alloc(LlamaWeights *w, const LlamaConfig *cfg, Backend *be) {
+    assert(llama_config_check(cfg) == NULL);
+    memset(w, 0, sizeof *w);
+    w->n_floats = weight_floats(cfg);
+    w->blocks = calloc((size_t)cfg->n_layers, sizeof *w->blocks);
+    w->memory = be->alloc(be, w->n_floats * sizeof(float));
+    if (!w->blocks || !w->memory) {
+        llama_weights_free(w, be);
+        return -1;
+    }
+    size_t table = (size_t)cfg->vocab_size * (size_t)cfg->dim;
+    float *cursor = w->memory;
+    w->embed = take(&cursor, table);
+    for (int l = 0; l < cfg->n_layers; l++) {
+        LlamaBlockWeights *b = &w->blocks[l];
+        b->attn_norm = take(&cursor, (size_t)cfg->dim);
+        for (int p = 0; p < PROJ_COUNT; p++)
+            b->proj[p] = take(&cursor, projection_size(cfg, (Projection)p));
+        b->mlp_norm = take(&cursor, (size_t)cfg->dim);
+    }
+    w->final_norm = take(&cursor, (size_t)cfg->dim);
+    w->lm_head = cfg->tie_embeddings ? w->embed : take(&cursor, table);
+    assert((size_t)(cursor - w->memory) == w->n_floats);
+    return 0;
+}
+
+void llama_weights_free(LlamaWeights *w, Backend *be) {
+    if (w->memory) be->free(be, w->memory);
+    free(w->blocks);
+    memset(w, 0, sizeof *w);
+}
+
+// --- random initialisation -------------------------------------------------------------------
+
+// Values are generated on the host in chunks of this many floats, then uploaded.
+#define FILL_CHUNK 4096
+
+// dst[n] = std * N(0,1) from rng, or 1 when std is 0 (a norm's weight).
+static void fill(Backend *be, float *dst, size_t n, float std, Rng *rng) {
+    float chunk[FILL_CHUNK];
+    for (size_t done = 0; done < n; done += FILL_CHUNK) {
+        size_t count = n - done < FILL_CHUNK ? n - done : FILL_CHUNK;
+        for (size_t i = 0; i < count; i++) chunk[i] = std ? std * rng_normal(rng) : 1.0f;
+        be->to_device(be, dst + done, chunk, count * sizeof(float));
+    }
+}
+
+void llama_weights_init_random(LlamaWeights *w, const LlamaConfig *cfg, Backend *be, float init_std,
+                               unsigned long long seed) {
+    Rng rng;
+    rng_seed(&rng, seed);
+    size_t table = (size_t)cfg->vocab_size * (size_t)cfg->dim;
+    fill(be, w->embed, table, init_std, &rng);
+    for (int l = 0; l < cfg->n_layers; l++) {
+        LlamaBlockWeights *b = &w->blocks[l];
+        fill(be, b->attn_norm, (size_t)cfg->dim, 0, &rng);
+        for (int p = 0; p < PROJ_COUNT; p++)
+            fill(be, b->proj[p], projection_size(cfg, (Projection)p), init_std, &rng);
+        fill(be, b->mlp_norm, (size_t)cfg->dim, 0, &rng);
+    }
+    fill(be, w->final_norm, (size_t)cfg->dim, 0, &rng);
+    if (!cfg->tie_embeddings) fill(be, w->lm_head, table, init_std, &rng);
+}
+
+// --- the model -------------------------------------------------------------------------------
+
+int llama_alloc_grads(LlamaModel *m) {
+    if (m->grad.memory) return 0;
+    return llama_weights_alloc(&m->grad, &m->cfg, m->be);
+}
+
+void llama_free(LlamaModel *m) {
+    llama_weights_free(&m->w, m->be);
+    llama_weights_free(&m->grad, m->be);
+}
+
+int llama_resolve_layer(const LlamaConfig *cfg, int index) {
+    int n = cfg->n_layers;
+    if (index < -(n + 1) || index > n) return -1;
+    return index < 0 ? n + 1 + index : index;
+}
+
+double llama_forward_flops(const LlamaConfig *cfg, const TokenBatch *batch, int n_blocks,
+                           bool lm_head) {
+    double tokens = 0, attention_pairs = 0; // (query, key) pairs over all causal rows
+    for (int s = 0; s < batch->n_seqs; s++) {
+        double len = batch->seq_len[s];
+        tokens += len;
+        attention_pairs += len * (len + 1) / 2;
+    }
+    double projections = 0;
+    for (int p = 0; p < PROJ_COUNT; p++) projections += (double)projection_size(cfg, p);
+    // Per pair and query head: a score (hd multiply-adds) and a weighted value (hd more).
+    double block = 2 * tokens * projections +
+                   4 * attention_pairs * (double)cfg->n_heads * (double)cfg->head_dim;
+    double head = lm_head ? 2 * tokens * (double)cfg->vocab_size * (double)cfg->dim : 0;
+    return n_blocks * block + head;
+}
