@@ -14,42 +14,14 @@
 #define ARE_LLAMA_H
 
 #include "backend.h"
+#include "llama_config.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
 typedef struct Lora Lora; // lora.h
 
-typedef struct {
-    int vocab_size;
-    int dim;         // hidden_size
-    int ffn_dim;     // intermediate_size
-    int n_layers;    // num_hidden_layers
-    int n_heads;     // num_attention_heads
-    int n_kv_heads;  // num_key_value_heads (divides n_heads)
-    int head_dim;    // hidden_size / num_attention_heads unless the checkpoint says otherwise
-    int max_seq_len; // max_position_embeddings
-    float rms_eps;   // rms_norm_eps
-    float rope_theta;
-    bool tie_embeddings; // lm_head shares the token embedding table
-} LlamaConfig;
-
-// The seven projections of a block; the LoRA target names are the HF module names.
-typedef enum {
-    PROJ_Q,    // q_proj    [n_heads*head_dim,    dim]
-    PROJ_K,    // k_proj    [n_kv_heads*head_dim, dim]
-    PROJ_V,    // v_proj    [n_kv_heads*head_dim, dim]
-    PROJ_O,    // o_proj    [dim, n_heads*head_dim]
-    PROJ_GATE, // gate_proj [ffn_dim, dim]
-    PROJ_UP,   // up_proj   [ffn_dim, dim]
-    PROJ_DOWN, // down_proj [dim, ffn_dim]
-    PROJ_COUNT
-} Projection;
-
 extern const char *const projection_names[PROJ_COUNT]; // "q_proj", ..., "down_proj"
-
-// Shape of projection p: W [*out, *in].
-void projection_shape(const LlamaConfig *cfg, Projection p, int *out, int *in);
 
 typedef struct {
     float *attn_norm;        // [dim]   input_layernorm

@@ -13,38 +13,6 @@ const char *const projection_names[PROJ_COUNT] = {
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
 };
 
-void projection_shape(const LlamaConfig *cfg, Projection p, int *out, int *in) {
-    int q_dim = cfg->n_heads * cfg->head_dim;
-    int kv_dim = cfg->n_kv_heads * cfg->head_dim;
-    switch (p) {
-    case PROJ_Q:
-        *out = q_dim;
-        *in = cfg->dim;
-        break;
-    case PROJ_K:
-    case PROJ_V:
-        *out = kv_dim;
-        *in = cfg->dim;
-        break;
-    case PROJ_O:
-        *out = cfg->dim;
-        *in = q_dim;
-        break;
-    case PROJ_GATE:
-    case PROJ_UP:
-        *out = cfg->ffn_dim;
-        *in = cfg->dim;
-        break;
-    case PROJ_DOWN:
-        *out = cfg->dim;
-        *in = cfg->ffn_dim;
-        break;
-    default:
-        *out = *in = 0;
-        assert(!"unknown projection");
-    }
-}
-
 static size_t projection_size(const LlamaConfig *cfg, Projection p) {
     int out, in;
     projection_shape(cfg, p, &out, &in);

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git
+  clang libclang-rt-14-dev                       # libFuzzer harnesses (tests/fuzz)
   openmpi-bin libopenmpi-dev                     # MPI job: mpirun, mpicc, libmpi
   libhdf5-openmpi-dev hdf5-tools                 # parallel HDF5 and h5dump/h5ls
   libconfig-dev                                  # run and sweep configs

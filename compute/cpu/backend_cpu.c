@@ -226,6 +226,9 @@ static void cpu_rope_backward(Backend *be, int T, int H, int hd, float theta, co
 
 // --- causal self-attention -----------------------------------------------------------------------
 
+// Attention loops hand out (token, head) rows round-robin (schedule(static, 1)): a causal row's
+// cost grows with its position, so contiguous chunks would leave the last thread the most work.
+
 static float attention_scale(int hd) {
     return (float)(1.0 / sqrt((double)hd));
 }
@@ -266,7 +269,7 @@ static void cpu_attention_forward(Backend *be, int T, int Hq, int Hkv, int hd, i
     int group = Hq / Hkv;
     size_t q_stride = (size_t)Hq * hd, kv_stride = (size_t)Hkv * hd;
     float scale = attention_scale(hd);
-#pragma omp parallel for schedule(static) num_threads(be->threads)
+#pragma omp parallel for schedule(static, 1) num_threads(team(be, (size_t)T *Hq, hd))
     for (int th = 0; th < T * Hq; th++) {
         int t = th / Hq, h = th % Hq;
         assert(pos[t] <= t && pos[t] < max_len);
@@ -285,10 +288,10 @@ static void cpu_attention_backward(Backend *be, int T, int Hq, int Hkv, int hd, 
     int group = Hq / Hkv;
     size_t q_stride = (size_t)Hq * hd, kv_stride = (size_t)Hkv * hd;
     float scale = attention_scale(hd);
-#pragma omp parallel num_threads(be->threads)
+#pragma omp parallel num_threads(team(be, (size_t)T *Hq, hd))
     {
         // Per query row (t, h): dscores (gradient of q.k_j, softmax and scale folded in), dq.
-#pragma omp for schedule(static)
+#pragma omp for schedule(static, 1)
         for (int th = 0; th < T * Hq; th++) {
             int t = th / Hq, h = th % Hq, n = pos[t] + 1;
             size_t kv_offset = (size_t)(t - pos[t]) * kv_stride + (size_t)(h / group) * hd;
@@ -309,7 +312,7 @@ static void cpu_attention_backward(Backend *be, int T, int Hq, int Hkv, int hd, 
         }
         // Per key row (u, kv head): gather from every query of its sequence at or after u, and
         // from every query head of the group, in a fixed order (no two rows share an output).
-#pragma omp for schedule(static)
+#pragma omp for schedule(static, 1)
         for (int ug = 0; ug < T * Hkv; ug++) {
             int u = ug / Hkv, g = ug % Hkv, j = pos[u];
             float *dk_row = dk + u * kv_stride + (size_t)g * hd;
@@ -334,7 +337,7 @@ static void cpu_attention_cached(Backend *be, int T, int Hq, int Hkv, int hd, in
     int group = Hq / Hkv;
     size_t q_stride = (size_t)Hq * hd, kv_stride = (size_t)Hkv * hd;
     float scale = attention_scale(hd);
-#pragma omp parallel for schedule(static) num_threads(be->threads)
+#pragma omp parallel for schedule(static, 1) num_threads(team(be, (size_t)T *Hq, hd))
     for (int th = 0; th < T * Hq; th++) {
         int t = th / Hq, h = th % Hq;
         assert(pos[t] < max_len);
