@@ -3,7 +3,7 @@
 // Matrix products go to OpenBLAS; every other loop is an OpenMP loop with a static schedule in
 // which each output element is written by exactly one iteration, summing its terms in a fixed
 // order. So the results are bit-identical from run to run and for any thread count (gemm aside,
-// whose blocking OpenBLAS chooses per thread count), and no loop needs atomics.
+// whose bands depend on the thread count), and no loop needs atomics.
 #include "backend_cpu.h"
 
 #include <assert.h>
@@ -68,13 +68,34 @@ static void cpu_destroy(Backend *be) {
 
 // --- linear algebra ------------------------------------------------------------------------------
 
+// Below this many multiply-adds a product runs on one thread.
+#define MIN_PARALLEL_GEMM (64 * 64 * 64)
+
+// One thread pool: OpenBLAS runs single-threaded inside the backend's own OpenMP team, each
+// thread computing one band of C's rows (or of its columns when C is wide and short). OpenBLAS's
+// pthread pool would otherwise spin against OpenMP's idle threads at every switch between a
+// matrix product and another op, which cost a quarter of a forward pass on two cores.
 static void cpu_gemm(Backend *be, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc) {
-    // OpenBLAS's thread count is process-wide: another backend may have changed it.
-    if (openblas_get_num_threads() != be->threads) openblas_set_num_threads(be->threads);
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+    CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+    int threads = (double)M * N * K < MIN_PARALLEL_GEMM ? 1 : be->threads;
+    bool split_rows = M >= N;
+    int extent = split_rows ? M : N;
+    // Bands of whole 16-row (column) panels, so each call keeps full-width kernel tiles.
+    int band = ((extent + threads - 1) / threads + 15) / 16 * 16;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int start = 0; start < extent; start += band) {
+        int n = min_int(band, extent - start);
+        if (split_rows) // rows of op(A) and C
+            cblas_sgemm(CblasRowMajor, ta, tb, n, N, K, alpha,
+                        trans_a ? A + start : A + (size_t)start * lda, lda, B, ldb, beta,
+                        C + (size_t)start * ldc, ldc);
+        else // columns of op(B) and C
+            cblas_sgemm(CblasRowMajor, ta, tb, M, n, K, alpha, A, lda,
+                        trans_b ? B + (size_t)start * ldb : B + start, ldb, beta, C + start, ldc);
+    }
 }
 
 static void cpu_axpy(Backend *be, int n, float a, const float *x, float *y) {
@@ -421,7 +442,8 @@ Backend *backend_cpu_create(int threads) {
     if (!be) return NULL;
     if (threads <= 0) threads = omp_get_max_threads();
     omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
+    openblas_set_num_threads(1); // cpu_gemm parallelises around OpenBLAS
+
     *be = (Backend){
         .name = "cpu",
         .threads = threads,
