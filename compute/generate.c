@@ -71,6 +71,7 @@ static void sample_step(LlamaWorkspace *ws, const GenerateOptions *opt, int n_ou
         int token = sample_token(ws->host_logits + (size_t)j * vocab, vocab, opt->temperature,
                                  opt->top_p, &ws->rngs[s], ws->host_probs, ws->host_order);
         out_tokens[(size_t)s * opt->max_new_tokens + out_len[s]++] = token;
+        if (opt->on_token) opt->on_token(opt->on_token_ctx, s, token);
     }
 }
 

@@ -15,6 +15,10 @@ typedef struct {
     uint64_t seed;          // sequence i samples from stream rng_derive(seed, i): batch-independent
     const int *stop_tokens; // host array; generation of a sequence ends after it emits one
     int n_stop;
+    // Called with each token as soon as it is sampled (NULL: not called), so that a caller can
+    // stream text while generation goes on.
+    void (*on_token)(void *ctx, int seq, int token);
+    void *on_token_ctx;
 } GenerateOptions;
 
 // Generates continuations of every prompt in the batch. ws must come from a plan with

@@ -41,11 +41,20 @@ struct SafetensorsFile {
     char *path;
     const unsigned char *map; // the whole file
     size_t map_size;
+    bool mapped;      // map is our mmap (else the caller's memory)
     json_t *header;   // owns the strings that tensor names and metadata point to
     json_t *metadata; // __metadata__ inside header, or NULL
     int n_tensors;
     SafetensorsTensor *tensors; // [n_tensors], by data offset
 };
+
+void safetensors_format_shape(char *buf, size_t len, const int64_t *shape, int n_dims) {
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < n_dims && used < len; i++)
+        used +=
+            (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (used < len) snprintf(buf + used, len - used, "]");
+}
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...) {
     if (!err || err_len == 0) return;
@@ -259,11 +268,9 @@ static int map_file(SafetensorsFile *f, char *err, size_t err_len) {
         close(fd);
         return -1;
     }
-    if (st.st_size < 8) {
-        set_err(err, err_len, "%s: file is %lld bytes, shorter than the 8-byte header length",
-                f->path, (long long)st.st_size);
+    if (st.st_size == 0) { // nothing to map; validate() reports the missing header
         close(fd);
-        return -1;
+        return 0;
     }
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd); // the mapping keeps the file open
@@ -274,10 +281,11 @@ static int map_file(SafetensorsFile *f, char *err, size_t err_len) {
     }
     f->map = map;
     f->map_size = (size_t)st.st_size;
+    f->mapped = true;
     return 0;
 }
 
-SafetensorsFile *safetensors_open(const char *path, char *err, size_t err_len) {
+static SafetensorsFile *new_file(const char *path, char *err, size_t err_len) {
     SafetensorsFile *f = calloc(1, sizeof(*f));
     if (f) f->path = strdup(path);
     if (!f || !f->path) {
@@ -285,15 +293,23 @@ SafetensorsFile *safetensors_open(const char *path, char *err, size_t err_len) {
         free(f);
         return NULL;
     }
-    if (map_file(f, err, err_len) < 0) goto fail;
+    return f;
+}
 
+// Validates the bytes at f->map: the header length, then the header.
+static SafetensorsFile *validate(SafetensorsFile *f, char *err, size_t err_len) {
+    if (f->map_size < 8) {
+        set_err(err, err_len, "%s: file is %zu bytes, shorter than the 8-byte header length",
+                f->path, f->map_size);
+        goto fail;
+    }
     uint64_t header_len;
     memcpy(&header_len, f->map, 8);
     if (header_len > f->map_size - 8) {
         set_err(err, err_len,
                 "%s: header length %llu runs past the end of the file (%zu bytes after the "
                 "length field)",
-                path, (unsigned long long)header_len, f->map_size - 8);
+                f->path, (unsigned long long)header_len, f->map_size - 8);
         goto fail;
     }
     if (parse_header(f, (size_t)header_len, err, err_len) < 0) goto fail;
@@ -304,9 +320,28 @@ fail:
     return NULL;
 }
 
+SafetensorsFile *safetensors_open(const char *path, char *err, size_t err_len) {
+    SafetensorsFile *f = new_file(path, err, err_len);
+    if (!f) return NULL;
+    if (map_file(f, err, err_len) < 0) {
+        safetensors_close(f);
+        return NULL;
+    }
+    return validate(f, err, err_len);
+}
+
+SafetensorsFile *safetensors_open_memory(const void *data, size_t size, const char *name, char *err,
+                                         size_t err_len) {
+    SafetensorsFile *f = new_file(name, err, err_len);
+    if (!f) return NULL;
+    f->map = data;
+    f->map_size = size;
+    return validate(f, err, err_len);
+}
+
 void safetensors_close(SafetensorsFile *f) {
     if (!f) return;
-    if (f->map) munmap((void *)f->map, f->map_size);
+    if (f->mapped) munmap((void *)f->map, f->map_size);
     json_decref(f->header);
     free(f->tensors);
     free(f->path);

@@ -32,6 +32,8 @@ typedef enum {
 
 const char *safetensors_dtype_name(SafetensorsDtype dtype); // "F32", ...
 size_t safetensors_dtype_size(SafetensorsDtype dtype);      // bytes per element
+// Writes a shape as "[a, b, ...]" into buf (size len), for messages.
+void safetensors_format_shape(char *buf, size_t len, const int64_t *shape, int n_dims);
 
 typedef struct {
     const char *name;
@@ -47,6 +49,10 @@ typedef struct SafetensorsFile SafetensorsFile;
 
 // Maps and validates the file. Returns NULL and writes why into err (size err_len).
 SafetensorsFile *safetensors_open(const char *path, char *err, size_t err_len);
+// The same checks on size bytes already in memory (which must outlive the file), name standing
+// for the path in messages: for callers that hold the bytes, such as fuzz harnesses.
+SafetensorsFile *safetensors_open_memory(const void *data, size_t size, const char *name, char *err,
+                                         size_t err_len);
 void safetensors_close(SafetensorsFile *f);
 const char *safetensors_path(const SafetensorsFile *f);
 

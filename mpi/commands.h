@@ -10,5 +10,8 @@ enum {
 };
 
 int cmd_info(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

@@ -14,6 +14,9 @@ typedef struct {
 
 static const Command commands[] = {
     {"info", cmd_info, "build, backends and where each MPI rank runs (threads, GPU)"},
+    {"inspect", cmd_inspect, "describe a model: dimensions, parameters, dtypes, tokenizer"},
+    {"generate", cmd_generate, "continue a prompt with a model (and a LoRA adapter), streaming"},
+    {"tokenize", cmd_tokenize, "print the token ids of standard input"},
 };
 static const int n_commands = sizeof(commands) / sizeof(commands[0]);
 

@@ -3,30 +3,8 @@
 # usage: test_cli.sh path/to/are
 set -u
 are=$1
-passed=0 failed=0
+. "$(dirname "$0")/expect.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-
-# expect NAME CODE PATTERN... -- CMD...: CMD exits with CODE and every PATTERN matches a line
-# of its output.
-expect() {
-    local name=$1 code=$2
-    shift 2
-    local patterns=()
-    while [ "$1" != "--" ]; do patterns+=("$1"); shift; done
-    shift
-    local out rc ok=1
-    out=$("$@" 2>&1)
-    rc=$?
-    [ "$rc" -eq "$code" ] || ok=0
-    for p in "${patterns[@]}"; do grep -qE -- "$p" <<<"$out" || ok=0; done
-    if [ $ok -eq 1 ]; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name: exit $rc (wanted $code), or no line matched one of: ${patterns[*]}" >&2
-        sed 's/^/    /' <<<"$out" >&2
-    fi
-}
 
 expect help 0 '^usage: are <command>' -- "$are" --help
 expect no-command 2 '^usage: are <command>' -- "$are"
@@ -46,6 +24,6 @@ if command -v mpirun >/dev/null; then
         -- mpirun -np 2 "$are" info
 else
     echo "skipped: mpirun not found"
+    skipped=$((skipped + 1))
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+expect_summary

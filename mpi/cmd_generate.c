@@ -1,0 +1,302 @@
+// `are generate MODEL --prompt TEXT ...`: a continuation of one prompt on the CPU, streamed.
+#include "backend_cpu.h"
+#include "chat_template.h"
+#include "commands.h"
+#include "generate.h"
+#include "hf_config.h"
+#include "model_load.h"
+#include "tokenizer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_NEW_TOKENS 128
+#define MAX_STOP               (HF_CONFIG_MAX_EOS + 1)
+
+static const char usage[] =
+    "usage: are generate MODEL --prompt TEXT [options]\n"
+    "\n"
+    "Generates a continuation of the prompt on the CPU and prints each token's text as soon as\n"
+    "it is made, stopping at the model's EOS. MODEL is a Hugging Face folder or a .gguf file.\n"
+    "\n"
+    "  --prompt TEXT         the user's text (required)\n"
+    "  --template STR        chat template with {prompt} and optionally {system}, such as\n"
+    "                        \"[INST] {prompt} [/INST]\" (default: the prompt alone)\n"
+    "  --system TEXT         system text for the template's {system}\n"
+    "  --adapter DIR         apply a PEFT LoRA adapter folder\n"
+    "  --max-new-tokens N    at most N new tokens (default 128, or what the context leaves)\n"
+    "  --temperature T       0 for greedy decoding (default), > 0 to sample\n"
+    "  --top-p P             sample from the smallest set of tokens with mass P (default 1)\n"
+    "  --seed S              seed of the sampling (default 0)\n"
+    "  --threads N           CPU threads (default: every core)\n"
+    "  -h, --help            this text\n";
+
+typedef struct {
+    const char *model, *prompt, *template_text, *system, *adapter;
+    int max_new_tokens; // 0: the default
+    float temperature, top_p;
+    unsigned long long seed;
+    int threads;
+} Args;
+
+// Parses all of text as a finite number.
+static bool parse_number(const char *text, double *out) {
+    char *end;
+    errno = 0;
+    *out = strtod(text, &end);
+    return end != text && !*end && !errno && isfinite(*out);
+}
+
+static bool is_integer(double x) {
+    return x == floor(x);
+}
+
+// Returns -1 to go on, or the exit code to return at once.
+static int parse_args(int argc, char **argv, Args *a) {
+    *a = (Args){.top_p = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        }
+        if (opt[0] != '-') {
+            if (a->model) {
+                fprintf(stderr, "are generate: a second MODEL '%s'\n%s", opt, usage);
+                return EXIT_USAGE;
+            }
+            a->model = opt;
+            continue;
+        }
+        if (i + 1 == argc) {
+            fprintf(stderr, "are generate: unknown option or missing value: '%s'\n%s", opt, usage);
+            return EXIT_USAGE;
+        }
+        const char *value = argv[++i];
+        const char *expects = NULL; // what a numeric option takes, for the message
+        double x = 0;
+        bool ok = true;
+        if (!strcmp(opt, "--prompt")) {
+            a->prompt = value;
+        } else if (!strcmp(opt, "--template")) {
+            a->template_text = value;
+        } else if (!strcmp(opt, "--system")) {
+            a->system = value;
+        } else if (!strcmp(opt, "--adapter")) {
+            a->adapter = value;
+        } else if (!strcmp(opt, "--max-new-tokens")) {
+            expects = "an integer in 1..1048576";
+            ok = parse_number(value, &x) && is_integer(x) && x >= 1 && x <= 1 << 20;
+            a->max_new_tokens = (int)x;
+        } else if (!strcmp(opt, "--temperature")) {
+            expects = "a number >= 0";
+            ok = parse_number(value, &x) && x >= 0;
+            a->temperature = (float)x;
+        } else if (!strcmp(opt, "--top-p")) {
+            expects = "a number in (0, 1]";
+            ok = parse_number(value, &x) && x > 0 && x <= 1;
+            a->top_p = (float)x;
+        } else if (!strcmp(opt, "--seed")) {
+            expects = "an integer in 0..2^53";
+            ok = parse_number(value, &x) && is_integer(x) && x >= 0 && x <= 9007199254740992.0;
+            a->seed = (unsigned long long)x;
+        } else if (!strcmp(opt, "--threads")) {
+            expects = "an integer in 1..4096";
+            ok = parse_number(value, &x) && is_integer(x) && x >= 1 && x <= 4096;
+            a->threads = (int)x;
+        } else {
+            fprintf(stderr, "are generate: unknown option '%s'\n%s", opt, usage);
+            return EXIT_USAGE;
+        }
+        if (!ok) {
+            fprintf(stderr, "are generate: %s expects %s, got '%s'\n", opt, expects, value);
+            return EXIT_USAGE;
+        }
+    }
+    if (!a->model || !a->prompt) {
+        fprintf(stderr, "are generate: %s\n%s",
+                a->model ? "--prompt is required" : "no MODEL given", usage);
+        return EXIT_USAGE;
+    }
+    if (a->system && !a->template_text) {
+        fprintf(stderr, "are generate: --system needs a --template with {system}\n");
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+// Everything one generation holds, released by release().
+typedef struct {
+    Backend *be;
+    ModelSource *src;
+    LlamaModel model;
+    Tokenizer *tok;
+    LlamaWorkspace *ws;
+    char *text;
+    int *prompt;
+    int n_prompt;
+    int *out;
+    int stop[MAX_STOP];
+    int n_stop;
+} Session;
+
+static void release(Session *s) {
+    llama_workspace_free(s->ws);
+    if (s->be) {
+        lora_free(s->model.lora, s->be);
+        llama_free(&s->model);
+        s->be->destroy(s->be);
+    }
+    model_source_close(s->src);
+    tokenizer_free(s->tok);
+    free(s->text);
+    free(s->prompt);
+    free(s->out);
+}
+
+// The backend, the model with its adapter, and the tokenizer. 0, or -1 with err.
+static int load(Session *s, const Args *a, char *err, size_t err_len) {
+    s->be = backend_cpu_create(a->threads);
+    if (!s->be) {
+        snprintf(err, err_len, "out of memory creating the CPU backend");
+        return -1;
+    }
+    if (!(s->src = model_source_open(a->model, err, err_len)) ||
+        model_load(&s->model, s->src, s->be, err, err_len) < 0 ||
+        !(s->tok = tokenizer_load(a->model, err, err_len)))
+        return -1;
+    if (tokenizer_vocab_size(s->tok) > s->model.cfg.vocab_size) {
+        snprintf(err, err_len, "the tokenizer has %d tokens, the model's vocabulary only %d",
+                 tokenizer_vocab_size(s->tok), s->model.cfg.vocab_size);
+        return -1;
+    }
+    if (a->adapter) {
+        PeftAdapter adapter;
+        if (peft_load(a->adapter, &s->model.cfg, &adapter, err, err_len) < 0) return -1;
+        s->model.lora = lora_from_peft(&adapter, &s->model.cfg, s->be, err, err_len);
+        peft_adapter_free(&adapter);
+        if (!s->model.lora) return -1;
+    }
+    return 0;
+}
+
+// The stop tokens: config.json's eos_token_id (what transformers' generate() stops at) and the
+// tokenizer's EOS.
+static void collect_stop_tokens(Session *s, const Args *a) {
+    char path[4096], err[256];
+    HfConfig hf;
+    snprintf(path, sizeof(path), "%s/config.json", a->model);
+    if (model_source_format(s->src) == MODEL_FORMAT_HF &&
+        hf_config_load(path, &hf, err, sizeof(err)) == 0)
+        for (int i = 0; i < hf.n_eos; i++) s->stop[s->n_stop++] = hf.eos_token_ids[i];
+    int eos = tokenizer_eos(s->tok);
+    bool listed = false;
+    for (int i = 0; i < s->n_stop; i++) listed = listed || s->stop[i] == eos;
+    if (eos >= 0 && !listed) s->stop[s->n_stop++] = eos;
+}
+
+// The prompt after the template, as token ids. 0, or -1 with err.
+static int encode_prompt(Session *s, const Args *a, char *err, size_t err_len) {
+    s->text = a->template_text
+                  ? chat_template_apply(a->template_text, a->system, a->prompt, err, err_len)
+                  : strdup(a->prompt);
+    if (!s->text) return -1;
+    size_t len = strlen(s->text);
+    bool bos = tokenizer_adds_bos(s->tok);
+    int n = tokenizer_encode(s->tok, s->text, len, bos, NULL, 0);
+    s->prompt = n > 0 ? malloc((size_t)n * sizeof(int)) : NULL;
+    if (!s->prompt || tokenizer_encode(s->tok, s->text, len, bos, s->prompt, n) != n) {
+        snprintf(err, err_len, n == 0 ? "the prompt is empty" : "the prompt could not be encoded");
+        return -1;
+    }
+    s->n_prompt = n;
+    return 0;
+}
+
+static void stream_token(void *ctx, int seq, int token) {
+    const Session *s = ctx;
+    (void)seq;
+    for (int i = 0; i < s->n_stop; i++)
+        if (token == s->stop[i]) return;
+    char bytes[256];
+    int len = tokenizer_token_bytes(s->tok, token, bytes, sizeof(bytes));
+    if (len >= (int)sizeof(bytes)) { // a long piece: fetch it whole
+        char *all = malloc((size_t)len + 1);
+        if (all && tokenizer_token_bytes(s->tok, token, all, (size_t)len + 1) == len)
+            fwrite(all, 1, (size_t)len, stdout);
+        free(all);
+    } else if (len > 0) {
+        fwrite(bytes, 1, (size_t)len, stdout);
+    }
+    fflush(stdout);
+}
+
+static int generate(Session *s, const Args *a, char *err, size_t err_len) {
+    int context = s->model.cfg.max_seq_len, room = context - s->n_prompt;
+    int max_new = a->max_new_tokens
+                      ? a->max_new_tokens
+                      : (room < DEFAULT_MAX_NEW_TOKENS ? room : DEFAULT_MAX_NEW_TOKENS);
+    if (max_new < 1 || max_new > room) {
+        snprintf(err, err_len,
+                 "the prompt has %d tokens: with %d new ones that exceeds the model's context of "
+                 "%d tokens",
+                 s->n_prompt, max_new < 1 ? 1 : max_new, context);
+        return -1;
+    }
+    WorkspacePlan plan = {.max_tokens = s->n_prompt,
+                          .max_seqs = 1,
+                          .max_seq_len = s->n_prompt + max_new,
+                          .outputs = {.logits = true},
+                          .kv_slots = 1};
+    s->ws = llama_workspace_create(&s->model, &plan, err, err_len);
+    s->out = malloc((size_t)max_new * sizeof(int));
+    if (!s->ws || !s->out) {
+        if (s->ws) snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    GenerateOptions opt = {.max_new_tokens = max_new,
+                           .temperature = a->temperature,
+                           .top_p = a->top_p,
+                           .seed = a->seed,
+                           .stop_tokens = s->stop,
+                           .n_stop = s->n_stop,
+                           .on_token = stream_token,
+                           .on_token_ctx = s};
+    TokenBatch batch = {.n_seqs = 1, .seq_len = &s->n_prompt, .tokens = s->prompt};
+    int out_len;
+    if (llama_generate(&s->model, s->ws, &batch, &opt, s->out, &out_len) < 0) {
+        snprintf(err, err_len, "%s", llama_workspace_error(s->ws));
+        return -1;
+    }
+    putchar('\n');
+    return 0;
+}
+
+int cmd_generate(int argc, char **argv) {
+    Args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    if (a.template_text) {
+        char err[512];
+        if (chat_template_check(a.template_text, a.system != NULL, err, sizeof(err)) < 0) {
+            fprintf(stderr, "are generate: %s\n", err);
+            return EXIT_USAGE;
+        }
+    }
+
+    Session s = {0};
+    char err[1024] = "";
+    rc = EXIT_OK;
+    if (load(&s, &a, err, sizeof(err)) < 0 || encode_prompt(&s, &a, err, sizeof(err)) < 0) {
+        rc = EXIT_FAILED;
+    } else {
+        collect_stop_tokens(&s, &a);
+        if (generate(&s, &a, err, sizeof(err)) < 0) rc = EXIT_FAILED;
+    }
+    if (rc != EXIT_OK) fprintf(stderr, "are generate: %s\n", err);
+    release(&s);
+    return rc;
+}

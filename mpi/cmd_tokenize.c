@@ -1,0 +1,95 @@
+// `are tokenize SOURCE [--bos]`: standard input as token ids.
+#include "commands.h"
+#include "tokenizer.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: are tokenize SOURCE [--bos] < text\n"
+    "\n"
+    "Reads all of standard input as one text and prints its token ids on one line, separated\n"
+    "by spaces. SOURCE is a model folder (its tokenizer.json), a tokenizer.json file or a .gguf\n"
+    "file. No BOS or EOS is added unless asked for.\n"
+    "\n"
+    "  --bos        put the tokenizer's BOS token first\n"
+    "  -h, --help   this text\n";
+
+// All of stdin in a new buffer (*len bytes), or NULL when out of memory or on a read error.
+static char *read_stdin(size_t *len) {
+    size_t cap = 1 << 16;
+    char *text = malloc(cap);
+    *len = 0;
+    while (text) {
+        *len += fread(text + *len, 1, cap - *len, stdin);
+        if (*len < cap) break;
+        char *grown = realloc(text, cap *= 2);
+        if (!grown) free(text);
+        text = grown;
+    }
+    if (text && ferror(stdin)) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+// The ids of text in a new array (*n of them), or NULL on failure. The first call measures.
+static int *encode_all(const Tokenizer *tok, const char *text, size_t len, bool bos, int *n) {
+    *n = tokenizer_encode(tok, text, len, bos, NULL, 0);
+    int *ids = *n >= 0 ? malloc((size_t)(*n ? *n : 1) * sizeof(int)) : NULL;
+    if (ids && tokenizer_encode(tok, text, len, bos, ids, *n) == *n) return ids;
+    free(ids);
+    *n = 0;
+    return NULL;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *source = NULL;
+    bool bos = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        }
+        if (!strcmp(argv[i], "--bos")) {
+            bos = true;
+        } else if (argv[i][0] != '-' && !source) {
+            source = argv[i];
+        } else {
+            fprintf(stderr, "are tokenize: unexpected argument '%s'\n%s", argv[i], usage);
+            return EXIT_USAGE;
+        }
+    }
+    if (!source) {
+        fprintf(stderr, "are tokenize: no SOURCE given\n%s", usage);
+        return EXIT_USAGE;
+    }
+
+    char err[1024] = "";
+    Tokenizer *tok = tokenizer_load(source, err, sizeof(err));
+    if (!tok) {
+        fprintf(stderr, "are tokenize: %s\n", err);
+        return EXIT_FAILED;
+    }
+    int rc = EXIT_FAILED;
+    size_t len;
+    char *text = read_stdin(&len);
+    int n = 0, *ids = NULL;
+    if (!text)
+        fprintf(stderr, "are tokenize: cannot read standard input\n");
+    else if (bos && tokenizer_bos(tok) < 0)
+        fprintf(stderr, "are tokenize: --bos, but %s has no BOS token\n", source);
+    else if (!(ids = encode_all(tok, text, len, bos, &n)))
+        fprintf(stderr, "are tokenize: the text could not be encoded\n");
+    else
+        rc = EXIT_OK;
+    for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+    if (rc == EXIT_OK) putchar('\n');
+    free(ids);
+    free(text);
+    tokenizer_free(tok);
+    return rc;
+}

@@ -1,0 +1,115 @@
+// Model files and adapters into the engine; see model_load.h.
+#include "model_load.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// The engine's view of parameter kind at layer (whole-model kinds ignore layer).
+static float *weight_view(const LlamaWeights *w, ParamKind kind, int layer) {
+    switch (kind) {
+    case PARAM_EMBED:
+        return w->embed;
+    case PARAM_ATTN_NORM:
+        return w->blocks[layer].attn_norm;
+    case PARAM_MLP_NORM:
+        return w->blocks[layer].mlp_norm;
+    case PARAM_FINAL_NORM:
+        return w->final_norm;
+    case PARAM_LM_HEAD:
+        return w->lm_head;
+    default:
+        return w->blocks[layer].proj[kind - PARAM_PROJ_FIRST];
+    }
+}
+
+int model_load(LlamaModel *m, const ModelSource *src, Backend *be, char *err, size_t err_len) {
+    const LlamaConfig *cfg = model_source_config(src);
+    const char *bad = llama_config_check(cfg);
+    if (bad) {
+        snprintf(err, err_len, "the model's config cannot run: %s", bad);
+        return -1;
+    }
+    memset(m, 0, sizeof(*m));
+    m->cfg = *cfg;
+    m->be = be;
+    // One host buffer as large as the largest tensor stages every read.
+    size_t largest = 0;
+    for (int k = 0; k < PARAM_COUNT; k++) {
+        size_t n = param_elements(cfg, (ParamKind)k);
+        if (n > largest) largest = n;
+    }
+    float *host = malloc(largest * sizeof(float));
+    if (!host || llama_weights_alloc(&m->w, cfg, be) < 0) {
+        snprintf(err, err_len, "out of memory for the model's weights");
+        free(host);
+        return -1;
+    }
+    int rc = 0;
+    for (int k = 0; rc == 0 && k < PARAM_COUNT; k++) {
+        if (k == PARAM_LM_HEAD && cfg->tie_embeddings) continue;
+        int n_layers = param_per_layer((ParamKind)k) ? cfg->n_layers : 1;
+        size_t n = param_elements(cfg, (ParamKind)k);
+        for (int l = 0; rc == 0 && l < n_layers; l++) {
+            rc = model_source_read(src, (ParamKind)k, l, host, err, err_len);
+            if (rc == 0)
+                be->to_device(be, weight_view(&m->w, (ParamKind)k, l), host, n * sizeof(float));
+        }
+    }
+    free(host);
+    if (rc < 0) llama_free(m);
+    return rc;
+}
+
+static bool same_shape(const LlamaConfig *a, const LlamaConfig *b) {
+    return a->dim == b->dim && a->ffn_dim == b->ffn_dim && a->n_layers == b->n_layers &&
+           a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads && a->head_dim == b->head_dim;
+}
+
+Lora *lora_from_peft(const PeftAdapter *a, const LlamaConfig *cfg, Backend *be, char *err,
+                     size_t err_len) {
+    if (!same_shape(&a->base, cfg)) {
+        snprintf(err, err_len, "the adapter was read for a model of other dimensions");
+        return NULL;
+    }
+    Lora *lora = lora_create(cfg, be, a->targets, a->layer_on, a->rank, a->alpha);
+    if (!lora) {
+        snprintf(err, err_len, "out of memory for the adapter");
+        return NULL;
+    }
+    be->zero(be, lora->grads, lora->n_params * sizeof(float));
+    for (int l = 0; l < cfg->n_layers; l++) {
+        for (int p = 0; p < PROJ_COUNT; p++) {
+            if (!peft_A(a, l, (Projection)p)) continue;
+            int out, in;
+            projection_shape(cfg, (Projection)p, &out, &in);
+            size_t rank = (size_t)a->rank;
+            be->to_device(be, lora_A(lora, l, (Projection)p), peft_A(a, l, (Projection)p),
+                          rank * (size_t)in * sizeof(float));
+            be->to_device(be, lora_B(lora, cfg, l, (Projection)p), peft_B(a, l, (Projection)p),
+                          (size_t)out * rank * sizeof(float));
+        }
+    }
+    return lora;
+}
+
+int peft_from_lora(PeftAdapter *a, const Lora *lora, const LlamaConfig *cfg, Backend *be, char *err,
+                   size_t err_len) {
+    if (peft_adapter_alloc(a, cfg, lora->targets, lora->layer_on, lora->rank, lora->alpha) < 0) {
+        snprintf(err, err_len, "out of memory for the adapter");
+        return -1;
+    }
+    for (int l = 0; l < cfg->n_layers; l++) {
+        for (int p = 0; p < PROJ_COUNT; p++) {
+            if (!lora_A(lora, l, (Projection)p)) continue;
+            int out, in;
+            projection_shape(cfg, (Projection)p, &out, &in);
+            size_t rank = (size_t)lora->rank;
+            be->to_host(be, peft_A(a, l, (Projection)p), lora_A(lora, l, (Projection)p),
+                        rank * (size_t)in * sizeof(float));
+            be->to_host(be, peft_B(a, l, (Projection)p), lora_B(lora, cfg, l, (Projection)p),
+                        (size_t)out * rank * sizeof(float));
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,27 @@
+// Glue between the files io reads and the engine compute runs: a model on disk into a
+// LlamaModel's weights on a backend, and PEFT adapters to and from the engine's Lora.
+#ifndef ARE_MODEL_LOAD_H
+#define ARE_MODEL_LOAD_H
+
+#include "llama.h"
+#include "lora.h"
+#include "model_source.h"
+#include "peft.h"
+
+#include <stddef.h>
+
+// Sets m up for src's config on be and fills every weight from src. Returns 0, or -1 with the
+// reason in err (nothing left allocated).
+int model_load(LlamaModel *m, const ModelSource *src, Backend *be, char *err, size_t err_len);
+
+// A new Lora on be holding the adapter's matrices; the adapter must have been made for cfg.
+// Returns NULL with the reason in err.
+Lora *lora_from_peft(const PeftAdapter *a, const LlamaConfig *cfg, Backend *be, char *err,
+                     size_t err_len);
+
+// Copies lora's matrices into a new host adapter a (free with peft_adapter_free).
+// Returns 0, or -1 with the reason in err.
+int peft_from_lora(PeftAdapter *a, const Lora *lora, const LlamaConfig *cfg, Backend *be, char *err,
+                   size_t err_len);
+
+#endif

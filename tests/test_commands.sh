@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# `are tokenize`, `are inspect` and `are generate` end to end on the tiny Hugging Face folder of
+# tests/ref/make_hf_fixtures.py: token ids equal the HF tokenizer's, inspect reports the
+# model's numbers, greedy generation prints exactly the tokens transformers' generate() chose
+# (with and without the PEFT adapter); bad command lines exit 2, bad inputs exit 1 with a
+# message on stderr.
+# usage: test_commands.sh path/to/are [SOURCE_DIR]
+set -u
+are=$1
+src=${2:-${ARE_SOURCE_DIR:-.}}
+fixtures=$src/tests/ref/fixtures
+model=$fixtures/hf_tiny
+expect=$fixtures/hf_tiny_expect
+. "$(dirname "$0")/expect.sh"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL $1" >&2
+    [ -s "$work/stderr" ] && sed 's/^/    stderr: /' "$work/stderr" >&2
+}
+
+# same NAME EXPECTED_FILE CMD...: CMD exits 0 and its stdout is byte for byte the file's.
+same() {
+    local name=$1 want=$2
+    shift 2
+    if "$@" >"$work/stdout" 2>"$work/stderr" && cmp -s "$work/stdout" "$want"; then
+        passed=$((passed + 1))
+    else
+        fail "$name: output differs from $want"
+        echo "    got:      $(od -c "$work/stdout" | head -3)" >&2
+        echo "    expected: $(od -c "$want" | head -3)" >&2
+    fi
+}
+
+# --- tokenize --------------------------------------------------------------------------------
+expect tokenize-help 0 '^usage: are tokenize SOURCE' -- "$are" tokenize --help
+expect tokenize-no-source 2 'no SOURCE given' -- "$are" tokenize
+expect tokenize-bad-arg 2 "unexpected argument '--eos'" -- "$are" tokenize "$model" --eos
+expect tokenize-missing 1 '^are tokenize: .*nowhere' -- "$are" tokenize "$work/nowhere"
+same tokenize-folder "$expect/tokenize.ids" "$are" tokenize "$model" <"$expect/tokenize.txt"
+same tokenize-json "$expect/tokenize.ids" "$are" tokenize "$model/tokenizer.json" \
+    <"$expect/tokenize.txt"
+same tokenize-bos "$expect/tokenize_bos.ids" "$are" tokenize "$model" --bos <"$expect/tokenize.txt"
+fill="s/{system}/$(cat "$expect/system.txt")/; s/{prompt}/$(cat "$expect/prompt.txt")/"
+same tokenize-prompt "$expect/generate_prompt.ids" "$are" tokenize "$model" --bos \
+    < <(sed -e "$fill" "$expect/template.txt")
+printf '' >"$work/empty"
+expect tokenize-empty 0 '^$' -- "$are" tokenize "$model" <"$work/empty"
+
+# A .gguf vocabulary (llama.cpp's Llama-2 one, when ../shared is beside the checkout).
+vocab=$src/../shared/data/tokenizers/ggml-vocab-llama-spm.gguf
+if [ -f "$vocab" ]; then
+    case=$(awk 'BEGIN { RS = "\n__ggml_vocab_test__\n" } $0 == " Hello world" { print NR; exit }' \
+        "$vocab.inp")
+    sed -n "${case}p" "$vocab.out" | sed 's/^ //' >"$work/hello.ids"
+    same tokenize-gguf "$work/hello.ids" "$are" tokenize "$vocab" < <(printf ' Hello world')
+else
+    echo "skipped: tokenize from a .gguf file ($vocab not found)"
+    skipped=$((skipped + 1))
+fi
+
+# --- inspect ---------------------------------------------------------------------------------
+params=$(cat "$expect/parameters.txt")
+expect inspect-help 0 '^usage: are inspect' -- "$are" inspect --help
+expect inspect-no-model 2 'no model given' -- "$are" inspect
+expect inspect-folder 0 '^architecture: +LlamaForCausalLM$' '^layers: +2$' '^hidden size: +32$' \
+    '^ffn size: +48$' '^heads: +4 \(head dim 8\)$' '^kv heads: +2$' '^vocab size: +359$' \
+    '^context: +64$' "^parameters: +$params " '^dtypes: +BF16 21 tensors$' \
+    '^tokenizer: +SentencePiece-style BPE with byte fallback, 359 tokens$' '^bos: +1$' \
+    '^eos: +2$' '^chat template: +a Jinja template' -- "$are" inspect "$model"
+expect inspect-sharded 0 '^dtypes: +BF16 21 tensors$' '^tokenizer: +none' \
+    '^chat template: +none$' -- "$are" inspect "$fixtures/hf_tiny_sharded"
+expect inspect-not-a-model 1 '^are inspect: .*tokenizer.json: expected a model folder' -- \
+    "$are" inspect "$model/tokenizer.json"
+if [ -f "$fixtures/gguf_llama_gqa.gguf" ]; then
+    expect inspect-gguf 0 '\(GGUF file\)$' '^architecture: +llama$' '^layers: +[0-9]+$' -- \
+        "$are" inspect "$fixtures/gguf_llama_gqa.gguf"
+fi
+
+# --- generate --------------------------------------------------------------------------------
+template=$(cat "$expect/template.txt")
+system=$(cat "$expect/system.txt")
+prompt=$(cat "$expect/prompt.txt")
+chat=(--template "$template" --system "$system" --prompt "$prompt")
+n_new=$(wc -w <"$expect/generate.ids")
+expect generate-help 0 '^usage: are generate MODEL --prompt TEXT' -- "$are" generate --help
+expect generate-no-prompt 2 '--prompt is required' -- "$are" generate "$model"
+expect generate-no-model 2 'no MODEL given' -- "$are" generate --prompt hi
+expect generate-bad-template 2 'chat template "User: \{question\}" has no \{prompt\}' -- \
+    "$are" generate "$model" --prompt hi --template "User: {question}"
+expect generate-system-nowhere 2 'has no \{system\}' -- \
+    "$are" generate "$model" --prompt hi --template "User: {prompt}" --system "Be brief."
+expect generate-system-alone 2 '--system needs a --template' -- \
+    "$are" generate "$model" --prompt hi --system "Be brief."
+expect generate-bad-temperature 2 "--temperature expects a number >= 0, got '-1'" -- \
+    "$are" generate "$model" --prompt hi --temperature -1
+expect generate-bad-count 2 "--max-new-tokens expects an integer in 1..1048576, got '2.5'" -- \
+    "$are" generate "$model" --prompt hi --max-new-tokens 2.5
+expect generate-unknown 2 "unknown option '--beam'" -- "$are" generate "$model" --prompt hi --beam 4
+expect generate-too-long 1 \
+    'the prompt has 48 tokens: with 17 new ones that exceeds the model.s context of 64' -- \
+    "$are" generate "$model" "${chat[@]}" --max-new-tokens 17
+expect generate-no-tokenizer 1 'tokenizer.json' -- \
+    "$are" generate "$fixtures/hf_tiny_sharded" --prompt hi
+expect generate-bad-adapter 1 '^are generate: .*adapter_config.json' -- \
+    "$are" generate "$model" --prompt hi --adapter "$model"
+same generate-greedy "$expect/generate.out" \
+    "$are" generate "$model" "${chat[@]}" --max-new-tokens "$n_new" --threads 1
+same generate-greedy-lora "$expect/generate_lora.out" \
+    "$are" generate "$model" "${chat[@]}" --max-new-tokens "$n_new" \
+    --adapter "$fixtures/hf_tiny_lora"
+# Sampling is seeded: the same seed prints the same text, whatever the thread count.
+"$are" generate "$model" --prompt "the sky" --temperature 0.9 --top-p 0.95 --seed 5 \
+    --max-new-tokens 20 --threads 1 >"$work/sample1" 2>"$work/stderr" ||
+    fail "generate-sample: exit $?"
+[ "$(wc -c <"$work/sample1")" -gt 1 ] || fail "generate-sample: printed nothing"
+same generate-seeded "$work/sample1" "$are" generate "$model" --prompt "the sky" \
+    --temperature 0.9 --top-p 0.95 --seed 5 --max-new-tokens 20 --threads 2
+
+expect_summary
