@@ -5,9 +5,9 @@
 // and the high nibble is element j + 16. K-quants group 8 such sub-blocks (of 32) into a
 // 256-element super-block whose per-sub-block scales are themselves quantized.
 #include "gguf_dequant.h"
+#include "half.h"
 
 #include <assert.h>
-#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -42,36 +42,8 @@ const char *ggml_type_name(GgmlType type) {
 
 // --- scalars -------------------------------------------------------------------------------
 
-static uint16_t load_u16(const uint8_t *p) {
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
 static uint32_t load_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static float bits_to_float(uint32_t bits) {
-    float x;
-    memcpy(&x, &bits, 4);
-    return x;
-}
-
-// IEEE half: 1 sign, 5 exponent (bias 15), 10 mantissa bits.
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exponent = (h >> 10) & 0x1f;
-    uint32_t mantissa = h & 0x3ff;
-    if (exponent == 0) { // zero or subnormal: mantissa * 2^-24
-        float magnitude = ldexpf((float)mantissa, -24);
-        return sign ? -magnitude : magnitude;
-    }
-    if (exponent == 0x1f) return bits_to_float(sign | 0x7f800000u | mantissa << 13); // inf, NaN
-    return bits_to_float(sign | (exponent + 127 - 15) << 23 | mantissa << 13);
-}
-
-// bfloat16 is the top half of a float32.
-static float bf16_to_f32(uint16_t b) {
-    return bits_to_float((uint32_t)b << 16);
 }
 
 // --- 32-element blocks ---------------------------------------------------------------------

@@ -1,24 +1,16 @@
 // Llama models in GGUF files; see gguf_model.h.
 #include "gguf_model.h"
 #include "gguf_dequant.h"
+#include "io_error.h"
 
 #include <assert.h>
 #include <float.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...) {
-    if (!err || err_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 static bool string_is(GgufString s, const char *expected) {
     return s.len == strlen(expected) && memcmp(s.ptr, expected, s.len) == 0;
@@ -31,8 +23,8 @@ static int get_count(const Gguf *g, const char *key, int *out, char *err, size_t
     int64_t v;
     if (gguf_get_int(g, key, &v, err, err_len) < 0) return -1;
     if (v < 1 || v > INT_MAX) {
-        set_err(err, err_len, "%s: %s is %" PRId64 ", expected a count from 1 to %d", gguf_path(g),
-                key, v, INT_MAX);
+        io_error(err, err_len, "%s: %s is %" PRId64 ", expected a count from 1 to %d", gguf_path(g),
+                 key, v, INT_MAX);
         return -1;
     }
     *out = (int)v;
@@ -44,8 +36,8 @@ static int get_positive(const Gguf *g, const char *key, float *out, char *err, s
     double v;
     if (gguf_get_float(g, key, &v, err, err_len) < 0) return -1;
     if (!(v > 0 && v <= FLT_MAX)) {
-        set_err(err, err_len, "%s: %s is %g, expected a positive finite number", gguf_path(g), key,
-                v);
+        io_error(err, err_len, "%s: %s is %g, expected a positive finite number", gguf_path(g), key,
+                 v);
         return -1;
     }
     *out = (float)v;
@@ -56,10 +48,10 @@ static int check_architecture(const Gguf *g, char *err, size_t err_len) {
     GgufString arch;
     if (gguf_get_string(g, "general.architecture", &arch, err, err_len) < 0) return -1;
     if (!string_is(arch, "llama")) {
-        set_err(err, err_len,
-                "%s: general.architecture is '%.*s', expected 'llama' (only Llama-architecture "
-                "models are read)",
-                gguf_path(g), (int)(arch.len < 80 ? arch.len : 80), arch.ptr);
+        io_error(err, err_len,
+                 "%s: general.architecture is '%.*s', expected 'llama' (only Llama-architecture "
+                 "models are read)",
+                 gguf_path(g), (int)(arch.len < 80 ? arch.len : 80), arch.ptr);
         return -1;
     }
     return 0;
@@ -74,19 +66,19 @@ static int read_head_dim(const Gguf *g, LlamaConfig *cfg, char *err, size_t err_
     } else if (cfg->dim % cfg->n_heads == 0) {
         cfg->head_dim = cfg->dim / cfg->n_heads;
     } else {
-        set_err(err, err_len,
-                "%s: llama.embedding_length = %d is not a multiple of "
-                "llama.attention.head_count = %d and llama.attention.key_length is absent",
-                path, cfg->dim, cfg->n_heads);
+        io_error(err, err_len,
+                 "%s: llama.embedding_length = %d is not a multiple of "
+                 "llama.attention.head_count = %d and llama.attention.key_length is absent",
+                 path, cfg->dim, cfg->n_heads);
         return -1;
     }
     if ((int64_t)cfg->n_heads * cfg->head_dim > INT_MAX) {
-        set_err(err, err_len, "%s: %d heads of size %d overflow the attention width", path,
-                cfg->n_heads, cfg->head_dim);
+        io_error(err, err_len, "%s: %d heads of size %d overflow the attention width", path,
+                 cfg->n_heads, cfg->head_dim);
         return -1;
     }
     if (cfg->head_dim % 2) {
-        set_err(err, err_len, "%s: head size %d is odd, RoPE needs it even", path, cfg->head_dim);
+        io_error(err, err_len, "%s: head size %d is odd, RoPE needs it even", path, cfg->head_dim);
         return -1;
     }
     static const char *const same_keys[] = {"llama.attention.value_length",
@@ -96,8 +88,8 @@ static int read_head_dim(const Gguf *g, LlamaConfig *cfg, char *err, size_t err_
         if (!gguf_has(g, same_keys[i])) continue;
         if (get_count(g, same_keys[i], &v, err, err_len) < 0) return -1;
         if (v != cfg->head_dim) {
-            set_err(err, err_len, "%s: %s = %d, expected the head size %d", path, same_keys[i], v,
-                    cfg->head_dim);
+            io_error(err, err_len, "%s: %s = %d, expected the head size %d", path, same_keys[i], v,
+                     cfg->head_dim);
             return -1;
         }
     }
@@ -110,8 +102,8 @@ static int check_rope_scaling(const Gguf *g, char *err, size_t err_len) {
     if (!gguf_has(g, "llama.rope.scaling.type")) return 0;
     if (gguf_get_string(g, "llama.rope.scaling.type", &type, err, err_len) < 0) return -1;
     if (!string_is(type, "none")) {
-        set_err(err, err_len, "%s: llama.rope.scaling.type is '%.*s', only 'none' is supported",
-                gguf_path(g), (int)(type.len < 80 ? type.len : 80), type.ptr);
+        io_error(err, err_len, "%s: llama.rope.scaling.type is '%.*s', only 'none' is supported",
+                 gguf_path(g), (int)(type.len < 80 ? type.len : 80), type.ptr);
         return -1;
     }
     return 0;
@@ -124,14 +116,14 @@ static int read_vocab_size(const Gguf *g, LlamaConfig *cfg, char *err, size_t er
     if (embd) {
         n = embd->ne[1];
     } else if (gguf_get_array(g, "tokenizer.ggml.tokens", &elem_type, &n, err, err_len) < 0) {
-        set_err(err, err_len,
-                "%s: neither token_embd.weight nor tokenizer.ggml.tokens gives the vocabulary "
-                "size",
-                gguf_path(g));
+        io_error(err, err_len,
+                 "%s: neither token_embd.weight nor tokenizer.ggml.tokens gives the vocabulary "
+                 "size",
+                 gguf_path(g));
         return -1;
     }
     if (n < 1 || n > INT_MAX) {
-        set_err(err, err_len, "%s: vocabulary size %" PRIu64 " is out of range", gguf_path(g), n);
+        io_error(err, err_len, "%s: vocabulary size %" PRIu64 " is out of range", gguf_path(g), n);
         return -1;
     }
     cfg->vocab_size = (int)n;
@@ -162,10 +154,10 @@ int gguf_llama_config(const Gguf *g, LlamaConfig *cfg, char *err, size_t err_len
         get_count(g, "llama.attention.head_count_kv", &cfg->n_kv_heads, err, err_len) < 0)
         return -1;
     if (cfg->n_heads % cfg->n_kv_heads) {
-        set_err(err, err_len,
-                "%s: llama.attention.head_count_kv = %d does not divide "
-                "llama.attention.head_count = %d",
-                path, cfg->n_kv_heads, cfg->n_heads);
+        io_error(err, err_len,
+                 "%s: llama.attention.head_count_kv = %d does not divide "
+                 "llama.attention.head_count = %d",
+                 path, cfg->n_kv_heads, cfg->n_heads);
         return -1;
     }
     if (read_head_dim(g, cfg, err, err_len) < 0) return -1;
@@ -175,10 +167,6 @@ int gguf_llama_config(const Gguf *g, LlamaConfig *cfg, char *err, size_t err_len
 }
 
 // --- tensors -------------------------------------------------------------------------------
-
-static bool is_per_layer(ParamKind kind) {
-    return kind != PARAM_EMBED && kind != PARAM_FINAL_NORM && kind != PARAM_LM_HEAD;
-}
 
 // ggml's name of a parameter.
 static void tensor_name(ParamKind kind, int layer, char *buf, size_t len) {
@@ -206,23 +194,13 @@ static void tensor_name(ParamKind kind, int layer, char *buf, size_t len) {
     }
 }
 
-// The ggml shape of a parameter: a norm is [dim]; a matrix HF stores as [out, in] is
-// ne = [in, out]. Returns n_dims.
+// The ggml shape of a parameter: ggml lists dimensions fastest first, so a matrix HF stores as
+// [out, in] is ne = [in, out]. Returns n_dims.
 static int ggml_shape(const LlamaConfig *cfg, ParamKind kind, uint64_t ne[2]) {
-    int out = cfg->dim, in = 0;
-    if (kind == PARAM_EMBED || kind == PARAM_LM_HEAD) {
-        out = cfg->vocab_size;
-        in = cfg->dim;
-    } else if (kind >= PARAM_PROJ_FIRST && kind < PARAM_PROJ_FIRST + PROJ_COUNT) {
-        projection_shape(cfg, (Projection)(kind - PARAM_PROJ_FIRST), &out, &in);
-    }
-    if (in == 0) {
-        ne[0] = (uint64_t)out;
-        return 1;
-    }
-    ne[0] = (uint64_t)in;
-    ne[1] = (uint64_t)out;
-    return 2;
+    int64_t shape[2];
+    int n_dims = param_shape(cfg, kind, shape);
+    for (int i = 0; i < n_dims; i++) ne[i] = (uint64_t)shape[n_dims - 1 - i];
+    return n_dims;
 }
 
 static int check_param(const Gguf *g, const LlamaConfig *cfg, ParamKind kind, int layer, bool *seen,
@@ -231,7 +209,7 @@ static int check_param(const Gguf *g, const LlamaConfig *cfg, ParamKind kind, in
     tensor_name(kind, layer, name, sizeof(name));
     const GgufTensor *t = gguf_find_tensor(g, name);
     if (!t) {
-        set_err(err, err_len, "%s: tensor '%s' is missing", gguf_path(g), name);
+        io_error(err, err_len, "%s: tensor '%s' is missing", gguf_path(g), name);
         return -1;
     }
     uint64_t ne[2];
@@ -244,16 +222,16 @@ static int check_param(const Gguf *g, const LlamaConfig *cfg, ParamKind kind, in
             snprintf(want, sizeof(want),
                      "[%" PRIu64 ", %" PRIu64 "] (HF [%" PRIu64 ", %" PRIu64 "])", ne[0], ne[1],
                      ne[1], ne[0]);
-        set_err(err, err_len,
-                "%s: tensor '%s' has %" PRIu32 " dims, ne [%" PRIu64 ", %" PRIu64 ", %" PRIu64
-                ", %" PRIu64 "], expected ne %s",
-                gguf_path(g), name, t->n_dims, t->ne[0], t->ne[1], t->ne[2], t->ne[3], want);
+        io_error(err, err_len,
+                 "%s: tensor '%s' has %" PRIu32 " dims, ne [%" PRIu64 ", %" PRIu64 ", %" PRIu64
+                 ", %" PRIu64 "], expected ne %s",
+                 gguf_path(g), name, t->n_dims, t->ne[0], t->ne[1], t->ne[2], t->ne[3], want);
         return -1;
     }
     // An unread type is refused now rather than midway through loading.
     if (!ggml_type_is_readable(t->type)) {
-        set_err(err, err_len, "%s: tensor '%s' is %s, a type that is not read", gguf_path(g), name,
-                ggml_type_name(t->type));
+        io_error(err, err_len, "%s: tensor '%s' is %s, a type that is not read", gguf_path(g), name,
+                 ggml_type_name(t->type));
         return -1;
     }
     seen[t - gguf_tensor(g, 0)] = true;
@@ -264,24 +242,24 @@ int gguf_llama_check(const Gguf *g, const LlamaConfig *cfg, char *err, size_t er
     int n = gguf_n_tensors(g);
     bool *seen = calloc(n ? (size_t)n : 1, sizeof(bool)); // by tensor index
     if (!seen) {
-        set_err(err, err_len, "%s: out of memory", gguf_path(g));
+        io_error(err, err_len, "%s: out of memory", gguf_path(g));
         return -1;
     }
     int rc = 0;
     for (int kind = 0; kind < PARAM_COUNT && rc == 0; kind++) {
-        if (kind == PARAM_LM_HEAD && cfg->tie_embeddings) continue;
-        int n_layers = is_per_layer((ParamKind)kind) ? cfg->n_layers : 1;
+        if (!param_present(cfg, (ParamKind)kind)) continue;
+        int n_layers = param_per_layer((ParamKind)kind) ? cfg->n_layers : 1;
         for (int layer = 0; layer < n_layers && rc == 0; layer++)
             rc = check_param(g, cfg, (ParamKind)kind, layer, seen, err, err_len);
     }
     for (int i = 0; i < n && rc == 0; i++) {
         if (seen[i]) continue;
         GgufString name = gguf_tensor(g, i)->name;
-        set_err(err, err_len,
-                "%s: unexpected tensor '%.*s' (a Llama with llama.block_count = %d%s has no "
-                "such parameter)",
-                gguf_path(g), (int)(name.len < 80 ? name.len : 80), name.ptr, cfg->n_layers,
-                cfg->tie_embeddings ? " and tied embeddings" : "");
+        io_error(err, err_len,
+                 "%s: unexpected tensor '%.*s' (a Llama with llama.block_count = %d%s has no "
+                 "such parameter)",
+                 gguf_path(g), (int)(name.len < 80 ? name.len : 80), name.ptr, cfg->n_layers,
+                 cfg->tie_embeddings ? " and tied embeddings" : "");
         rc = -1;
     }
     free(seen);
@@ -317,25 +295,24 @@ static int unpermute_heads(float *w, int n_heads, int head_dim, int dim) {
 
 int gguf_llama_read(const Gguf *g, const LlamaConfig *cfg, ParamKind kind, int layer, float *dst,
                     char *err, size_t err_len) {
-    if (is_per_layer(kind) && (layer < 0 || layer >= cfg->n_layers)) {
-        set_err(err, err_len, "%s: layer %d is out of range (the model has %d)", gguf_path(g),
-                layer, cfg->n_layers);
+    if (param_per_layer(kind) && (layer < 0 || layer >= cfg->n_layers)) {
+        io_error(err, err_len, "%s: layer %d is out of range (the model has %d)", gguf_path(g),
+                 layer, cfg->n_layers);
         return -1;
     }
     char name[64];
     tensor_name(kind, layer, name, sizeof(name));
     const GgufTensor *t = gguf_find_tensor(g, name);
     if (!t) {
-        set_err(err, err_len, "%s: tensor '%s' is missing%s", gguf_path(g), name,
-                kind == PARAM_LM_HEAD ? " (the embeddings are tied: read PARAM_EMBED)" : "");
+        io_error(err, err_len, "%s: tensor '%s' is missing%s", gguf_path(g), name,
+                 kind == PARAM_LM_HEAD ? " (the embeddings are tied: read PARAM_EMBED)" : "");
         return -1;
     }
-    uint64_t ne[2] = {0, 1}; // a norm leaves ne[1] = 1
-    ggml_shape(cfg, kind, ne);
-    if (t->n_elements != ne[0] * ne[1]) {
-        set_err(err, err_len,
-                "%s: tensor '%s' has %" PRIu64 " elements, the config implies %" PRIu64,
-                gguf_path(g), name, t->n_elements, ne[0] * ne[1]);
+    uint64_t n_elements = param_elements(cfg, kind);
+    if (t->n_elements != n_elements) {
+        io_error(err, err_len,
+                 "%s: tensor '%s' has %" PRIu64 " elements, the config implies %" PRIu64,
+                 gguf_path(g), name, t->n_elements, n_elements);
         return -1;
     }
     if (gguf_tensor_to_f32(g, t, dst, err, err_len) < 0) return -1;
@@ -343,7 +320,7 @@ int gguf_llama_read(const Gguf *g, const LlamaConfig *cfg, ParamKind kind, int l
                   : kind == PARAM_PROJ_FIRST + PROJ_K ? cfg->n_kv_heads
                                                       : 0;
     if (n_heads && unpermute_heads(dst, n_heads, cfg->head_dim, cfg->dim) < 0) {
-        set_err(err, err_len, "%s: out of memory reading '%s'", gguf_path(g), name);
+        io_error(err, err_len, "%s: out of memory reading '%s'", gguf_path(g), name);
         return -1;
     }
     return 0;

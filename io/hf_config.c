@@ -1,5 +1,6 @@
 // config.json -> LlamaConfig; see hf_config.h.
 #include "hf_config.h"
+#include "json_error.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -48,26 +49,6 @@ static int fail(const Parser *p, const char *fmt, ...) {
         }
     }
     return -1;
-}
-
-static const char *json_type_name(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
 }
 
 // The field's value, or NULL when absent or null (both mean "use the default").
@@ -282,9 +263,7 @@ int hf_config_parse(const char *text, size_t len, const char *name, HfConfig *ou
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        snprintf(err, err_len, "%s:%d:%d: malformed JSON: %s", name, jerr.line, jerr.column,
-                 jerr.text);
-        return -1;
+        return json_load_error(err, err_len, name, &jerr);
     }
     p.root = root;
     int rc = json_is_object(root)

@@ -1,20 +1,17 @@
 // Safetensors reader and writer; see safetensors.h.
 #include "safetensors.h"
+#include "half.h"
+#include "io_error.h"
+#include "mapped_file.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 // Data is copied as stored (little-endian) straight into host arrays.
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -39,9 +36,9 @@ size_t safetensors_dtype_size(SafetensorsDtype dtype) {
 
 struct SafetensorsFile {
     char *path;
-    const unsigned char *map; // the whole file
+    const unsigned char *map; // the whole file: file.data, or the caller's memory
     size_t map_size;
-    bool mapped;      // map is our mmap (else the caller's memory)
+    MappedFile file;  // empty when the bytes are the caller's
     json_t *header;   // owns the strings that tensor names and metadata point to
     json_t *metadata; // __metadata__ inside header, or NULL
     int n_tensors;
@@ -54,14 +51,6 @@ void safetensors_format_shape(char *buf, size_t len, const int64_t *shape, int n
         used +=
             (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
     if (used < len) snprintf(buf + used, len - used, "]");
-}
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...) {
-    if (!err || err_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
 }
 
 static int dtype_from_name(const char *name) {
@@ -104,9 +93,9 @@ static int parse_tensor(const char *path, const char *name, const json_t *entry,
                         const unsigned char *region, size_t region_len, SafetensorsTensor *t,
                         char *err, size_t err_len) {
     if (!json_is_object(entry)) {
-        set_err(err, err_len,
-                "%s: tensor '%s': expected an object with dtype, shape and data_offsets", path,
-                name);
+        io_error(err, err_len,
+                 "%s: tensor '%s': expected an object with dtype, shape and data_offsets", path,
+                 name);
         return -1;
     }
     t->name = name;
@@ -115,47 +104,48 @@ static int parse_tensor(const char *path, const char *name, const json_t *entry,
     const char *dtype_name = json_is_string(dtype) ? json_string_value(dtype) : "(none)";
     int d = dtype_from_name(dtype_name);
     if (d < 0) {
-        set_err(err, err_len,
-                "%s: tensor '%s': dtype '%s' is not one of F64, F32, F16, BF16, I64, I32, I16, I8, "
-                "U8, BOOL",
-                path, name, dtype_name);
+        io_error(
+            err, err_len,
+            "%s: tensor '%s': dtype '%s' is not one of F64, F32, F16, BF16, I64, I32, I16, I8, "
+            "U8, BOOL",
+            path, name, dtype_name);
         return -1;
     }
     t->dtype = (SafetensorsDtype)d;
 
     t->n_dims = read_uint_array(json_object_get(entry, "shape"), 0, SAFETENSORS_MAX_DIMS, t->shape);
     if (t->n_dims < 0) {
-        set_err(err, err_len,
-                "%s: tensor '%s': shape must be an array of at most %d non-negative integers", path,
-                name, SAFETENSORS_MAX_DIMS);
+        io_error(err, err_len,
+                 "%s: tensor '%s': shape must be an array of at most %d non-negative integers",
+                 path, name, SAFETENSORS_MAX_DIMS);
         return -1;
     }
     if (!tensor_size(t->shape, t->n_dims, dtype_info[d].size, &t->n_elements, &t->nbytes)) {
-        set_err(err, err_len, "%s: tensor '%s': shape overflows the address space", path, name);
+        io_error(err, err_len, "%s: tensor '%s': shape overflows the address space", path, name);
         return -1;
     }
 
     int64_t offsets[2];
     if (read_uint_array(json_object_get(entry, "data_offsets"), 2, 2, offsets) < 0) {
-        set_err(err, err_len,
-                "%s: tensor '%s': data_offsets must be an array of two non-negative integers", path,
-                name);
+        io_error(err, err_len,
+                 "%s: tensor '%s': data_offsets must be an array of two non-negative integers",
+                 path, name);
         return -1;
     }
     uint64_t begin = (uint64_t)offsets[0], end = (uint64_t)offsets[1];
     if (end < begin || end > region_len) {
-        set_err(err, err_len,
-                "%s: tensor '%s': data_offsets [%llu, %llu] must satisfy begin <= end <= %zu "
-                "(the data region's size)",
-                path, name, (unsigned long long)begin, (unsigned long long)end, region_len);
+        io_error(err, err_len,
+                 "%s: tensor '%s': data_offsets [%llu, %llu] must satisfy begin <= end <= %zu "
+                 "(the data region's size)",
+                 path, name, (unsigned long long)begin, (unsigned long long)end, region_len);
         return -1;
     }
     if (end - begin != t->nbytes) {
-        set_err(err, err_len,
-                "%s: tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but %zu %s elements "
-                "need %zu",
-                path, name, (unsigned long long)begin, (unsigned long long)end,
-                (unsigned long long)(end - begin), t->n_elements, dtype_info[d].name, t->nbytes);
+        io_error(err, err_len,
+                 "%s: tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but %zu %s elements "
+                 "need %zu",
+                 path, name, (unsigned long long)begin, (unsigned long long)end,
+                 (unsigned long long)(end - begin), t->n_elements, dtype_info[d].name, t->nbytes);
         return -1;
     }
     t->data = region + begin;
@@ -164,14 +154,14 @@ static int parse_tensor(const char *path, const char *name, const json_t *entry,
 
 static int parse_metadata(const char *path, json_t *metadata, char *err, size_t err_len) {
     if (!json_is_object(metadata)) {
-        set_err(err, err_len, "%s: __metadata__ must be an object of strings", path);
+        io_error(err, err_len, "%s: __metadata__ must be an object of strings", path);
         return -1;
     }
     const char *key;
     json_t *value;
     json_object_foreach(metadata, key, value) {
         if (!json_is_string(value)) {
-            set_err(err, err_len, "%s: __metadata__ '%s': expected a string value", path, key);
+            io_error(err, err_len, "%s: __metadata__ '%s': expected a string value", path, key);
             return -1;
         }
     }
@@ -195,20 +185,20 @@ static int check_tiling(const SafetensorsFile *f, const unsigned char *region, s
         size_t begin = (size_t)(t->data - region);
         if (begin < covered) {
             const SafetensorsTensor *prev = &f->tensors[i - 1];
-            set_err(err, err_len, "%s: tensors '%s' and '%s' overlap at data bytes [%zu, %zu)",
-                    f->path, prev->name, t->name, begin, covered);
+            io_error(err, err_len, "%s: tensors '%s' and '%s' overlap at data bytes [%zu, %zu)",
+                     f->path, prev->name, t->name, begin, covered);
             return -1;
         }
         if (begin > covered) {
-            set_err(err, err_len, "%s: data bytes [%zu, %zu) belong to no tensor (before '%s')",
-                    f->path, covered, begin, t->name);
+            io_error(err, err_len, "%s: data bytes [%zu, %zu) belong to no tensor (before '%s')",
+                     f->path, covered, begin, t->name);
             return -1;
         }
         covered = begin + t->nbytes;
     }
     if (covered != region_len) {
-        set_err(err, err_len, "%s: data region is %zu bytes but the tensors cover %zu", f->path,
-                region_len, covered);
+        io_error(err, err_len, "%s: data region is %zu bytes but the tensors cover %zu", f->path,
+                 region_len, covered);
         return -1;
     }
     return 0;
@@ -219,12 +209,12 @@ static int parse_header(SafetensorsFile *f, size_t header_len, char *err, size_t
     json_error_t jerr;
     f->header = json_loadb((const char *)f->map + 8, header_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!f->header) {
-        set_err(err, err_len, "%s: header is not valid JSON: %s (at byte %d of the header)",
-                f->path, jerr.text, jerr.position);
+        io_error(err, err_len, "%s: header is not valid JSON: %s (at byte %d of the header)",
+                 f->path, jerr.text, jerr.position);
         return -1;
     }
     if (!json_is_object(f->header)) {
-        set_err(err, err_len, "%s: header must be a JSON object", f->path);
+        io_error(err, err_len, "%s: header must be a JSON object", f->path);
         return -1;
     }
     f->metadata = json_object_get(f->header, "__metadata__");
@@ -232,12 +222,12 @@ static int parse_header(SafetensorsFile *f, size_t header_len, char *err, size_t
 
     size_t n = json_object_size(f->header) - (f->metadata ? 1 : 0);
     if (n > INT_MAX) {
-        set_err(err, err_len, "%s: header lists %zu tensors, too many", f->path, n);
+        io_error(err, err_len, "%s: header lists %zu tensors, too many", f->path, n);
         return -1;
     }
     f->tensors = calloc(n ? n : 1, sizeof(SafetensorsTensor));
     if (!f->tensors) {
-        set_err(err, err_len, "%s: out of memory for %zu tensor entries", f->path, n);
+        io_error(err, err_len, "%s: out of memory for %zu tensor entries", f->path, n);
         return -1;
     }
     const unsigned char *region = f->map + 8 + header_len;
@@ -255,41 +245,11 @@ static int parse_header(SafetensorsFile *f, size_t header_len, char *err, size_t
     return check_tiling(f, region, region_len, err, err_len);
 }
 
-// Maps the whole file read-only into f.
-static int map_file(SafetensorsFile *f, char *err, size_t err_len) {
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        set_err(err, err_len, "%s: cannot open: %s", f->path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, err_len, "%s: not a regular file", f->path);
-        close(fd);
-        return -1;
-    }
-    if (st.st_size == 0) { // nothing to map; validate() reports the missing header
-        close(fd);
-        return 0;
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd); // the mapping keeps the file open
-    if (map == MAP_FAILED) {
-        set_err(err, err_len, "%s: cannot map %lld bytes: %s", f->path, (long long)st.st_size,
-                strerror(errno));
-        return -1;
-    }
-    f->map = map;
-    f->map_size = (size_t)st.st_size;
-    f->mapped = true;
-    return 0;
-}
-
 static SafetensorsFile *new_file(const char *path, char *err, size_t err_len) {
     SafetensorsFile *f = calloc(1, sizeof(*f));
     if (f) f->path = strdup(path);
     if (!f || !f->path) {
-        set_err(err, err_len, "%s: out of memory", path);
+        io_error(err, err_len, "%s: out of memory", path);
         free(f);
         return NULL;
     }
@@ -299,17 +259,17 @@ static SafetensorsFile *new_file(const char *path, char *err, size_t err_len) {
 // Validates the bytes at f->map: the header length, then the header.
 static SafetensorsFile *validate(SafetensorsFile *f, char *err, size_t err_len) {
     if (f->map_size < 8) {
-        set_err(err, err_len, "%s: file is %zu bytes, shorter than the 8-byte header length",
-                f->path, f->map_size);
+        io_error(err, err_len, "%s: file is %zu bytes, shorter than the 8-byte header length",
+                 f->path, f->map_size);
         goto fail;
     }
     uint64_t header_len;
     memcpy(&header_len, f->map, 8);
     if (header_len > f->map_size - 8) {
-        set_err(err, err_len,
-                "%s: header length %llu runs past the end of the file (%zu bytes after the "
-                "length field)",
-                f->path, (unsigned long long)header_len, f->map_size - 8);
+        io_error(err, err_len,
+                 "%s: header length %llu runs past the end of the file (%zu bytes after the "
+                 "length field)",
+                 f->path, (unsigned long long)header_len, f->map_size - 8);
         goto fail;
     }
     if (parse_header(f, (size_t)header_len, err, err_len) < 0) goto fail;
@@ -323,10 +283,12 @@ fail:
 SafetensorsFile *safetensors_open(const char *path, char *err, size_t err_len) {
     SafetensorsFile *f = new_file(path, err, err_len);
     if (!f) return NULL;
-    if (map_file(f, err, err_len) < 0) {
+    if (mapped_file_open(&f->file, path, err, err_len) < 0) {
         safetensors_close(f);
         return NULL;
     }
+    f->map = f->file.data;
+    f->map_size = f->file.size;
     return validate(f, err, err_len);
 }
 
@@ -341,7 +303,7 @@ SafetensorsFile *safetensors_open_memory(const void *data, size_t size, const ch
 
 void safetensors_close(SafetensorsFile *f) {
     if (!f) return;
-    if (f->mapped) munmap((void *)f->map, f->map_size);
+    mapped_file_close(&f->file);
     json_decref(f->header);
     free(f->tensors);
     free(f->path);
@@ -372,40 +334,12 @@ const char *safetensors_metadata(const SafetensorsFile *f, const char *key) {
 
 // --- reading ---------------------------------------------------------------------------------
 
-static uint16_t load_u16(const unsigned char *p) {
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static float bits_to_float(uint32_t bits) {
-    float x;
-    memcpy(&x, &bits, 4);
-    return x;
-}
-
-// IEEE half: 1 sign, 5 exponent (bias 15), 10 mantissa bits.
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exponent = (h >> 10) & 0x1f;
-    uint32_t mantissa = h & 0x3ff;
-    if (exponent == 0) { // zero or subnormal: mantissa * 2^-24
-        float magnitude = ldexpf((float)mantissa, -24);
-        return sign ? -magnitude : magnitude;
-    }
-    if (exponent == 0x1f) return bits_to_float(sign | 0x7f800000u | mantissa << 13); // inf, NaN
-    return bits_to_float(sign | (exponent + 127 - 15) << 23 | mantissa << 13);
-}
-
-// bfloat16 is the top half of a float32.
-static float bf16_to_f32(uint16_t b) {
-    return bits_to_float((uint32_t)b << 16);
-}
-
 static int check_count(const SafetensorsFile *f, const SafetensorsTensor *t, size_t n, char *err,
                        size_t err_len) {
     assert(t >= f->tensors && t < f->tensors + f->n_tensors);
     if (n != t->n_elements) {
-        set_err(err, err_len, "%s: tensor '%s' has %zu elements, expected %zu", f->path, t->name,
-                t->n_elements, n);
+        io_error(err, err_len, "%s: tensor '%s' has %zu elements, expected %zu", f->path, t->name,
+                 t->n_elements, n);
         return -1;
     }
     return 0;
@@ -425,8 +359,8 @@ int safetensors_read_f32(const SafetensorsFile *f, const SafetensorsTensor *t, f
         for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(load_u16(t->data + 2 * i));
         return 0;
     default:
-        set_err(err, err_len, "%s: tensor '%s' is %s, expected F32, F16 or BF16", f->path, t->name,
-                dtype_info[t->dtype].name);
+        io_error(err, err_len, "%s: tensor '%s' is %s, expected F32, F16 or BF16", f->path, t->name,
+                 dtype_info[t->dtype].name);
         return -1;
     }
 }
@@ -443,18 +377,18 @@ int safetensors_read_i32(const SafetensorsFile *f, const SafetensorsTensor *t, i
             int64_t v;
             memcpy(&v, t->data + 8 * i, 8);
             if (v < INT32_MIN || v > INT32_MAX) {
-                set_err(err, err_len,
-                        "%s: tensor '%s': value %lld at index %zu does not fit in "
-                        "int32",
-                        f->path, t->name, (long long)v, i);
+                io_error(err, err_len,
+                         "%s: tensor '%s': value %lld at index %zu does not fit in "
+                         "int32",
+                         f->path, t->name, (long long)v, i);
                 return -1;
             }
             dst[i] = (int32_t)v;
         }
         return 0;
     default:
-        set_err(err, err_len, "%s: tensor '%s' is %s, expected I32 or I64", f->path, t->name,
-                dtype_info[t->dtype].name);
+        io_error(err, err_len, "%s: tensor '%s' is %s, expected I32 or I64", f->path, t->name,
+                 dtype_info[t->dtype].name);
         return -1;
     }
 }
@@ -473,8 +407,8 @@ static json_t *build_header(const char *path, const SafetensorsWriteTensor *tens
         if (json_object_set_new(header, "__metadata__", meta) < 0) goto oom;
         for (int i = 0; i < n_metadata; i++) {
             if (json_object_set_new(meta, metadata[i].key, json_string(metadata[i].value)) < 0) {
-                set_err(err, err_len, "%s: metadata '%s' is not valid UTF-8", path,
-                        metadata[i].key);
+                io_error(err, err_len, "%s: metadata '%s' is not valid UTF-8", path,
+                         metadata[i].key);
                 goto fail;
             }
         }
@@ -486,11 +420,11 @@ static json_t *build_header(const char *path, const SafetensorsWriteTensor *tens
         assert((unsigned)t->dtype < ST_DTYPE_COUNT);
         assert(t->n_dims >= 0 && t->n_dims <= SAFETENSORS_MAX_DIMS);
         if (strcmp(t->name, "__metadata__") == 0 || json_object_get(header, t->name)) {
-            set_err(err, err_len, "%s: tensor name '%s' is reserved or used twice", path, t->name);
+            io_error(err, err_len, "%s: tensor name '%s' is reserved or used twice", path, t->name);
             goto fail;
         }
         if (!tensor_size(t->shape, t->n_dims, dtype_info[t->dtype].size, &n_elements, &nbytes)) {
-            set_err(err, err_len, "%s: tensor '%s': shape overflows", path, t->name);
+            io_error(err, err_len, "%s: tensor '%s': shape overflows", path, t->name);
             goto fail;
         }
         json_t *shape = json_array();
@@ -500,7 +434,7 @@ static json_t *build_header(const char *path, const SafetensorsWriteTensor *tens
                       "data_offsets", (json_int_t)offset, (json_int_t)(offset + nbytes));
         if (!entry) goto oom;
         if (json_object_set_new(header, t->name, entry) < 0) {
-            set_err(err, err_len, "%s: tensor name '%s' is not valid UTF-8", path, t->name);
+            io_error(err, err_len, "%s: tensor name '%s' is not valid UTF-8", path, t->name);
             goto fail;
         }
         offset += nbytes;
@@ -508,7 +442,7 @@ static json_t *build_header(const char *path, const SafetensorsWriteTensor *tens
     return header;
 
 oom:
-    set_err(err, err_len, "%s: out of memory building the header", path);
+    io_error(err, err_len, "%s: out of memory building the header", path);
 fail:
     json_decref(header);
     return NULL;
@@ -540,7 +474,7 @@ int safetensors_write(const char *path, const SafetensorsWriteTensor *tensors, i
     size_t tmp_len = strlen(path) + sizeof(".tmp");
     char *tmp_path = malloc(tmp_len);
     if (!header_text || !tmp_path) {
-        set_err(err, err_len, "%s: out of memory", path);
+        io_error(err, err_len, "%s: out of memory", path);
         free(header_text);
         free(tmp_path);
         return -1;
@@ -550,14 +484,14 @@ int safetensors_write(const char *path, const SafetensorsWriteTensor *tensors, i
     int rc = -1;
     FILE *out = fopen(tmp_path, "wb");
     if (!out) {
-        set_err(err, err_len, "%s: cannot create: %s", tmp_path, strerror(errno));
+        io_error(err, err_len, "%s: cannot create: %s", tmp_path, strerror(errno));
     } else {
         bool written = write_all(out, tensors, n_tensors, header_text, strlen(header_text)) == 0;
         if (fclose(out) != 0) written = false;
         if (!written)
-            set_err(err, err_len, "%s: write failed: %s", tmp_path, strerror(errno));
+            io_error(err, err_len, "%s: write failed: %s", tmp_path, strerror(errno));
         else if (rename(tmp_path, path) != 0)
-            set_err(err, err_len, "%s: cannot rename to %s: %s", tmp_path, path, strerror(errno));
+            io_error(err, err_len, "%s: cannot rename to %s: %s", tmp_path, path, strerror(errno));
         else
             rc = 0;
         if (rc != 0) remove(tmp_path);

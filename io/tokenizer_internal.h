@@ -3,6 +3,7 @@
 #ifndef ARE_TOKENIZER_INTERNAL_H
 #define ARE_TOKENIZER_INTERNAL_H
 
+#include "io_error.h"
 #include "tokenizer.h"
 
 #include <stdint.h>
@@ -86,9 +87,6 @@ struct Tokenizer {
 };
 
 // --- building (tokenizer.c) -----------------------------------------------------------------
-// printf into err (when err is not NULL).
-void tokenizer_error(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 // printf arguments that quote at most 60 bytes of a token's text: "'%.*s'".
 #define QUOTE(text, len) (int)((len) < 60 ? (len) : 60), (text)
 

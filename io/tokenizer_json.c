@@ -7,6 +7,7 @@
 // Merges apply by their rank in model.merges, as Hugging Face does. Anything else is refused
 // with the field and value that are not understood. BOS, EOS and add_bos come from the
 // post-processor's template, and from tokenizer_config.json beside the file when it is there.
+#include "json_error.h"
 #include "tokenizer_internal.h"
 
 #include <jansson.h>
@@ -34,38 +35,8 @@ __attribute__((format(printf, 2, 3))) static int fail(const Context *c, const ch
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    tokenizer_error(c->err, c->err_len, "%s: %s", c->name, what);
+    io_error(c->err, c->err_len, "%s: %s", c->name, what);
     return -1;
-}
-
-// A parse error: "name:line:column: what", or "name: what" when the file could not be read.
-static void parse_failure(const char *name, const json_error_t *jerr, char *err, size_t err_len) {
-    if (jerr->line > 0) {
-        tokenizer_error(err, err_len, "%s:%d:%d: %s", name, jerr->line, jerr->column, jerr->text);
-    } else {
-        tokenizer_error(err, err_len, "%s: %s", name, jerr->text);
-    }
-}
-
-static const char *type_name(const json_t *value) {
-    if (!value) return "nothing";
-    switch (json_typeof(value)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
 }
 
 // The string at key of obj, or NULL when absent or not a string.
@@ -92,7 +63,7 @@ static int steps_of(const Context *c, const json_t *root, const char *field, con
     const json_t *value = json_object_get(root, field);
     if (!value || json_is_null(value)) return 0;
     if (!json_is_object(value) || !string_at(value, "type")) {
-        return fail(c, "%s is %s, not an object with a type", field, type_name(value));
+        return fail(c, "%s is %s, not an object with a type", field, json_type_name(value));
     }
     if (!string_at_is(value, "type", "Sequence")) return json_array_append(steps, (json_t *)value);
     const json_t *list = json_object_get(value, list_key);
@@ -264,7 +235,7 @@ static int read_id(const Context *c, const json_t *value, long long limit, const
                    const char *token, int *id) {
     if (!json_is_integer(value)) {
         return fail(c, "%s: '%.60s' has %s for its id, not an integer", field, token,
-                    type_name(value));
+                    json_type_name(value));
     }
     long long v = json_integer_value(value);
     if (v < 0 || v >= limit) {
@@ -282,7 +253,7 @@ static int count_tokens(const Context *c, const json_t *vocab, const json_t *add
     if (limit > TOKENIZER_MAX_TOKENS) {
         return fail(c, "%lld tokens are more than can be loaded", limit);
     }
-    int largest = -1, id;
+    int largest = -1, id = -1;
     const char *text;
     const json_t *value;
     json_object_foreach((json_t *)vocab, text, value) {
@@ -371,7 +342,7 @@ static int read_merges(const Context *c, Tokenizer *tok, const json_t *merges) {
             right_len = strlen(right);
         } else {
             return fail(c, "model.merges[%zu] is %s, not a string or a pair of strings", rank,
-                        type_name(merge));
+                        json_type_name(merge));
         }
         if (tokenizer_add_merge(tok, left, left_len, right, right_len, (int)rank, inner,
                                 sizeof(inner))) {
@@ -424,7 +395,7 @@ static int read_config(Tokenizer *tok, const char *path, char *err, size_t err_l
     size_t len = dir_len + sizeof("tokenizer_config.json");
     char *config_path = malloc(len);
     if (!config_path) {
-        tokenizer_error(err, err_len, "%s: out of memory", path);
+        io_error(err, err_len, "%s: out of memory", path);
         return -1;
     }
     snprintf(config_path, len, "%.*stokenizer_config.json", (int)dir_len, path);
@@ -441,10 +412,10 @@ static int read_config(Tokenizer *tok, const char *path, char *err, size_t err_l
     Context c = {config_path, err, err_len};
     int status = 0;
     if (!config) {
-        parse_failure(config_path, &jerr, err, err_len);
+        json_load_error(err, err_len, config_path, &jerr);
         status = -1;
     } else if (!json_is_object(config)) {
-        status = fail(&c, "is %s, not an object", type_name(config));
+        status = fail(&c, "is %s, not an object", json_type_name(config));
     } else {
         const char *bos = config_token(config, "bos_token");
         const char *eos = config_token(config, "eos_token");
@@ -468,14 +439,14 @@ static void guess_eos(Tokenizer *tok) {
 
 static Tokenizer *from_json(const Context *c, const json_t *root) {
     if (!json_is_object(root)) {
-        fail(c, "is %s, not an object", type_name(root));
+        fail(c, "is %s, not an object", json_type_name(root));
         return NULL;
     }
     const json_t *model = json_object_get(root, "model");
     const json_t *added = json_object_get(root, "added_tokens");
     if (check_model(c, model)) return NULL;
     if (added && !json_is_array(added) && !json_is_null(added)) {
-        fail(c, "added_tokens is %s, not an array", type_name(added));
+        fail(c, "added_tokens is %s, not an array", json_type_name(added));
         return NULL;
     }
     json_t *normalizer = json_array(), *pre = json_array();
@@ -528,7 +499,7 @@ Tokenizer *tokenizer_load_json_text(const char *text, size_t len, const char *na
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        parse_failure(name, &jerr, err, err_len);
+        json_load_error(err, err_len, name, &jerr);
         return NULL;
     }
     Context c = {name, err, err_len};
@@ -541,7 +512,7 @@ Tokenizer *tokenizer_load_json(const char *path, char *err, size_t err_len) {
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        parse_failure(path, &jerr, err, err_len);
+        json_load_error(err, err_len, path, &jerr);
         return NULL;
     }
     Context c = {path, err, err_len};

@@ -48,6 +48,30 @@ static inline double check_worst_ratio(const float *a, const float *b, size_t n,
     return worst;
 }
 
+// Checks that n values got match want within atol + rtol*|want| each, printing the worst error
+// as a ratio of the tolerance (<= 1 passes).
+static inline void check_close(const char *what, const float *got, const float *want, size_t n,
+                               double atol, double rtol) {
+    size_t at;
+    double ratio = check_worst_ratio(got, want, n, atol, rtol, &at);
+    printf("%-60s worst error / tolerance %.4f\n", what, ratio);
+    CHECK(ratio <= 1, "%s: element %zu is %.9g, expected %.9g", what, at, got[at], want[at]);
+}
+
+// Engine values against reference values within rtol of the largest reference magnitude,
+// printing the worst error as a ratio of the tolerance (<= 1 passes).
+static inline void check_against_reference(const char *label, const float *got, const float *expect,
+                                           size_t n, double rtol) {
+    double max_abs = 0;
+    for (size_t i = 0; i < n; i++) max_abs = fmax(max_abs, fabs(expect[i]));
+    size_t wi;
+    double worst = check_worst_ratio(got, expect, n, rtol * max_abs, rtol, &wi);
+    printf("  %-58s worst %.3g of tolerance (index %zu: %.7g vs %.7g)\n", label, worst, wi, got[wi],
+           expect[wi]);
+    CHECK(worst <= 1, "%s: %.3g times the tolerance at index %zu (engine %.7g, reference %.7g)",
+          label, worst, wi, got[wi], expect[wi]);
+}
+
 static inline int check_summary(void) {
     if (check_skipped)
         printf("%d passed, %d failed, %d skipped\n", check_passed, check_failed, check_skipped);

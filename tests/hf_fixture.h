@@ -1,10 +1,11 @@
 // Helpers shared by the tests of model folders and adapters (test_hf_model, test_peft): paths
 // of the fixtures tests/ref/make_hf_fixtures.py made, scratch folders for the broken copies
-// the tests write, and comparisons against the fixtures' expected values.
+// the tests write, and the fixtures' expected values (compared with check_against_reference).
 #ifndef ARE_TEST_HF_FIXTURE_H
 #define ARE_TEST_HF_FIXTURE_H
 
 #include "check.h"
+#include "read_file.h"
 #include "safetensors.h"
 
 #include <dirent.h>
@@ -36,20 +37,6 @@ static inline void write_file(const char *path, const void *bytes, size_t n) {
 
 static inline void write_text(const char *path, const char *text) {
     write_file(path, text, strlen(text));
-}
-
-// The whole file in a new NUL-terminated buffer (*n bytes before the NUL), or NULL.
-static inline char *read_file(const char *path, size_t *n) {
-    FILE *in = fopen(path, "rb");
-    if (!in) return NULL;
-    fseek(in, 0, SEEK_END);
-    long size = ftell(in);
-    fseek(in, 0, SEEK_SET);
-    char *bytes = malloc((size_t)size + 1);
-    *n = fread(bytes, 1, (size_t)size, in);
-    bytes[*n] = '\0';
-    fclose(in);
-    return bytes;
 }
 
 static inline void copy_file(const char *from, const char *to) {
@@ -127,20 +114,6 @@ static inline float *read_expected(const SafetensorsFile *f, const char *name, s
         return NULL;
     }
     return values;
-}
-
-// Engine values against reference values within rtol of the largest reference magnitude,
-// printing the worst error as a ratio of the tolerance (<= 1 passes).
-static inline void compare_values(const char *label, const float *got, const float *expect,
-                                  size_t n, double rtol) {
-    double max_abs = 0;
-    for (size_t i = 0; i < n; i++) max_abs = fmax(max_abs, fabs(expect[i]));
-    size_t wi;
-    double worst = check_worst_ratio(got, expect, n, rtol * max_abs, rtol, &wi);
-    printf("  %-50s worst %.3g of tolerance (index %zu: %.7g vs %.7g)\n", label, worst, wi, got[wi],
-           expect[wi]);
-    CHECK(worst <= 1, "%s: %.3g times the tolerance at index %zu (engine %.7g, reference %.7g)",
-          label, worst, wi, got[wi], expect[wi]);
 }
 
 #endif

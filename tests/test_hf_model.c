@@ -94,7 +94,7 @@ static void test_logits_match_transformers(void) {
         float *got = forward_logits(&m, tokens, T);
         float *expect = read_expected(f, "expect.logits", n);
         if (got && expect)
-            compare_values("hf_tiny logits vs transformers", got, expect, n, MODEL_RTOL);
+            check_against_reference("hf_tiny logits vs transformers", got, expect, n, MODEL_RTOL);
         free(got);
         free(expect);
         llama_free(&m);

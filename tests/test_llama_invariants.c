@@ -11,6 +11,7 @@
 #include "check.h"
 #include "generate.h"
 #include "lora.h"
+#include "test_arrays.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -34,29 +35,6 @@ static LlamaConfig test_config(bool tied) {
                          .tie_embeddings = tied};
 }
 
-// --- test arrays: zero-filled, released together at the end of each test ---------------------
-
-#define MAX_ARRAYS 256
-static void *arrays[MAX_ARRAYS];
-static int n_arrays;
-
-static void *new_array(size_t n, size_t size) {
-    assert(n_arrays < MAX_ARRAYS);
-    void *a = calloc(n ? n : 1, size);
-    assert(a);
-    return arrays[n_arrays++] = a;
-}
-
-static void release_arrays(void) {
-    while (n_arrays) free(arrays[--n_arrays]);
-}
-
-static float *random_floats(size_t n, float std) {
-    float *x = new_array(n, sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = std * rng_normal(&rng);
-    return x;
-}
-
 static int *random_tokens(int n, int vocab) {
     int *tokens = new_array((size_t)n, sizeof *tokens);
     for (int i = 0; i < n; i++) tokens[i] = (int)(rng_next(&rng) % (uint64_t)vocab);
@@ -70,7 +48,7 @@ static float *download(Backend *be, const float *src, size_t n) {
 }
 
 static void upload_random(Backend *be, float *dst, size_t n, float std) {
-    be->to_device(be, dst, random_floats(n, std), n * sizeof(float));
+    be->to_device(be, dst, random_floats(&rng, n, std), n * sizeof(float));
 }
 
 // Next-token targets of a packed batch: the following token, ignored (-100) at each end.
@@ -133,14 +111,6 @@ static void generate(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *prompt
 }
 
 // --- checks ----------------------------------------------------------------------------------
-
-static void check_close(const char *what, const float *got, const float *want, size_t n,
-                        double atol, double rtol) {
-    size_t at;
-    double ratio = check_worst_ratio(got, want, n, atol, rtol, &at);
-    printf("%-60s worst error / tolerance %.4f\n", what, ratio);
-    CHECK(ratio <= 1, "%s: element %zu is %.9g, expected %.9g", what, at, got[at], want[at]);
-}
 
 static bool identical(const float *a, const float *b, size_t n) {
     return memcmp(a, b, n * sizeof *a) == 0;
@@ -516,7 +486,7 @@ static void test_lora_gradients(void) {
         .backward = BACKWARD_LORA};
     LlamaWorkspace *ws = workspace(&m, plan);
     size_t n = (size_t)2 * 2 * d;
-    float *R = random_floats(n, 1);
+    float *R = random_floats(&rng, n, 1);
     forward(&m, ws, &batch);
     cpu->to_device(cpu, llama_captured_grad(ws), R, n * sizeof *R);
     cpu->zero(cpu, lora->grads, lora->n_params * sizeof(float));
@@ -592,7 +562,7 @@ static void check_full_gradients(bool tied, bool captured) {
         plan.outputs = (LlamaOutputs){
             .n_capture = 2, .layers = {0, 2}, .capture_at = CAPTURE_ALL_TOKENS, .logits = true};
     size_t n_captured = (size_t)T * plan.outputs.n_capture * d;
-    float *R = captured ? random_floats(n_captured, 0.1f) : NULL;
+    float *R = captured ? random_floats(&rng, n_captured, 0.1f) : NULL;
     LlamaWorkspace *ws = workspace(&m, plan);
     forward(&m, ws, &batch);
     if (R) cpu->to_device(cpu, llama_captured_grad(ws), R, n_captured * sizeof *R);
@@ -843,7 +813,7 @@ static void test_determinism(void) {
                           .backward = BACKWARD_FULL};
     LlamaWorkspace *ws = workspace(&m, plan);
     size_t n_captured = (size_t)2 * 2 * d;
-    float *R = random_floats(n_captured, 1);
+    float *R = random_floats(&rng, n_captured, 1);
     BackwardSources src = {.from_captured = true, .targets = next_token_targets(&batch)};
     float *grads[2], *lora_grads[2], *logits[2];
     double loss[2];

@@ -70,26 +70,13 @@ static int load_tensor(const SafetensorsFile *f, const char *name, float *dst, s
     return 0;
 }
 
-// Compares n engine values (host) with the fixture's, printing the worst error ratio.
-static void compare(const char *label, const float *got, const float *expect, size_t n,
-                    double rtol) {
-    double max_abs = 0;
-    for (size_t i = 0; i < n; i++) max_abs = fmax(max_abs, fabs(expect[i]));
-    size_t wi;
-    double worst = check_worst_ratio(got, expect, n, rtol * max_abs, rtol, &wi);
-    printf("  %-58s worst %.3g of tolerance (index %zu: %.7g vs %.7g)\n", label, worst, wi, got[wi],
-           expect[wi]);
-    CHECK(worst <= 1, "%s: %.3g times the tolerance at index %zu (engine %.7g, reference %.7g)",
-          label, worst, wi, got[wi], expect[wi]);
-}
-
 // Compares n floats of backend memory with the fixture tensor name.
 static void compare_device(const SafetensorsFile *f, const char *label, const char *name,
                            const float *device, size_t n) {
     float *expect = read_floats(f, name, n);
     float *got = malloc(n * sizeof(float));
     be->to_host(be, got, device, n * sizeof(float));
-    if (expect) compare(label, got, expect, n, MODEL_RTOL);
+    if (expect) check_against_reference(label, got, expect, n, MODEL_RTOL);
     free(expect);
     free(got);
 }
@@ -282,7 +269,7 @@ static void check_lora_forward(LlamaModel *m, const Fixture *fx) {
             memcpy(layer + t * d, captured + (t * n_hidden + i) * d, d * sizeof(float));
         char label[96];
         snprintf(label, sizeof(label), "%s lora forward: hidden_states[%d]", fx->name, i);
-        compare(label, layer, expect + i * T * d, T * d, MODEL_RTOL);
+        check_against_reference(label, layer, expect + i * T * d, T * d, MODEL_RTOL);
     }
     char label[96];
     snprintf(label, sizeof(label), "%s lora forward: logits", fx->name);
@@ -367,7 +354,7 @@ static void check_full_backward(LlamaModel *m, const Fixture *fx) {
     float *expect_loss = read_floats(fx->f, "expect.loss", 1);
     float got_loss = (float)loss;
     snprintf(label, sizeof(label), "%s full backward: loss", fx->name);
-    if (expect_loss) compare(label, &got_loss, expect_loss, 1, MODEL_RTOL);
+    if (expect_loss) check_against_reference(label, &got_loss, expect_loss, 1, MODEL_RTOL);
 
     NamedView *grads = malloc(MAX_NAMED(cfg->n_layers) * sizeof(NamedView));
     int n = named_views(cfg, &m->grad, grads);
@@ -458,7 +445,7 @@ static void check_adamw(void) {
             be->to_host(be, got, params, n * sizeof(float));
             char label[64];
             snprintf(label, sizeof(label), "adamw: params after step %d", step + 1);
-            compare(label, got, expect + step * n, n, ADAMW_RTOL);
+            check_against_reference(label, got, expect + step * n, n, ADAMW_RTOL);
         }
         adamw_free(&opt, be);
     }

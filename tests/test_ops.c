@@ -7,6 +7,7 @@
 #include "backend_cpu.h"
 #include "check.h"
 #include "rng.h"
+#include "test_arrays.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -15,29 +16,6 @@
 
 static Backend *be; // two threads, as CI runs the tests
 static Rng rng;
-
-// --- test arrays: zero-filled, released together at the end of each test -------------------------
-
-#define MAX_ARRAYS 256
-static void *arrays[MAX_ARRAYS];
-static int n_arrays;
-
-static void *new_array(size_t n, size_t size) {
-    assert(n_arrays < MAX_ARRAYS);
-    void *a = calloc(n ? n : 1, size);
-    assert(a);
-    return arrays[n_arrays++] = a;
-}
-
-static void release_arrays(void) {
-    while (n_arrays) free(arrays[--n_arrays]);
-}
-
-static float *random_floats(size_t n, float std) {
-    float *x = new_array(n, sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = std * rng_normal(&rng);
-    return x;
-}
 
 static float *copy_of(const float *x, size_t n) {
     float *c = new_array(n, sizeof *c);
@@ -62,14 +40,6 @@ static double weighted_sum(const float *r, const float *x, size_t n) {
 }
 
 // --- checks --------------------------------------------------------------------------------------
-
-static void check_close(const char *what, const float *got, const float *want, size_t n,
-                        double atol, double rtol) {
-    size_t at;
-    double ratio = check_worst_ratio(got, want, n, atol, rtol, &at);
-    printf("%-52s worst error / tolerance %.4f\n", what, ratio);
-    CHECK(ratio <= 1, "%s: element %zu is %.9g, expected %.9g", what, at, got[at], want[at]);
-}
 
 static bool check_identical(const char *what, const float *got, const float *want, size_t n) {
     bool identical = memcmp(got, want, n * sizeof *got) == 0;
@@ -181,9 +151,9 @@ static void test_gemm(void) {
         // A is stored [M,K] or, transposed, [K,M]; B [K,N] or [N,K]; every row padded.
         int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
         int lda = a_cols + 2, ldb = b_cols + 1, ldc = N + 3;
-        float *A = random_floats((size_t)a_rows * lda, 1),
-              *B = random_floats((size_t)b_rows * ldb, 1);
-        float *C = random_floats((size_t)M * ldc, 1), *want = copy_of(C, (size_t)M * ldc);
+        float *A = random_floats(&rng, (size_t)a_rows * lda, 1),
+              *B = random_floats(&rng, (size_t)b_rows * ldb, 1);
+        float *C = random_floats(&rng, (size_t)M * ldc, 1), *want = copy_of(C, (size_t)M * ldc);
         float alpha = 0.7f, beta = 0.3f;
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
@@ -199,7 +169,8 @@ static void test_gemm(void) {
         check_close(what, C, want, (size_t)M * ldc, 1e-5, 1e-5);
 
         // loss = sum(R * op(A) op(B)); the gradients are products again, through the backend.
-        GemmCase g = {ta, tb, M, N, K, lda, ldb, ldc, A, B, random_floats((size_t)M * N, 1), C};
+        GemmCase g = {ta, tb, M, N, K, lda, ldb, ldc, A, B, random_floats(&rng, (size_t)M * N, 1),
+                      C};
         float *dA = new_array((size_t)a_rows * lda, sizeof *dA);
         float *dB = new_array((size_t)b_rows * ldb, sizeof *dB);
         if (ta) // dA [K,M] = op(B) @ R^T
@@ -222,13 +193,14 @@ static void test_gemm(void) {
 
 static void test_axpy_add(void) {
     int n = 1000;
-    float *x = random_floats(n, 1), *y = random_floats(n, 1), *want = new_array(n, sizeof *want);
+    float *x = random_floats(&rng, n, 1), *y = random_floats(&rng, n, 1),
+          *want = new_array(n, sizeof *want);
     float a = -1.7f;
     for (int i = 0; i < n; i++) want[i] = (float)((double)y[i] + (double)a * x[i]);
     be->axpy(be, n, a, x, y);
     check_close("axpy", y, want, n, 1e-6, 1e-6);
 
-    float *b = random_floats(n, 1), *out = new_array(n, sizeof *out);
+    float *b = random_floats(&rng, n, 1), *out = new_array(n, sizeof *out);
     for (int i = 0; i < n; i++) want[i] = (float)((double)x[i] + b[i]);
     be->add(be, n, x, b, out);
     check_identical("add", out, want, n);
@@ -240,15 +212,15 @@ static void test_axpy_add(void) {
 static void test_rows(void) {
     enum { SRC_ROWS = 10, N = 4, D = 5, LD_SRC = 7, LD_DST = 6 };
     const int rows[N] = {7, 2, 9, 0};
-    float *src = random_floats(SRC_ROWS * LD_SRC, 1);
-    float *dst = random_floats(N * LD_DST, 1), *want = copy_of(dst, N * LD_DST);
+    float *src = random_floats(&rng, SRC_ROWS * LD_SRC, 1);
+    float *dst = random_floats(&rng, N * LD_DST, 1), *want = copy_of(dst, N * LD_DST);
     for (int i = 0; i < N; i++)
         for (int c = 0; c < D; c++) want[i * LD_DST + c] = src[rows[i] * LD_SRC + c];
     be->gather_rows(be, N, D, rows, src, LD_SRC, dst, LD_DST);
     check_identical("gather_rows (padding untouched)", dst, want, N * LD_DST);
 
     // Scatter the N rows of a [N, LD_SRC] source into a [SRC_ROWS, LD_DST] destination.
-    float *table = random_floats(SRC_ROWS * LD_DST, 1);
+    float *table = random_floats(&rng, SRC_ROWS * LD_DST, 1);
     float *overwritten = copy_of(table, SRC_ROWS * LD_DST),
           *added = copy_of(table, SRC_ROWS * LD_DST);
     float *want_overwritten = copy_of(table, SRC_ROWS * LD_DST);
@@ -283,18 +255,18 @@ static double embedding_loss(void *ctx) {
 static void test_embedding(void) {
     enum { V = 11, T = 9, D = 70 }; // D spans more than one 64-column block
     const int tokens[T] = {3, 1, 3, 3, 0, 10, 1, 5, 3};
-    float *table = random_floats(V * D, 1), *out = new_array(T * D, sizeof *out);
+    float *table = random_floats(&rng, V * D, 1), *out = new_array(T * D, sizeof *out);
     float *want = new_array(T * D, sizeof *want);
     for (int t = 0; t < T; t++) memcpy(want + t * D, table + tokens[t] * D, D * sizeof *want);
     be->embedding_forward(be, T, D, tokens, table, out);
     check_identical("embedding forward", out, want, T * D);
 
-    EmbeddingCase e = {T, D, tokens, table, random_floats(T * D, 1), out};
+    EmbeddingCase e = {T, D, tokens, table, random_floats(&rng, T * D, 1), out};
     float *dtable = new_array(V * D, sizeof *dtable);
     be->embedding_backward(be, T, D, tokens, e.R, dtable);
     check_gradient("embedding dtable, repeated tokens", embedding_loss, &e, table, V * D, dtable,
                    1e-2f);
-    float *prefill = random_floats(V * D, 1), *accumulated = copy_of(prefill, V * D);
+    float *prefill = random_floats(&rng, V * D, 1), *accumulated = copy_of(prefill, V * D);
     be->embedding_backward(be, T, D, tokens, e.R, accumulated);
     check_accumulated("embedding dtable accumulates", accumulated, prefill, dtable, V * D);
     release_arrays();
@@ -319,7 +291,7 @@ static void test_rmsnorm(void) {
     enum { T = 5, D = 70 }; // D: not a multiple of 8, more than one 64-column block
     float eps = 1e-5f;
     // x far from unit scale, so that rstd is far from 1 and every power of it shows.
-    float *x = random_floats(T * D, 3), *w = random_floats(D, 0.3f);
+    float *x = random_floats(&rng, T * D, 3), *w = random_floats(&rng, D, 0.3f);
     for (int i = 0; i < D; i++) w[i] += 1;
     float *out = new_array(T * D, sizeof *out), *rstd = new_array(T, sizeof *rstd);
     float *want = new_array(T * D, sizeof *want), *want_rstd = new_array(T, sizeof *want_rstd);
@@ -336,12 +308,12 @@ static void test_rmsnorm(void) {
 
     // Row 0 weighs the loss by the output itself: the x-gradient of sum(out^2) nearly vanishes,
     // as the normalisation cancels the direct term, so an error in either term stands out.
-    float *R = random_floats(T * D, 1);
+    float *R = random_floats(&rng, T * D, 1);
     memcpy(R, out, D * sizeof *out);
     RmsnormCase r = {T, D, eps, x, w, R, out, rstd};
     float *dx = new_array(T * D, sizeof *dx), *dw = new_array(D, sizeof *dw);
     be->rmsnorm_backward(be, T, D, r.R, x, w, rstd, dx, dw);
-    float *dx_prefill = random_floats(T * D, 1), *dw_prefill = random_floats(D, 1);
+    float *dx_prefill = random_floats(&rng, T * D, 1), *dw_prefill = random_floats(&rng, D, 1);
     float *dx_added = copy_of(dx_prefill, T * D), *dw_added = copy_of(dw_prefill, D);
     be->rmsnorm_backward(be, T, D, r.R, x, w, rstd, dx_added, dw_added);
     check_accumulated("rmsnorm dx accumulates", dx_added, dx_prefill, dx, T * D);
@@ -379,7 +351,8 @@ static void test_rope(void) {
     int *pos = packed_positions(3, seq_len, &T);
     size_t n = (size_t)T * H * hd;
     float theta = 10000;
-    float *x = random_floats(n, 1), *rotated = copy_of(x, n), *want = new_array(n, sizeof *want);
+    float *x = random_floats(&rng, n, 1), *rotated = copy_of(x, n),
+          *want = new_array(n, sizeof *want);
     for (int t = 0; t < T; t++)
         for (int h = 0; h < H; h++)
             for (int i = 0; i < hd / 2; i++) {
@@ -394,7 +367,7 @@ static void test_rope(void) {
     be->rope_backward(be, T, H, hd, theta, pos, restored);
     check_close("rope backward undoes forward", restored, x, n, 1e-6, 1e-5);
 
-    RopeCase r = {T, H, hd, theta, pos, x, random_floats(n, 1), rotated};
+    RopeCase r = {T, H, hd, theta, pos, x, random_floats(&rng, n, 1), rotated};
     float *dx = copy_of(r.R, n);
     be->rope_backward(be, T, H, hd, theta, pos, dx);
     check_gradient("rope dx", rope_loss, &r, x, n, dx, 1e-2f);
@@ -457,7 +430,8 @@ static void test_attention(void) {
     int *pos = packed_positions(ATT_SEQS, att_seq_len, &T);
     size_t nq = (size_t)T * ATT_HQ * ATT_HD, nkv = (size_t)T * ATT_HKV * ATT_HD;
     size_t np = (size_t)T * ATT_HQ * ATT_MAX_LEN;
-    float *q = random_floats(nq, 1), *k = random_floats(nkv, 1), *v = random_floats(nkv, 1);
+    float *q = random_floats(&rng, nq, 1), *k = random_floats(&rng, nkv, 1),
+          *v = random_floats(&rng, nkv, 1);
     float *out = new_array(nq, sizeof *out), *probs = new_array(np, sizeof *probs);
     float *want = new_array(nq, sizeof *want), *want_probs = new_array(np, sizeof *want_probs);
     attention_reference(T, pos, q, k, v, want, want_probs);
@@ -471,16 +445,17 @@ static void test_attention(void) {
                     want_probs[(t * ATT_HQ + h) * ATT_MAX_LEN + j] = 0;
     check_close("attention probs", valid_probs, want_probs, np, 1e-6, 1e-5);
 
-    AttentionCase a = {T, pos, q, k, v, random_floats(nq, 1), out, probs};
+    AttentionCase a = {T, pos, q, k, v, random_floats(&rng, nq, 1), out, probs};
     float *dscores = new_array(np, sizeof *dscores);
     float *dq = new_array(nq, sizeof *dq), *dk = new_array(nkv, sizeof *dk);
     float *dv = new_array(nkv, sizeof *dv);
     be->attention_backward(be, T, ATT_HQ, ATT_HKV, ATT_HD, ATT_MAX_LEN, pos, q, k, v, probs, a.R,
                            dscores, dq, dk, dv);
     // Overwrite contract: stale gradients and scratch must not leak into the result.
-    float *dq2 = random_floats(nq, 1), *dk2 = random_floats(nkv, 1), *dv2 = random_floats(nkv, 1);
+    float *dq2 = random_floats(&rng, nq, 1), *dk2 = random_floats(&rng, nkv, 1),
+          *dv2 = random_floats(&rng, nkv, 1);
     be->attention_backward(be, T, ATT_HQ, ATT_HKV, ATT_HD, ATT_MAX_LEN, pos, q, k, v, probs, a.R,
-                           random_floats(np, 1), dq2, dk2, dv2);
+                           random_floats(&rng, np, 1), dq2, dk2, dv2);
     check_identical("attention dq overwrites", dq2, dq, nq);
     check_identical("attention dk overwrites", dk2, dk, nkv);
     check_identical("attention dv overwrites", dv2, dv, nkv);
@@ -495,8 +470,8 @@ static void test_attention_cached(void) {
     int T;
     int *pos = packed_positions(ATT_SEQS, att_seq_len, &T);
     size_t nq = (size_t)T * ATT_HQ * ATT_HD, kv_row = ATT_HKV * ATT_HD;
-    float *q = random_floats(nq, 1), *k = random_floats(T * kv_row, 1);
-    float *v = random_floats(T * kv_row, 1);
+    float *q = random_floats(&rng, nq, 1), *k = random_floats(&rng, T * kv_row, 1);
+    float *v = random_floats(&rng, T * kv_row, 1);
     float *out = new_array(nq, sizeof *out);
     float *probs = new_array((size_t)T * ATT_HQ * ATT_MAX_LEN, sizeof *probs);
     be->attention_forward(be, T, ATT_HQ, ATT_HKV, ATT_HD, ATT_MAX_LEN, pos, q, k, v, out, probs);
@@ -505,8 +480,8 @@ static void test_attention_cached(void) {
     // that a correct op never reads.
     enum { SLOTS = 4 };
     const int seq_slot[ATT_SEQS] = {2, 0, 3};
-    float *k_cache = random_floats(SLOTS * ATT_MAX_LEN * kv_row, 100);
-    float *v_cache = random_floats(SLOTS * ATT_MAX_LEN * kv_row, 100);
+    float *k_cache = random_floats(&rng, SLOTS * ATT_MAX_LEN * kv_row, 100);
+    float *v_cache = random_floats(&rng, SLOTS * ATT_MAX_LEN * kv_row, 100);
     int *slot = new_array(T, sizeof *slot);
     for (int s = 0, t = 0; s < ATT_SEQS; s++)
         for (int p = 0; p < att_seq_len[s]; p++, t++) {
@@ -543,7 +518,8 @@ static double swiglu_loss(void *ctx) {
 
 static void test_swiglu(void) {
     int n = 200;
-    float *gate = random_floats(n, 2), *up = random_floats(n, 1), *h = new_array(n, sizeof *h);
+    float *gate = random_floats(&rng, n, 2), *up = random_floats(&rng, n, 1),
+          *h = new_array(n, sizeof *h);
     gate[0] = 100;  // exp(-gate) underflows
     gate[1] = -100; // exp(-gate) overflows: silu must still be -0, not NaN
     float *want = new_array(n, sizeof *want);
@@ -551,10 +527,10 @@ static void test_swiglu(void) {
     be->swiglu_forward(be, n, gate, up, h);
     check_close("swiglu forward", h, want, n, 1e-6, 1e-5);
 
-    SwigluCase s = {n, gate, up, random_floats(n, 1), h};
+    SwigluCase s = {n, gate, up, random_floats(&rng, n, 1), h};
     float *dgate = new_array(n, sizeof *dgate), *dup = new_array(n, sizeof *dup);
     be->swiglu_backward(be, n, gate, up, s.R, dgate, dup);
-    float *dgate2 = random_floats(n, 1), *dup2 = random_floats(n, 1);
+    float *dgate2 = random_floats(&rng, n, 1), *dup2 = random_floats(&rng, n, 1);
     be->swiglu_backward(be, n, gate, up, s.R, dgate2, dup2);
     check_identical("swiglu dgate overwrites", dgate2, dgate, n);
     check_identical("swiglu dup overwrites", dup2, dup, n);
@@ -586,9 +562,10 @@ static void test_cross_entropy(void) {
     enum { T = 6, V = 37 };
     const int targets[T] = {3, -1, 36, 0, -1, 17};
     float scale = 0.25f;
-    float *logits = random_floats(T * V, 2);
+    float *logits = random_floats(&rng, T * V, 2);
     for (int i = 0; i < V; i++) logits[3 * V + i] += 1000; // exp() of these would overflow
-    float *loss = random_floats(T, 1), *dlogits = random_floats(T * V, 1); // garbage, overwritten
+    float *loss = random_floats(&rng, T, 1),
+          *dlogits = random_floats(&rng, T * V, 1); // garbage, overwritten
     float *want_loss = new_array(T, sizeof *want_loss);
     float *want_dlogits = new_array(T * V, sizeof *want_dlogits);
     for (int t = 0; t < T; t++) {
@@ -630,12 +607,13 @@ static void test_cross_entropy(void) {
 static void test_adamw(void) {
     enum { N = 50, STEPS = 3 };
     float lr = 1e-2f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.1f;
-    float *params = random_floats(N, 1), *m = new_array(N, sizeof *m), *v = new_array(N, sizeof *v);
+    float *params = random_floats(&rng, N, 1), *m = new_array(N, sizeof *m),
+          *v = new_array(N, sizeof *v);
     double want_p[N], want_m[N] = {0}, want_v[N] = {0};
     for (int i = 0; i < N; i++) want_p[i] = params[i];
     float *got = new_array(3 * N, sizeof *got), *want = new_array(3 * N, sizeof *want);
     for (int step = 1; step <= STEPS; step++) {
-        float *grads = random_floats(N, 1);
+        float *grads = random_floats(&rng, N, 1);
         grads[0] = 0;
         grads[1] = 1e-7f; // sqrt(v) comparable with eps: the eps term must sit where it belongs
         for (int i = 0; i < N; i++) {
@@ -687,8 +665,10 @@ static int run_every_op(Backend *b, Result *results) {
     }
     int n = 0;
 
-    float *x = random_floats(Td, 1), *w = random_floats(d, 1), *dout = random_floats(Td, 1);
-    float *weights = random_floats((size_t)d * d, 1), *product = new_array(Td, sizeof *product);
+    float *x = random_floats(&rng, Td, 1), *w = random_floats(&rng, d, 1),
+          *dout = random_floats(&rng, Td, 1);
+    float *weights = random_floats(&rng, (size_t)d * d, 1),
+          *product = new_array(Td, sizeof *product);
     b->gemm(b, false, true, T, d, d, 1.0f, x, d, weights, d, 0.0f, product, d); // x @ W^T
     results[n++] = (Result){"gemm", product, Td};
 
@@ -698,7 +678,7 @@ static int run_every_op(Backend *b, Result *results) {
     results[n++] = (Result){"axpy", axpy, Td};
     results[n++] = (Result){"add", sum, Td};
 
-    float *table = random_floats(Vd, 1), *gathered = new_array(Td, sizeof *gathered);
+    float *table = random_floats(&rng, Vd, 1), *gathered = new_array(Td, sizeof *gathered);
     float *overwritten = copy_of(table, Vd), *added = copy_of(table, Vd);
     b->gather_rows(b, T, d, rows, table, d, gathered, d);
     b->scatter_rows(b, T, d, rows, x, d, overwritten, d, false);
@@ -729,7 +709,7 @@ static int run_every_op(Backend *b, Result *results) {
     results[n++] = (Result){"rope forward", q, Td};
     results[n++] = (Result){"rope backward", dq_rotated, Td};
 
-    float *k = random_floats(nkv, 1), *v = random_floats(nkv, 1);
+    float *k = random_floats(&rng, nkv, 1), *v = random_floats(&rng, nkv, 1);
     float *attended = new_array(Td, sizeof *attended), *probs = new_array(nprobs, sizeof *probs);
     float *dscores = new_array(nprobs, sizeof *dscores), *dq = new_array(Td, sizeof *dq);
     float *dk = new_array(nkv, sizeof *dk), *dv = new_array(nkv, sizeof *dv);
@@ -742,14 +722,14 @@ static int run_every_op(Backend *b, Result *results) {
     results[n++] = (Result){"attention dk", dk, nkv};
     results[n++] = (Result){"attention dv", dv, nkv};
 
-    float *k_cache = random_floats(ncache, 1), *v_cache = random_floats(ncache, 1);
+    float *k_cache = random_floats(&rng, ncache, 1), *v_cache = random_floats(&rng, ncache, 1);
     float *cached = new_array(Td, sizeof *cached);
     b->attention_cached(b, T, Hq, Hkv, hd, max_len, slot, pos, q, k_cache, v_cache, cached);
     results[n++] = (Result){"attention_cached", cached, Td};
 
     size_t nffn = (size_t)T * ffn;
-    float *gate = random_floats(nffn, 2), *up = random_floats(nffn, 1);
-    float *dh = random_floats(nffn, 1), *h = new_array(nffn, sizeof *h);
+    float *gate = random_floats(&rng, nffn, 2), *up = random_floats(&rng, nffn, 1);
+    float *dh = random_floats(&rng, nffn, 1), *h = new_array(nffn, sizeof *h);
     float *dgate = new_array(nffn, sizeof *dgate), *dup = new_array(nffn, sizeof *dup);
     b->swiglu_forward(b, (int)nffn, gate, up, h);
     b->swiglu_backward(b, (int)nffn, gate, up, dh, dgate, dup);
@@ -758,7 +738,7 @@ static int run_every_op(Backend *b, Result *results) {
     results[n++] = (Result){"swiglu dup", dup, nffn};
 
     size_t nlogits = (size_t)T * V;
-    float *logits = random_floats(nlogits, 3), *loss = new_array(T, sizeof *loss);
+    float *logits = random_floats(&rng, nlogits, 3), *loss = new_array(T, sizeof *loss);
     float *dlogits = new_array(nlogits, sizeof *dlogits);
     b->cross_entropy(b, T, V, logits, targets, 0.01f, loss, dlogits);
     results[n++] = (Result){"cross_entropy loss", loss, T};

@@ -5,6 +5,7 @@
 //     for the pre-tokenizer regexes (tests/ref/make_tokenizer_fixtures.py);
 //   - special tokens, invalid UTF-8, empty input, buffer limits, and refused files.
 #include "check.h"
+#include "read_file.h"
 #include "tokenizer.h"
 #include "tokenizer_internal.h"
 #include "unicode.h"
@@ -34,24 +35,6 @@ static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-// The whole file, NUL-terminated; NULL when it cannot be read.
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)size + 1);
-    if (data && fread(data, 1, (size_t)size, f) != (size_t)size) {
-        free(data);
-        data = NULL;
-    }
-    fclose(f);
-    if (data) data[size] = '\0';
-    if (len) *len = (size_t)size;
-    return data;
 }
 
 static const char *source_dir(void) {
