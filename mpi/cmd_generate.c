@@ -1,13 +1,13 @@
 // `are generate MODEL --prompt TEXT ...`: a continuation of one prompt on the CPU, streamed.
 #include "backend_cpu.h"
 #include "chat_template.h"
+#include "cli_args.h"
 #include "commands.h"
 #include "generate.h"
 #include "hf_config.h"
 #include "model_load.h"
 #include "tokenizer.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,18 +42,6 @@ typedef struct {
     int threads;
 } Args;
 
-// Parses all of text as a finite number.
-static bool parse_number(const char *text, double *out) {
-    char *end;
-    errno = 0;
-    *out = strtod(text, &end);
-    return end != text && !*end && !errno && isfinite(*out);
-}
-
-static bool is_integer(double x) {
-    return x == floor(x);
-}
-
 // Returns -1 to go on, or the exit code to return at once.
 static int parse_args(int argc, char **argv, Args *a) {
     *a = (Args){.top_p = 1};
@@ -77,6 +65,7 @@ static int parse_args(int argc, char **argv, Args *a) {
         }
         const char *value = argv[++i];
         const char *expects = NULL; // what a numeric option takes, for the message
+        long long n = 0;
         double x = 0;
         bool ok = true;
         if (!strcmp(opt, "--prompt")) {
@@ -89,24 +78,24 @@ static int parse_args(int argc, char **argv, Args *a) {
             a->adapter = value;
         } else if (!strcmp(opt, "--max-new-tokens")) {
             expects = "an integer in 1..1048576";
-            ok = parse_number(value, &x) && is_integer(x) && x >= 1 && x <= 1 << 20;
-            a->max_new_tokens = (int)x;
+            ok = parse_int_arg(value, 1, 1 << 20, &n);
+            a->max_new_tokens = (int)n;
         } else if (!strcmp(opt, "--temperature")) {
             expects = "a number >= 0";
-            ok = parse_number(value, &x) && x >= 0;
+            ok = parse_real_arg(value, 0, HUGE_VAL, &x);
             a->temperature = (float)x;
         } else if (!strcmp(opt, "--top-p")) {
             expects = "a number in (0, 1]";
-            ok = parse_number(value, &x) && x > 0 && x <= 1;
+            ok = parse_real_arg(value, 0, 1, &x) && x > 0;
             a->top_p = (float)x;
         } else if (!strcmp(opt, "--seed")) {
             expects = "an integer in 0..2^53";
-            ok = parse_number(value, &x) && is_integer(x) && x >= 0 && x <= 9007199254740992.0;
-            a->seed = (unsigned long long)x;
+            ok = parse_int_arg(value, 0, 1LL << 53, &n);
+            a->seed = (unsigned long long)n;
         } else if (!strcmp(opt, "--threads")) {
             expects = "an integer in 1..4096";
-            ok = parse_number(value, &x) && is_integer(x) && x >= 1 && x <= 4096;
-            a->threads = (int)x;
+            ok = parse_int_arg(value, 1, 4096, &n);
+            a->threads = (int)n;
         } else {
             fprintf(stderr, "are generate: unknown option '%s'\n%s", opt, usage);
             return EXIT_USAGE;

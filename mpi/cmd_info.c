@@ -1,5 +1,6 @@
 // `are info`: what this build can do and where each rank of the job would run.
 #include "backend_cpu.h"
+#include "cli_args.h"
 #include "commands.h"
 #include "placement.h"
 
@@ -29,9 +30,8 @@ static int parse_args(int argc, char **argv, int *threads) {
             return EXIT_OK;
         }
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            char *end;
-            long n = strtol(argv[++i], &end, 10);
-            if (*end || n < 1 || n > 4096) {
+            long long n;
+            if (!parse_int_arg(argv[++i], 1, 4096, &n)) {
                 fprintf(stderr, "are info: --threads expects an integer in 1..4096, got '%s'\n",
                         argv[i]);
                 return EXIT_USAGE;

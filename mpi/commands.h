@@ -13,5 +13,7 @@ int cmd_info(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
+int cmd_train_tokenizer(int argc, char **argv);
 
 #endif

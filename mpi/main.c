@@ -17,6 +17,8 @@ static const Command commands[] = {
     {"inspect", cmd_inspect, "describe a model: dimensions, parameters, dtypes, tokenizer"},
     {"generate", cmd_generate, "continue a prompt with a model (and a LoRA adapter), streaming"},
     {"tokenize", cmd_tokenize, "print the token ids of standard input"},
+    {"pretrain", cmd_pretrain, "train a Llama model from scratch on a text corpus"},
+    {"train-tokenizer", cmd_train_tokenizer, "learn a BPE tokenizer.json from text files"},
 };
 static const int n_commands = sizeof(commands) / sizeof(commands[0]);
 
@@ -24,7 +26,7 @@ static void print_usage(FILE *f) {
     fprintf(f, "usage: are <command> [options]      (are <command> --help for its options)\n"
                "       mpirun -np N are <command> ...\n\ncommands:\n");
     for (int i = 0; i < n_commands; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nexit codes: 0 done, 1 the work failed (message on stderr), 2 bad command line\n");
 }
 

@@ -66,6 +66,29 @@ static bool same_shape(const LlamaConfig *a, const LlamaConfig *b) {
            a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads && a->head_dim == b->head_dim;
 }
 
+typedef struct {
+    const LlamaWeights *w;
+    const float *host; // [w->n_floats], a host copy of w->memory
+} HostWeights;
+
+static const float *host_param(void *ctx, ParamKind kind, int layer) {
+    const HostWeights *h = ctx;
+    return h->host + (weight_view(h->w, kind, layer) - h->w->memory);
+}
+
+int model_save(const LlamaModel *m, const char *dir, int bos, int eos, char *err, size_t err_len) {
+    float *host = malloc(m->w.n_floats * sizeof(float));
+    if (!host) {
+        snprintf(err, err_len, "%s: out of memory for a host copy of the weights", dir);
+        return -1;
+    }
+    m->be->to_host(m->be, host, m->w.memory, m->w.n_floats * sizeof(float));
+    HostWeights h = {&m->w, host};
+    int rc = hf_write_folder(dir, &m->cfg, bos, eos, host_param, &h, err, err_len);
+    free(host);
+    return rc;
+}
+
 Lora *lora_from_peft(const PeftAdapter *a, const LlamaConfig *cfg, Backend *be, char *err,
                      size_t err_len) {
     if (!same_shape(&a->base, cfg)) {

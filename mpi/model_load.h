@@ -3,6 +3,7 @@
 #ifndef ARE_MODEL_LOAD_H
 #define ARE_MODEL_LOAD_H
 
+#include "hf_writer.h"
 #include "llama.h"
 #include "lora.h"
 #include "model_source.h"
@@ -13,6 +14,11 @@
 // Sets m up for src's config on be and fills every weight from src. Returns 0, or -1 with the
 // reason in err (nothing left allocated).
 int model_load(LlamaModel *m, const ModelSource *src, Backend *be, char *err, size_t err_len);
+
+// Writes m's weights as a Hugging Face folder dir (config.json, model.safetensors in F32), which
+// model_load reads back to the same weights; bos / eos (or -1) go into config.json. Returns 0,
+// or -1 with the reason in err.
+int model_save(const LlamaModel *m, const char *dir, int bos, int eos, char *err, size_t err_len);
 
 // A new Lora on be holding the adapter's matrices; the adapter must have been made for cfg.
 // Returns NULL with the reason in err.

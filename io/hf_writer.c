@@ -1,0 +1,156 @@
+#include "hf_writer.h"
+
+#include "safetensors.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PATH_MAX_LEN 4096
+
+static const char *const projection_modules[PROJ_COUNT] = {
+    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+    "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj",
+};
+
+// The HF name of one parameter tensor.
+static void param_name(char *buf, size_t len, ParamKind kind, int layer) {
+    if (kind == PARAM_EMBED)
+        snprintf(buf, len, "model.embed_tokens.weight");
+    else if (kind == PARAM_ATTN_NORM)
+        snprintf(buf, len, "model.layers.%d.input_layernorm.weight", layer);
+    else if (kind == PARAM_MLP_NORM)
+        snprintf(buf, len, "model.layers.%d.post_attention_layernorm.weight", layer);
+    else if (kind == PARAM_FINAL_NORM)
+        snprintf(buf, len, "model.norm.weight");
+    else if (kind == PARAM_LM_HEAD)
+        snprintf(buf, len, "lm_head.weight");
+    else
+        snprintf(buf, len, "model.layers.%d.%s.weight", layer,
+                 projection_modules[kind - PARAM_PROJ_FIRST]);
+}
+
+int hf_make_dirs(const char *dir, char *err, size_t err_len) {
+    char path[PATH_MAX_LEN];
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) {
+        snprintf(err, err_len, "%.200s...: path too long", dir);
+        return -1;
+    }
+    // Each prefix ending before a '/', then the whole path.
+    for (char *p = path + 1;; p++) {
+        if (*p && *p != '/') continue;
+        char saved = *p;
+        *p = 0;
+        if (mkdir(path, 0777) < 0 && errno != EEXIST) {
+            snprintf(err, err_len, "%s: cannot create the folder: %s", path, strerror(errno));
+            return -1;
+        }
+        *p = saved;
+        if (!saved) return 0;
+    }
+}
+
+static json_t *config_json(const LlamaConfig *cfg, int bos, int eos) {
+    json_t *j = json_object();
+    json_object_set_new(j, "architectures", json_pack("[s]", "LlamaForCausalLM"));
+    json_object_set_new(j, "model_type", json_string("llama"));
+    json_object_set_new(j, "hidden_act", json_string("silu"));
+    json_object_set_new(j, "vocab_size", json_integer(cfg->vocab_size));
+    json_object_set_new(j, "hidden_size", json_integer(cfg->dim));
+    json_object_set_new(j, "intermediate_size", json_integer(cfg->ffn_dim));
+    json_object_set_new(j, "num_hidden_layers", json_integer(cfg->n_layers));
+    json_object_set_new(j, "num_attention_heads", json_integer(cfg->n_heads));
+    json_object_set_new(j, "num_key_value_heads", json_integer(cfg->n_kv_heads));
+    json_object_set_new(j, "head_dim", json_integer(cfg->head_dim));
+    json_object_set_new(j, "max_position_embeddings", json_integer(cfg->max_seq_len));
+    json_object_set_new(j, "rms_norm_eps", json_real(cfg->rms_eps));
+    json_object_set_new(j, "rope_theta", json_real(cfg->rope_theta));
+    json_object_set_new(j, "tie_word_embeddings", json_boolean(cfg->tie_embeddings));
+    json_object_set_new(j, "attention_bias", json_false());
+    json_object_set_new(j, "mlp_bias", json_false());
+    json_object_set_new(j, "rope_scaling", json_null());
+    json_object_set_new(j, "torch_dtype", json_string("float32"));
+    json_object_set_new(j, "bos_token_id", bos >= 0 ? json_integer(bos) : json_null());
+    json_object_set_new(j, "eos_token_id", eos >= 0 ? json_integer(eos) : json_null());
+    return j;
+}
+
+static int write_config(const char *dir, const LlamaConfig *cfg, int bos, int eos, char *err,
+                        size_t err_len) {
+    char path[PATH_MAX_LEN], tmp[PATH_MAX_LEN + 8];
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    json_t *j = config_json(cfg, bos, eos);
+    int rc = json_dump_file(j, tmp, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
+    json_decref(j);
+    if (rc < 0 || rename(tmp, path) < 0) {
+        snprintf(err, err_len, "%s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int hf_write_folder(const char *dir, const LlamaConfig *cfg, int bos, int eos, HfParamFn param,
+                    void *ctx, char *err, size_t err_len) {
+    if (hf_make_dirs(dir, err, err_len) < 0) return -1;
+    int max_tensors = 3 + cfg->n_layers * (2 + PROJ_COUNT);
+    SafetensorsWriteTensor *tensors = calloc((size_t)max_tensors, sizeof(*tensors));
+    char(*names)[96] = calloc((size_t)max_tensors, sizeof(*names));
+    if (!tensors || !names) {
+        free(tensors);
+        free(names);
+        snprintf(err, err_len, "%s: out of memory", dir);
+        return -1;
+    }
+    int n = 0;
+    for (int kind = 0; kind < PARAM_COUNT; kind++) {
+        if (!param_present(cfg, (ParamKind)kind)) continue;
+        int layers = param_per_layer((ParamKind)kind) ? cfg->n_layers : 1;
+        for (int layer = 0; layer < layers; layer++) {
+            SafetensorsWriteTensor *t = &tensors[n];
+            param_name(names[n], sizeof(names[n]), (ParamKind)kind, layer);
+            t->name = names[n];
+            t->dtype = ST_F32;
+            t->n_dims = param_shape(cfg, (ParamKind)kind, t->shape);
+            t->data = param(ctx, (ParamKind)kind, layer);
+            n++;
+        }
+    }
+    char path[PATH_MAX_LEN];
+    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+    SafetensorsMetadata format = {"format", "pt"};
+    int rc = safetensors_write(path, tensors, n, &format, 1, err, err_len);
+    free(tensors);
+    free(names);
+    if (rc < 0) return -1;
+    return write_config(dir, cfg, bos, eos, err, err_len);
+}
+
+int hf_copy_file(const char *src, const char *dir, const char *name, char *err, size_t err_len) {
+    char path[PATH_MAX_LEN], tmp[PATH_MAX_LEN + 8];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *in = fopen(src, "rb");
+    if (!in) {
+        snprintf(err, err_len, "%s: cannot open: %s", src, strerror(errno));
+        return -1;
+    }
+    FILE *out = fopen(tmp, "wb");
+    bool ok = out != NULL;
+    char buf[1 << 16];
+    size_t got;
+    while (ok && (got = fread(buf, 1, sizeof(buf), in)) > 0) ok = fwrite(buf, 1, got, out) == got;
+    ok = ok && !ferror(in);
+    fclose(in);
+    if (out) ok = (fclose(out) == 0) && ok;
+    if (!ok || rename(tmp, path) < 0) {
+        snprintf(err, err_len, "%s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
