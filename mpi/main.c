@@ -1,8 +1,11 @@
 // `are`: Adversarial Representation Engineering on Llama-family models, and sweeps of it
-// across an MPI job. Dispatches to one subcommand; MPI is initialised once for all of them.
+// across an MPI job. Dispatches to one subcommand. Only the commands that talk across ranks
+// initialise MPI: the single-process ones must not depend on Open MPI starting its singleton
+// daemon, which can fail on a loaded machine.
 #include "commands.h"
 
 #include <mpi.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,15 +13,17 @@ typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    bool uses_mpi;
 } Command;
 
 static const Command commands[] = {
-    {"info", cmd_info, "build, backends and where each MPI rank runs (threads, GPU)"},
-    {"inspect", cmd_inspect, "describe a model: dimensions, parameters, dtypes, tokenizer"},
-    {"generate", cmd_generate, "continue a prompt with a model (and a LoRA adapter), streaming"},
-    {"tokenize", cmd_tokenize, "print the token ids of standard input"},
-    {"pretrain", cmd_pretrain, "train a Llama model from scratch on a text corpus"},
-    {"train-tokenizer", cmd_train_tokenizer, "learn a BPE tokenizer.json from text files"},
+    {"info", cmd_info, "build, backends and where each MPI rank runs (threads, GPU)", true},
+    {"inspect", cmd_inspect, "describe a model: dimensions, parameters, dtypes, tokenizer", false},
+    {"generate", cmd_generate, "continue a prompt with a model (and a LoRA adapter), streaming",
+     false},
+    {"tokenize", cmd_tokenize, "print the token ids of standard input", false},
+    {"pretrain", cmd_pretrain, "train a Llama model from scratch on a text corpus", false},
+    {"train-tokenizer", cmd_train_tokenizer, "learn a BPE tokenizer.json from text files", false},
 };
 static const int n_commands = sizeof(commands) / sizeof(commands[0]);
 
@@ -42,6 +47,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < n_commands; i++) {
         if (strcmp(argv[1], commands[i].name)) continue;
+        if (!commands[i].uses_mpi) return commands[i].run(argc - 1, argv + 1);
         MPI_Init(&argc, &argv);
         int rc = commands[i].run(argc - 1, argv + 1);
         MPI_Finalize();

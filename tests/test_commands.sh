@@ -12,7 +12,6 @@ fixtures=$src/tests/ref/fixtures
 model=$fixtures/hf_tiny
 expect=$fixtures/hf_tiny_expect
 . "$(dirname "$0")/expect.sh"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -7,7 +7,6 @@ set -u
 are=$1
 cd "$2" || exit 1 # the smoke config's paths are relative to the source tree
 . "$(dirname "$0")/expect.sh"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cfg=configs/pretrain-smoke.cfg

@@ -8,7 +8,6 @@ are=$1
 src=${2:-${ARE_SOURCE_DIR:-.}}
 trained=$src/tests/ref/fixtures/tokenizers/trained
 . "$(dirname "$0")/expect.sh"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 specials='<|user|>,<|assistant|>,<|end|>'
