@@ -543,8 +543,7 @@ static int shape_bench_create(ShapeBench *b, const Shape *s, Backend *be, const 
     for (int l = s->lora_first; l <= s->lora_last; l++) layer_on[l] = true;
     b->lora = lora_create(cfg, be, lora_targets, layer_on, lora_rank, lora_alpha);
     free(layer_on);
-    if (!b->lora) return -1;
-    lora_init(b->lora, cfg, be, seed);
+    if (!b->lora || lora_init(b->lora, cfg, be, seed) != 0) return -1;
     if (reference_create(&b->reference, be, &b->model.cfg, b->batch.T, rng)) return -1;
     // The attention op alone is quick, and the more repeats the less its estimate is noise.
     return attention_seconds(be, cfg, &b->batch, MAX_REPEATS, rng, &b->attention_forward,

@@ -57,10 +57,10 @@ void lora_free(Lora *lora, Backend *be) {
     free(lora);
 }
 
-void lora_init(Lora *lora, const LlamaConfig *cfg, Backend *be, unsigned long long seed) {
-    if (!lora->n_params) return;
+int lora_init(Lora *lora, const LlamaConfig *cfg, Backend *be, unsigned long long seed) {
+    if (!lora->n_params) return 0;
     float *host = calloc(lora->n_params, sizeof(float));
-    if (!host) return;
+    if (!host) return -1;
     Rng rng;
     rng_seed(&rng, seed);
     for (int l = 0; l < cfg->n_layers; l++) {
@@ -78,6 +78,7 @@ void lora_init(Lora *lora, const LlamaConfig *cfg, Backend *be, unsigned long lo
     be->to_device(be, lora->params, host, lora->n_params * sizeof(float));
     be->zero(be, lora->grads, lora->n_params * sizeof(float));
     free(host);
+    return 0;
 }
 
 float *lora_A(const Lora *lora, int layer, Projection p) {

@@ -35,8 +35,8 @@ struct Lora {
 Lora *lora_create(const LlamaConfig *cfg, Backend *be, unsigned targets, const bool *layer_on,
                   int rank, float alpha);
 void lora_free(Lora *lora, Backend *be);
-// A <- U(-1/sqrt(in), 1/sqrt(in)) from seed, B <- 0.
-void lora_init(Lora *lora, const LlamaConfig *cfg, Backend *be, unsigned long long seed);
+// A <- U(-1/sqrt(in), 1/sqrt(in)) from seed, B <- 0. Returns 0, or -1 when out of memory.
+int lora_init(Lora *lora, const LlamaConfig *cfg, Backend *be, unsigned long long seed);
 // Views of one adapted projection (NULL when not adapted); A [rank, in], B [out, rank].
 float *lora_A(const Lora *lora, int layer, Projection p);
 float *lora_B(const Lora *lora, const LlamaConfig *cfg, int layer, Projection p);

@@ -333,7 +333,7 @@ static void test_lora_identity(void) {
     bool layers[3] = {false, true, true};
     Lora *lora = lora_create(&m.cfg, cpu, (1u << PROJ_COUNT) - 1, layers, 4, 8.0f);
     assert(lora);
-    lora_init(lora, &m.cfg, cpu, 5);
+    CHECK(lora_init(lora, &m.cfg, cpu, 5) == 0, "lora_init");
     m.lora = lora;
     LlamaWorkspace *ws = workspace(&m, plan);
     forward(&m, ws, &batch);

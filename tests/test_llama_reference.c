@@ -199,8 +199,8 @@ static Lora *load_lora(const SafetensorsFile *f, const LlamaConfig *cfg) {
     Lora *lora = lora_create(cfg, be, targets, layer_on, rank, alpha);
     json_decref(root);
     free(layer_on);
-    if (!lora) return NULL;
-    lora_init(lora, cfg, be, 1); // then overwritten with the fixture's A and (nonzero) B
+    // Initialised, then overwritten with the fixture's A and (nonzero) B.
+    if (!lora || lora_init(lora, cfg, be, 1) != 0) return NULL;
 
     int loaded = 0;
     for (int l = 0; l < cfg->n_layers; l++) {

@@ -66,10 +66,9 @@ static void test_init(Backend *be) {
     unsigned all = (1u << PROJ_COUNT) - 1;
     Lora *a = lora_create(&cfg, be, all, on, 4, 8.0f);
     Lora *b = lora_create(&cfg, be, all, on, 4, 8.0f);
-    lora_init(a, &cfg, be, 7);
-    lora_init(b, &cfg, be, 7);
+    CHECK(lora_init(a, &cfg, be, 7) == 0 && lora_init(b, &cfg, be, 7) == 0, "lora_init");
     CHECK(!memcmp(a->params, b->params, a->n_params * sizeof(float)), "same seed, same init");
-    lora_init(b, &cfg, be, 8);
+    CHECK(lora_init(b, &cfg, be, 8) == 0, "lora_init");
     CHECK(memcmp(a->params, b->params, a->n_params * sizeof(float)), "other seed, other init");
 
     int bad_bound = 0, nonzero_B = 0;
