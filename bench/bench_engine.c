@@ -517,7 +517,7 @@ static void print_shape(const ShapeBench *b, const RunSize *size) {
     printf("capture: hidden_states");
     for (int i = 0; i < s->n_capture; i++) printf("%s%d", i ? "," : " ", s->capture[i]);
     printf(" (last token); lora: rank %d on %s,%s of blocks %d..%d, %zu parameters\n",
-           b->lora->rank, projection_names[PROJ_UP], projection_names[PROJ_DOWN], s->lora_first,
+           b->lora->rank, projection_name(PROJ_UP), projection_name(PROJ_DOWN), s->lora_first,
            s->lora_last, b->lora->n_params);
     printf("sgemm GFLOP/s: the %d projection GEMMs of a block at T = %d alone, once per block the\n"
            "row visits, timed right after each repeat of the row\n\n",

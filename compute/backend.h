@@ -111,6 +111,37 @@ struct Backend {
     void (*adamw)(Backend *be, size_t n, float lr, float beta1, float beta2, float eps,
                   float weight_decay, int step, float *params, const float *grads, float *m,
                   float *v);
+
+    // --- the discriminator's small dense network: biases, ReLU, feature standardisation ------
+    // x [n,d] += bias [d] on every row
+    void (*bias_forward)(Backend *be, int n, int d, const float *bias, float *x);
+    // dbias [d] += the column sums of dout [n,d]
+    void (*bias_backward)(Backend *be, int n, int d, const float *dout, float *dbias);
+    // out [n] = max(x, 0), NaN passed through (out may alias x)
+    void (*relu_forward)(Backend *be, int n, const float *x, float *out);
+    // dx [n] = dout where the forward's output out > 0, else 0; overwritten (may alias dout)
+    void (*relu_backward)(Backend *be, int n, const float *out, const float *dout, float *dx);
+    // Per column of x [n,d], over its n rows: mean [d] and inv_std [d] = 1 / std, with the
+    // population std (divided by n, as scikit-learn's StandardScaler). A column whose std is at
+    // most min_std is constant for practical purposes and gets inv_std = 1 (centred, not scaled):
+    // dividing by a tiny std would blow its rounding noise, and its gradient, up to any size.
+    void (*feature_stats)(Backend *be, int n, int d, const float *x, float min_std, float *mean,
+                          float *inv_std);
+    // out [n,d] = (x - mean) * inv_std, column by column (out may alias x)
+    void (*standardize_forward)(Backend *be, int n, int d, const float *x, const float *mean,
+                                const float *inv_std, float *out);
+    // dx [n,d] = dout * inv_std, column by column; overwritten (may alias dout)
+    void (*standardize_backward)(Backend *be, int n, int d, const float *dout, const float *inv_std,
+                                 float *dx);
+
+    // --- KL divergence to a reference distribution (the generator's retain loss) ------------
+    // Rows i < n of ref_logits [n, V] and logits [n, V], p = softmax(ref_logits[i]) and
+    // q = softmax(logits[i]): writes loss[i] = KL(p || q) = sum_v p_v (log p_v - log q_v) and
+    // dlogits[i] = scale * (q - p), the gradient of scale * loss[i] with respect to logits[i].
+    // The reference comes as logits so that a probability too small for fp32 still has its
+    // log. dlogits may alias logits, and may be NULL (loss only).
+    void (*kl_divergence)(Backend *be, int n, int V, const float *ref_logits, const float *logits,
+                          float scale, float *loss, float *dlogits);
 };
 
 #endif

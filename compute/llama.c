@@ -240,11 +240,10 @@ void llama_forward_cached(LlamaModel *m, LlamaWorkspace *ws, int T, int n_out) {
 
 // --- backward --------------------------------------------------------------------------------
 
-// Next-token cross-entropy, mean over non-ignored targets: dlogits, the LM head's backward
-// into ws->dfinal_ln (overwritten), and the loss (0 when every target is ignored). Returns
-// whether any target counted.
-static bool cross_entropy_backward(LlamaModel *m, LlamaWorkspace *ws, const int *targets, bool full,
-                                   double *loss) {
+// Next-token cross-entropy, mean over non-ignored targets: its gradient into ws->dlogits and
+// the loss (0 when every target is ignored). Returns whether any target counted.
+static bool cross_entropy_grad(LlamaModel *m, LlamaWorkspace *ws, const int *targets,
+                               double *loss) {
     Backend *be = m->be;
     int T = ws->T, counted = 0;
     for (int t = 0; t < T; t++) counted += targets[t] >= 0;
@@ -259,9 +258,18 @@ static bool cross_entropy_backward(LlamaModel *m, LlamaWorkspace *ws, const int 
         for (int t = 0; t < T; t++) sum += ws->host_loss[t];
         *loss = sum / counted;
     }
-    Linear head = lm_head(m, full);
-    linear_backward(be, &head, T, ws->final_ln, NULL, ws->dlogits, NULL, ws->dfinal_ln, false);
     return true;
+}
+
+// dL/d(logits) of the sources: the cross-entropy's, the caller's, or their sum (in ws->dlogits);
+// NULL when no source reaches the logits.
+static const float *logits_grad(LlamaModel *m, LlamaWorkspace *ws, const BackwardSources *src,
+                                double *loss) {
+    bool counted = src->targets && cross_entropy_grad(m, ws, src->targets, loss);
+    if (!src->dlogits) return counted ? ws->dlogits : NULL;
+    if (!counted) return src->dlogits;
+    m->be->axpy(m->be, ws->T * m->cfg.vocab_size, 1.0f, src->dlogits, ws->dlogits);
+    return ws->dlogits;
 }
 
 static int check_backward(LlamaModel *m, LlamaWorkspace *ws, const BackwardSources *src) {
@@ -276,14 +284,15 @@ static int check_backward(LlamaModel *m, LlamaWorkspace *ws, const BackwardSourc
         return llama_workspace_fail(ws, "LoRA backward without a LoRA adapter attached");
     if (m->lora != ws->forward_lora)
         return llama_workspace_fail(ws, "the LoRA adapter changed between forward and backward");
-    if (!src->from_captured && !src->targets)
-        return llama_workspace_fail(ws, "backward has no source: neither captured gradients "
-                                        "nor targets");
+    if (!src->from_captured && !src->targets && !src->dlogits)
+        return llama_workspace_fail(ws, "backward has no source: no captured gradients, targets "
+                                        "or logit gradients");
     if (src->from_captured && out->n_capture == 0)
         return llama_workspace_fail(ws, "backward from captured states, but the plan captures "
                                         "none");
-    if (src->targets && !out->logits)
-        return llama_workspace_fail(ws, "backward from targets needs logits in the plan");
+    if ((src->targets || src->dlogits) && !out->logits)
+        return llama_workspace_fail(ws, "backward from %s needs logits in the plan",
+                                    src->targets ? "targets" : "logit gradients");
     if (src->targets)
         for (int t = 0; t < ws->T; t++)
             if (src->targets[t] >= m->cfg.vocab_size)
@@ -304,7 +313,12 @@ int llama_backward(LlamaModel *m, LlamaWorkspace *ws, const BackwardSources *src
     be->zero(be, ws->dresid, stream_bytes);
 
     // Above the blocks: the LM head and captures after the final norm meet at dfinal_ln.
-    bool head = src->targets && cross_entropy_backward(m, ws, src->targets, full, loss);
+    const float *dlogits = logits_grad(m, ws, src, loss);
+    bool head = dlogits != NULL;
+    if (head) {
+        Linear lm = lm_head(m, full);
+        linear_backward(be, &lm, T, ws->final_ln, NULL, dlogits, NULL, ws->dfinal_ln, false);
+    }
     if (src->from_captured && captures_at(ws, n)) {
         if (!head) be->zero(be, ws->dfinal_ln, stream_bytes);
         inject_captured_grad(m, ws, n, ws->dfinal_ln);

@@ -21,8 +21,6 @@
 
 typedef struct Lora Lora; // lora.h
 
-extern const char *const projection_names[PROJ_COUNT]; // "q_proj", ..., "down_proj"
-
 typedef struct {
     float *attn_norm;        // [dim]   input_layernorm
     float *proj[PROJ_COUNT]; // see Projection
@@ -124,11 +122,16 @@ float *llama_logits(LlamaWorkspace *ws);
 float *llama_captured_grad(LlamaWorkspace *ws);
 const char *llama_workspace_error(const LlamaWorkspace *ws);
 
+// Where backward starts; any combination of the three, at least one (their gradients add up).
 typedef struct {
     bool from_captured; // use llama_captured_grad as dL/d(captured)
     // Next-token cross-entropy: targets [T] host array (negative = ignored), loss is the mean
     // over non-ignored targets (Hugging Face's loss with labels); NULL for none.
     const int *targets;
+    // A loss of the caller's on the logits: dL/d(logits) [T, vocab], backend memory, rows the
+    // loss does not touch set to 0 (e.g. a KL divergence on each sequence's last token);
+    // NULL for none. Needs logits in the plan.
+    const float *dlogits;
 } BackwardSources;
 
 // Back-propagates the sources of the last forward. Accumulates (+=) into the LoRA gradients

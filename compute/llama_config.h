@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <stdbool.h>
+#include <string.h>
 
 typedef struct {
     int vocab_size;
@@ -31,6 +32,26 @@ typedef enum {
     PROJ_DOWN, // down_proj [dim, ffn_dim]
     PROJ_COUNT
 } Projection;
+
+// The HF module name of projection p: "q_proj", ..., "down_proj" (the LoRA target names).
+static inline const char *projection_name(Projection p) {
+    static const char *const names[PROJ_COUNT] = {
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    };
+    assert(p >= 0 && p < PROJ_COUNT);
+    return names[p];
+}
+
+// The projection called name[0..len), its HF module name ("up_proj") or the short form ("up");
+// -1 when none is.
+static inline int projection_from_name(const char *name, size_t len) {
+    for (int p = 0; p < PROJ_COUNT; p++) {
+        const char *full = projection_name((Projection)p);
+        size_t short_len = strlen(full) - strlen("_proj");
+        if ((len == strlen(full) || len == short_len) && !strncmp(name, full, len)) return p;
+    }
+    return -1;
+}
 
 // Shape of projection p: W [*out, *in].
 static inline void projection_shape(const LlamaConfig *cfg, Projection p, int *out, int *in) {

@@ -9,10 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const projection_names[PROJ_COUNT] = {
-    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
-};
-
 static size_t projection_size(const LlamaConfig *cfg, Projection p) {
     int out, in;
     projection_shape(cfg, p, &out, &in);

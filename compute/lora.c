@@ -107,18 +107,6 @@ float *lora_grad_B(const Lora *lora, const LlamaConfig *cfg, int layer, Projecti
     return dA ? dA + a_size(lora, cfg, p) : NULL;
 }
 
-// Accepts the HF module name ("q_proj") or its short form ("q").
-static int projection_by_name(const char *name, size_t len) {
-    for (int p = 0; p < PROJ_COUNT; p++) {
-        const char *full = projection_names[p];
-        size_t short_len = strlen(full) - strlen("_proj");
-        if ((len == strlen(full) && !strncmp(name, full, len)) ||
-            (len == short_len && !strncmp(name, full, short_len)))
-            return p;
-    }
-    return -1;
-}
-
 int lora_parse_targets(const char *list, unsigned *targets, char *bad, size_t bad_len) {
     *targets = 0;
     if (!strcmp(list, "all")) {
@@ -130,7 +118,7 @@ int lora_parse_targets(const char *list, unsigned *targets, char *bad, size_t ba
         while (*s == ' ' || *s == ',') s++;
         if (!*s) break;
         size_t len = strcspn(s, ", ");
-        int p = projection_by_name(s, len);
+        int p = projection_from_name(s, len);
         if (p < 0) {
             if (bad_len) snprintf(bad, bad_len, "%.*s", (int)len, s);
             return -1;

@@ -1,6 +1,7 @@
 // Tokenizer core: the vocabulary and its index, merge pairs, special tokens, the merge engine,
 // encode and decode. The models' own text handling is in tokenizer_spm.c and tokenizer_bpe.c,
 // the loaders in tokenizer_json.c and tokenizer_gguf.c.
+#include "fnv1a.h"
 #include "tokenizer_internal.h"
 #include "unicode.h"
 
@@ -12,14 +13,6 @@
 #include <sys/stat.h>
 
 #define PAIR_EMPTY UINT64_MAX
-
-#define FNV_OFFSET 0xcbf29ce484222325u
-
-// FNV-1a, continued from h: the hash of a text in two parts is hash(b, hash(a, FNV_OFFSET)).
-static uint64_t hash_bytes(const char *s, size_t len, uint64_t h) {
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
-    return h;
-}
 
 static uint64_t hash_pair(uint64_t key) { // a 64-bit mixer (splitmix64's finalizer)
     key = (key ^ key >> 30) * 0xbf58476d1ce4e5b9u;
@@ -116,7 +109,7 @@ int tokenizer_index(Tokenizer *tok, char *err, size_t err_len) {
         const char *text = token_text(tok, id);
         uint32_t len = tok->text_len[id];
         if (len == 0) continue; // matches no text
-        uint32_t slot = (uint32_t)hash_bytes(text, len, FNV_OFFSET) & tok->index_mask;
+        uint32_t slot = (uint32_t)fnv1a(FNV1A_OFFSET, text, len) & tok->index_mask;
         for (; tok->index[slot] >= 0; slot = (slot + 1) & tok->index_mask) {
             int other = tok->index[slot];
             if (tok->text_len[other] == len && memcmp(token_text(tok, other), text, len) == 0) {
@@ -135,7 +128,7 @@ static int find_joined(const Tokenizer *tok, const char *a, size_t a_len, const 
                        size_t b_len) {
     size_t len = a_len + b_len;
     if (len == 0 || len > UINT32_MAX) return -1;
-    uint64_t h = hash_bytes(b, b_len, hash_bytes(a, a_len, FNV_OFFSET));
+    uint64_t h = fnv1a(fnv1a(FNV1A_OFFSET, a, a_len), b, b_len);
     for (uint32_t slot = (uint32_t)h & tok->index_mask; tok->index[slot] >= 0;
          slot = (slot + 1) & tok->index_mask) {
         int id = tok->index[slot];
@@ -289,10 +282,13 @@ static int find_byte_tokens(Tokenizer *tok, char *err, size_t err_len) {
             char byte = (char)b;
             id = tokenizer_find(tok, &byte, 1);
         }
-        if (id < 0 && (tok->kind == TOKENIZER_BPE || tok->unk < 0)) {
+        // A byte-level vocabulary may lack bytes its corpus never held (SmolLM2's has no 0x04,
+        // no 0xF5..0xFF): such a byte encodes as the unknown token, as in transformers.
+        if (id < 0 && tok->unk < 0) {
             io_error(err, err_len,
                      tok->kind == TOKENIZER_BPE
-                         ? "the byte-level vocabulary has no token '%.*s' for byte 0x%02X"
+                         ? "the byte-level vocabulary has no token '%.*s' for byte 0x%02X and "
+                           "no unknown token"
                          : "the vocabulary has neither '%.*s' for byte 0x%02X nor an "
                            "unknown token",
                      len, text, b);

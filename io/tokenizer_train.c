@@ -6,6 +6,7 @@
 // that hold its pair: each such word takes its pairs out of the counts, merges, and puts its
 // new pairs back. The next merge is the largest count, found by a scan over the pairs.
 #include "tokenizer_train.h"
+#include "fnv1a.h"
 #include "io_error.h"
 #include "tokenizer_internal.h"
 #include "unicode.h"
@@ -33,19 +34,13 @@ typedef struct {
     uint32_t mask;
 } StringTable;
 
-static uint64_t hash_bytes(const char *s, size_t len) { // FNV-1a
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
-    return h;
-}
-
 static const char *string_at(const StringTable *st, int i) {
     return st->bytes + st->start[i];
 }
 
 // The slot of text in the index: where its number is, or the free slot where it would go.
 static uint32_t string_slot(const StringTable *st, const char *text, size_t len) {
-    uint32_t slot = (uint32_t)hash_bytes(text, len) & st->mask;
+    uint32_t slot = (uint32_t)fnv1a(FNV1A_OFFSET, text, len) & st->mask;
     for (;; slot = (slot + 1) & st->mask) {
         int32_t i = st->index[slot];
         if (i < 0 || (st->len[i] == len && memcmp(string_at(st, i), text, len) == 0)) return slot;

@@ -4,9 +4,7 @@
 #include "cli_args.h"
 #include "commands.h"
 #include "generate.h"
-#include "hf_config.h"
-#include "model_load.h"
-#include "tokenizer.h"
+#include "model_session.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -14,7 +12,6 @@
 #include <string.h>
 
 #define DEFAULT_MAX_NEW_TOKENS 128
-#define MAX_STOP               (HF_CONFIG_MAX_EOS + 1)
 
 static const char usage[] =
     "usage: are generate MODEL --prompt TEXT [options]\n"
@@ -119,102 +116,29 @@ static int parse_args(int argc, char **argv, Args *a) {
 
 // Everything one generation holds, released by release().
 typedef struct {
-    Backend *be;
-    ModelSource *src;
-    LlamaModel model;
-    Tokenizer *tok;
+    ModelSession ms;
     LlamaWorkspace *ws;
-    char *text;
     int *prompt;
     int n_prompt;
     int *out;
-    int stop[MAX_STOP];
-    int n_stop;
 } Session;
 
 static void release(Session *s) {
     llama_workspace_free(s->ws);
-    if (s->be) {
-        lora_free(s->model.lora, s->be);
-        llama_free(&s->model);
-        s->be->destroy(s->be);
-    }
-    model_source_close(s->src);
-    tokenizer_free(s->tok);
-    free(s->text);
+    model_session_close(&s->ms);
     free(s->prompt);
     free(s->out);
 }
 
-// The backend, the model with its adapter, and the tokenizer. 0, or -1 with err.
-static int load(Session *s, const Args *a, char *err, size_t err_len) {
-    s->be = backend_cpu_create(a->threads);
-    if (!s->be) {
-        snprintf(err, err_len, "out of memory creating the CPU backend");
-        return -1;
-    }
-    if (!(s->src = model_source_open(a->model, err, err_len)) ||
-        model_load(&s->model, s->src, s->be, err, err_len) < 0 ||
-        !(s->tok = tokenizer_load(a->model, err, err_len)))
-        return -1;
-    if (tokenizer_vocab_size(s->tok) > s->model.cfg.vocab_size) {
-        snprintf(err, err_len, "the tokenizer has %d tokens, the model's vocabulary only %d",
-                 tokenizer_vocab_size(s->tok), s->model.cfg.vocab_size);
-        return -1;
-    }
-    if (a->adapter) {
-        PeftAdapter adapter;
-        if (peft_load(a->adapter, &s->model.cfg, &adapter, err, err_len) < 0) return -1;
-        s->model.lora = lora_from_peft(&adapter, &s->model.cfg, s->be, err, err_len);
-        peft_adapter_free(&adapter);
-        if (!s->model.lora) return -1;
-    }
-    return 0;
-}
-
-// The stop tokens: config.json's eos_token_id (what transformers' generate() stops at) and the
-// tokenizer's EOS.
-static void collect_stop_tokens(Session *s, const Args *a) {
-    char path[4096], err[256];
-    HfConfig hf;
-    snprintf(path, sizeof(path), "%s/config.json", a->model);
-    if (model_source_format(s->src) == MODEL_FORMAT_HF &&
-        hf_config_load(path, &hf, err, sizeof(err)) == 0)
-        for (int i = 0; i < hf.n_eos; i++) s->stop[s->n_stop++] = hf.eos_token_ids[i];
-    int eos = tokenizer_eos(s->tok);
-    bool listed = false;
-    for (int i = 0; i < s->n_stop; i++) listed = listed || s->stop[i] == eos;
-    if (eos >= 0 && !listed) s->stop[s->n_stop++] = eos;
-}
-
-// The prompt after the template, as token ids. 0, or -1 with err.
-static int encode_prompt(Session *s, const Args *a, char *err, size_t err_len) {
-    s->text = a->template_text
-                  ? chat_template_apply(a->template_text, a->system, a->prompt, err, err_len)
-                  : strdup(a->prompt);
-    if (!s->text) return -1;
-    size_t len = strlen(s->text);
-    bool bos = tokenizer_adds_bos(s->tok);
-    int n = tokenizer_encode(s->tok, s->text, len, bos, NULL, 0);
-    s->prompt = n > 0 ? malloc((size_t)n * sizeof(int)) : NULL;
-    if (!s->prompt || tokenizer_encode(s->tok, s->text, len, bos, s->prompt, n) != n) {
-        snprintf(err, err_len, n == 0 ? "the prompt is empty" : "the prompt could not be encoded");
-        return -1;
-    }
-    s->n_prompt = n;
-    return 0;
-}
-
 static void stream_token(void *ctx, int seq, int token) {
-    const Session *s = ctx;
+    const ModelSession *ms = ctx;
     (void)seq;
-    for (int i = 0; i < s->n_stop; i++)
-        if (token == s->stop[i]) return;
+    if (model_session_is_stop(ms, token)) return;
     char bytes[256];
-    int len = tokenizer_token_bytes(s->tok, token, bytes, sizeof(bytes));
+    int len = tokenizer_token_bytes(ms->tok, token, bytes, sizeof(bytes));
     if (len >= (int)sizeof(bytes)) { // a long piece: fetch it whole
         char *all = malloc((size_t)len + 1);
-        if (all && tokenizer_token_bytes(s->tok, token, all, (size_t)len + 1) == len)
+        if (all && tokenizer_token_bytes(ms->tok, token, all, (size_t)len + 1) == len)
             fwrite(all, 1, (size_t)len, stdout);
         free(all);
     } else if (len > 0) {
@@ -223,8 +147,20 @@ static void stream_token(void *ctx, int seq, int token) {
     fflush(stdout);
 }
 
+// The prompt after the template (with the system text), as token ids. 0, or -1 with err.
+static int encode(Session *s, const Args *a, char *err, size_t err_len) {
+    if (!a->system)
+        return model_session_encode(&s->ms, a->template_text, a->prompt, &s->prompt, &s->n_prompt,
+                                    err, err_len);
+    char *text = chat_template_apply(a->template_text, a->system, a->prompt, err, err_len);
+    if (!text) return -1;
+    int rc = model_session_encode(&s->ms, NULL, text, &s->prompt, &s->n_prompt, err, err_len);
+    free(text);
+    return rc;
+}
+
 static int generate(Session *s, const Args *a, char *err, size_t err_len) {
-    int context = s->model.cfg.max_seq_len, room = context - s->n_prompt;
+    int context = s->ms.model.cfg.max_seq_len, room = context - s->n_prompt;
     int max_new = a->max_new_tokens
                       ? a->max_new_tokens
                       : (room < DEFAULT_MAX_NEW_TOKENS ? room : DEFAULT_MAX_NEW_TOKENS);
@@ -240,7 +176,7 @@ static int generate(Session *s, const Args *a, char *err, size_t err_len) {
                           .max_seq_len = s->n_prompt + max_new,
                           .outputs = {.logits = true},
                           .kv_slots = 1};
-    s->ws = llama_workspace_create(&s->model, &plan, err, err_len);
+    s->ws = llama_workspace_create(&s->ms.model, &plan, err, err_len);
     s->out = malloc((size_t)max_new * sizeof(int));
     if (!s->ws || !s->out) {
         if (s->ws) snprintf(err, err_len, "out of memory");
@@ -250,13 +186,13 @@ static int generate(Session *s, const Args *a, char *err, size_t err_len) {
                            .temperature = a->temperature,
                            .top_p = a->top_p,
                            .seed = a->seed,
-                           .stop_tokens = s->stop,
-                           .n_stop = s->n_stop,
+                           .stop_tokens = s->ms.stop,
+                           .n_stop = s->ms.n_stop,
                            .on_token = stream_token,
-                           .on_token_ctx = s};
+                           .on_token_ctx = &s->ms};
     TokenBatch batch = {.n_seqs = 1, .seq_len = &s->n_prompt, .tokens = s->prompt};
     int out_len;
-    if (llama_generate(&s->model, s->ws, &batch, &opt, s->out, &out_len) < 0) {
+    if (llama_generate(&s->ms.model, s->ws, &batch, &opt, s->out, &out_len) < 0) {
         snprintf(err, err_len, "%s", llama_workspace_error(s->ws));
         return -1;
     }
@@ -279,12 +215,9 @@ int cmd_generate(int argc, char **argv) {
     Session s = {0};
     char err[1024] = "";
     rc = EXIT_OK;
-    if (load(&s, &a, err, sizeof(err)) < 0 || encode_prompt(&s, &a, err, sizeof(err)) < 0) {
+    if (model_session_open(&s.ms, a.model, a.adapter, a.threads, err, sizeof(err)) < 0 ||
+        encode(&s, &a, err, sizeof(err)) < 0 || generate(&s, &a, err, sizeof(err)) < 0)
         rc = EXIT_FAILED;
-    } else {
-        collect_stop_tokens(&s, &a);
-        if (generate(&s, &a, err, sizeof(err)) < 0) rc = EXIT_FAILED;
-    }
     if (rc != EXIT_OK) fprintf(stderr, "are generate: %s\n", err);
     release(&s);
     return rc;

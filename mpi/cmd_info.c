@@ -69,7 +69,7 @@ int cmd_info(int argc, char **argv) {
     if (rc >= 0) return rc;
 
     Placement pl;
-    if (placement_discover(&pl, threads) != 0) {
+    if (placement_discover(&pl, threads, false) != 0) {
         fprintf(stderr, "are info: MPI could not describe the job\n");
         return EXIT_FAILED;
     }

@@ -2,7 +2,8 @@
 // periodic validation loss and checkpoints, saved as a Hugging Face folder.
 //
 // The output folder always holds a loadable model once the first checkpoint is written:
-// config.json, model.safetensors, tokenizer.json, pretrain.cfg (the training config), and
+// config.json, model.safetensors, tokenizer.json (and tokenizer_config.json when the tokenizer
+// has one), pretrain.cfg (the training config), and
 // checkpoint.safetensors (the weights, the AdamW moments and the step, in one file renamed into
 // place, so a crash never leaves a half-written checkpoint).
 #include "backend_cpu.h"
@@ -443,6 +444,19 @@ static int train(Run *r, const Args *a, char *err, size_t err_len) {
     return 0;
 }
 
+// tokenizer_config.json beside the tokenizer (BOS added or not, the special tokens) goes with
+// it, so that the model folder encodes prompts exactly as training encoded the text.
+static int copy_tokenizer_config(const char *tokenizer, const char *dir, char *err,
+                                 size_t err_len) {
+    const char *slash = strrchr(tokenizer, '/');
+    char path[PRETRAIN_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%.*stokenizer_config.json",
+             slash ? (int)(slash - tokenizer + 1) : 0, tokenizer);
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    return hf_copy_file(path, dir, "tokenizer_config.json", err, err_len);
+}
+
 int cmd_pretrain(int argc, char **argv) {
     Args a;
     int rc = parse_args(argc, argv, &a);
@@ -468,6 +482,7 @@ int cmd_pretrain(int argc, char **argv) {
     if ((a.resume && load_checkpoint(&r, err, sizeof(err)) < 0) ||
         hf_make_dirs(r.cfg.output, err, sizeof(err)) < 0 ||
         hf_copy_file(r.cfg.tokenizer, r.cfg.output, "tokenizer.json", err, sizeof(err)) < 0 ||
+        copy_tokenizer_config(r.cfg.tokenizer, r.cfg.output, err, sizeof(err)) < 0 ||
         hf_copy_file(a.config, r.cfg.output, "pretrain.cfg", err, sizeof(err)) < 0 ||
         train(&r, &a, err, sizeof(err)) < 0)
         goto done;

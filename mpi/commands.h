@@ -15,5 +15,8 @@ int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_train_tokenizer(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 #endif

@@ -3,27 +3,42 @@
 // initialise MPI: the single-process ones must not depend on Open MPI starting its singleton
 // daemon, which can fail on a loaded machine.
 #include "commands.h"
+#include "placement.h"
 
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+typedef enum {
+    MPI_NEVER,       // single-process commands
+    MPI_ALWAYS,      // commands about the ranks themselves
+    MPI_IF_LAUNCHED, // commands that share work across ranks under mpirun, or run alone
+} MpiUse;
+
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
-    bool uses_mpi;
+    MpiUse mpi;
 } Command;
 
 static const Command commands[] = {
-    {"info", cmd_info, "build, backends and where each MPI rank runs (threads, GPU)", true},
-    {"inspect", cmd_inspect, "describe a model: dimensions, parameters, dtypes, tokenizer", false},
+    {"info", cmd_info, "build, backends and where each MPI rank runs (threads, GPU)", MPI_ALWAYS},
+    {"inspect", cmd_inspect, "describe a model: dimensions, parameters, dtypes, tokenizer",
+     MPI_NEVER},
     {"generate", cmd_generate, "continue a prompt with a model (and a LoRA adapter), streaming",
-     false},
-    {"tokenize", cmd_tokenize, "print the token ids of standard input", false},
-    {"pretrain", cmd_pretrain, "train a Llama model from scratch on a text corpus", false},
-    {"train-tokenizer", cmd_train_tokenizer, "learn a BPE tokenizer.json from text files", false},
+     MPI_NEVER},
+    {"tokenize", cmd_tokenize, "print the token ids of standard input", MPI_NEVER},
+    {"pretrain", cmd_pretrain, "train a Llama model from scratch on a text corpus", MPI_NEVER},
+    {"train-tokenizer", cmd_train_tokenizer, "learn a BPE tokenizer.json from text files",
+     MPI_NEVER},
+    {"evaluate", cmd_evaluate, "measure a model's behaviour on a config's evaluation sets",
+     MPI_NEVER},
+    {"run", cmd_run, "run one ARE trial: edit a concept, evaluate, write the trial file",
+     MPI_NEVER},
+    {"sweep", cmd_sweep, "run a sweep of ARE trials, across MPI ranks under mpirun",
+     MPI_IF_LAUNCHED},
 };
 static const int n_commands = sizeof(commands) / sizeof(commands[0]);
 
@@ -47,7 +62,9 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < n_commands; i++) {
         if (strcmp(argv[1], commands[i].name)) continue;
-        if (!commands[i].uses_mpi) return commands[i].run(argc - 1, argv + 1);
+        if (commands[i].mpi == MPI_NEVER ||
+            (commands[i].mpi == MPI_IF_LAUNCHED && !placement_launched_by_mpirun()))
+            return commands[i].run(argc - 1, argv + 1);
         MPI_Init(&argc, &argv);
         int rc = commands[i].run(argc - 1, argv + 1);
         MPI_Finalize();

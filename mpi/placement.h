@@ -5,6 +5,7 @@
 #define ARE_PLACEMENT_H
 
 #include <mpi.h>
+#include <stdbool.h>
 
 typedef struct {
     int rank, size;             // in MPI_COMM_WORLD
@@ -17,7 +18,14 @@ typedef struct {
 } Placement;
 
 // Collective over MPI_COMM_WORLD. threads_override > 0 replaces the split of the node's cores.
-// Returns 0, or -1 when MPI fails.
-int placement_discover(Placement *pl, int threads_override);
+// With rank0_idle (a sweep: rank 0 only orchestrates), the cores and GPUs of rank 0's node are
+// split among the other ranks there, and rank 0 gets one thread. Returns 0, or -1 when MPI
+// fails.
+int placement_discover(Placement *pl, int threads_override, bool rank0_idle);
+
+// Whether this process was started by mpirun (or srun): then MPI is initialised and the ranks
+// share the work. Without it, a command that can run alone never starts MPI, whose singleton
+// start forks a daemon that can fail on a loaded machine.
+bool placement_launched_by_mpirun(void);
 
 #endif

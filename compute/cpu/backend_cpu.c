@@ -437,6 +437,99 @@ static void cpu_adamw(Backend *be, size_t n, float lr, float beta1, float beta2,
     }
 }
 
+// --- the discriminator's dense network ----------------------------------------------------------
+
+static void cpu_bias_forward(Backend *be, int n, int d, const float *bias, float *x) {
+#pragma omp parallel for schedule(static) num_threads(team(be, n, d))
+    for (int i = 0; i < n; i++) add_scaled(d, 1.0f, bias, x + (size_t)i * d);
+}
+
+static void cpu_bias_backward(Backend *be, int n, int d, const float *dout, float *dbias) {
+    // Split by columns so that every column adds its rows in order.
+#pragma omp parallel for schedule(static) num_threads(team(be, n, d))
+    for (int c0 = 0; c0 < d; c0 += COLUMN_BLOCK) {
+        int width = min_int(COLUMN_BLOCK, d - c0);
+        for (int i = 0; i < n; i++) add_scaled(width, 1.0f, dout + (size_t)i * d + c0, dbias + c0);
+    }
+}
+
+static void cpu_relu_forward(Backend *be, int n, const float *x, float *out) {
+#pragma omp parallel for schedule(static) num_threads(team(be, n, 1))
+    for (int i = 0; i < n; i++) out[i] = x[i] < 0 ? 0 : x[i]; // NaN < 0 is false: NaN stays
+}
+
+static void cpu_relu_backward(Backend *be, int n, const float *out, const float *dout, float *dx) {
+#pragma omp parallel for schedule(static) num_threads(team(be, n, 1))
+    for (int i = 0; i < n; i++) dx[i] = out[i] > 0 ? dout[i] : 0;
+}
+
+static void cpu_feature_stats(Backend *be, int n, int d, const float *x, float min_std, float *mean,
+                              float *inv_std) {
+    // Two passes in double over a block of columns: the squared deviations from the mean do not
+    // cancel as mean(x^2) - mean(x)^2 would for features far from zero.
+#pragma omp parallel for schedule(static) num_threads(team(be, n, d))
+    for (int c0 = 0; c0 < d; c0 += COLUMN_BLOCK) {
+        int width = min_int(COLUMN_BLOCK, d - c0);
+        double mu[COLUMN_BLOCK] = {0}, squares[COLUMN_BLOCK] = {0};
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < width; c++) mu[c] += x[(size_t)i * d + c0 + c];
+        for (int c = 0; c < width; c++) mu[c] /= n;
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < width; c++) {
+                double deviation = x[(size_t)i * d + c0 + c] - mu[c];
+                squares[c] += deviation * deviation;
+            }
+        for (int c = 0; c < width; c++) {
+            double std = sqrt(squares[c] / n);
+            mean[c0 + c] = (float)mu[c];
+            inv_std[c0 + c] = std > min_std ? (float)(1.0 / std) : 1.0f;
+        }
+    }
+}
+
+static void cpu_standardize_forward(Backend *be, int n, int d, const float *x, const float *mean,
+                                    const float *inv_std, float *out) {
+#pragma omp parallel for schedule(static) num_threads(team(be, n, d))
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < d; c++)
+            out[(size_t)i * d + c] = (x[(size_t)i * d + c] - mean[c]) * inv_std[c];
+}
+
+static void cpu_standardize_backward(Backend *be, int n, int d, const float *dout,
+                                     const float *inv_std, float *dx) {
+#pragma omp parallel for schedule(static) num_threads(team(be, n, d))
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < d; c++) dx[(size_t)i * d + c] = dout[(size_t)i * d + c] * inv_std[c];
+}
+
+// --- KL divergence to a reference distribution ---------------------------------------------------
+
+// log(sum(exp(row))) over V logits, the sum in double as in cpu_cross_entropy.
+static double log_sum_exp(const float *row, int V) {
+    float max = -INFINITY;
+    for (int i = 0; i < V; i++) max = fmaxf(max, row[i]);
+    double sum = 0;
+    for (int i = 0; i < V; i++) sum += expf(row[i] - max);
+    return max + log(sum);
+}
+
+static void cpu_kl_divergence(Backend *be, int n, int V, const float *ref_logits,
+                              const float *logits, float scale, float *loss, float *dlogits) {
+#pragma omp parallel for schedule(static) num_threads(team(be, n, V))
+    for (int r = 0; r < n; r++) {
+        const float *ref = ref_logits + (size_t)r * V, *row = logits + (size_t)r * V;
+        float *drow = dlogits ? dlogits + (size_t)r * V : NULL;
+        double ref_lse = log_sum_exp(ref, V), lse = log_sum_exp(row, V), kl = 0;
+        // drow may alias row: each logit is read just before its slot takes the gradient.
+        for (int i = 0; i < V; i++) {
+            double log_p = ref[i] - ref_lse, log_q = row[i] - lse, p = exp(log_p);
+            kl += p * (log_p - log_q);
+            if (drow) drow[i] = scale * (float)(exp(log_q) - p);
+        }
+        loss[r] = (float)kl;
+    }
+}
+
 Backend *backend_cpu_create(int threads) {
     Backend *be = malloc(sizeof *be);
     if (!be) return NULL;
@@ -472,6 +565,14 @@ Backend *backend_cpu_create(int threads) {
         .swiglu_backward = cpu_swiglu_backward,
         .cross_entropy = cpu_cross_entropy,
         .adamw = cpu_adamw,
+        .bias_forward = cpu_bias_forward,
+        .bias_backward = cpu_bias_backward,
+        .relu_forward = cpu_relu_forward,
+        .relu_backward = cpu_relu_backward,
+        .feature_stats = cpu_feature_stats,
+        .standardize_forward = cpu_standardize_forward,
+        .standardize_backward = cpu_standardize_backward,
+        .kl_divergence = cpu_kl_divergence,
     };
     return be;
 }

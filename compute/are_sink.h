@@ -1,0 +1,30 @@
+// Where an ARE trial reports what it measures: per-round metrics, stored representations and
+// LoRA weights. The trial loop (compute) calls these; io implements them for HDF5, so the
+// numerics never include hdf5.h. Every callback returns 0, or -1 to stop the trial (e.g. the
+// disk is full); a NULL callback is skipped. Arrays are host memory, valid during the call.
+#ifndef ARE_ARE_SINK_H
+#define ARE_ARE_SINK_H
+
+#include <stddef.h>
+
+typedef struct {
+    int round;                     // 0 = the base model's discriminator, then 1, 2, ...
+    double disc_loss_train, disc_acc_train, disc_acc_test, disc_loss_test;
+    double gen_loss_train, gen_loss_test; // NaN in round 0 (no generator step yet)
+    double retain_loss;                   // NaN when the retain loss is off
+    double guard_answer_rate, guard_perplexity; // NaN when not measured this round
+    double seconds_generator, seconds_extract, seconds_discriminator, seconds_guard;
+    double tokens_per_second; // generator step throughput
+} AreRoundMetrics;
+
+typedef struct {
+    void *ctx;
+    int (*round_metrics)(void *ctx, const AreRoundMetrics *m);
+    // Representations after `round`: reps [n_samples, n_layers, dim], in dataset order.
+    int (*representations)(void *ctx, int round, const float *reps, int n_samples, int n_layers,
+                           int dim);
+    // The LoRA parameters after `round` (lora.h's flat layout), n floats.
+    int (*lora_weights)(void *ctx, int round, const float *params, size_t n);
+} AreSink;
+
+#endif

@@ -1,0 +1,498 @@
+#include "are_trial.h"
+
+#include "adamw.h"
+#include "fail.h"
+#include "retain.h"
+#include "rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *const are_stop_names[] = {"converged", "max_rounds", "guard"};
+
+// Independent random streams of a trial's seed.
+enum { STREAM_LORA_INIT, STREAM_DISC_INIT, STREAM_DISC_ORDER, STREAM_GEN_ORDER, STREAM_RETAIN };
+
+static uint64_t stream_seed(uint64_t seed, int stream, int round) {
+    return rng_derive(rng_derive(seed, (uint64_t)stream), (uint64_t)round);
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    LlamaModel *m;
+    Backend *be;
+    const AreSamples *s;
+    const AreOptions *opt;
+    int F; // features per sample: n_rep_layers * dim
+    int n_train, n_test;
+    size_t *offset; // [n] host: first token of each sample in s->tokens
+
+    // Backend memory, one allocation: H [n, F] in dataset order, H_train [n_train, F],
+    // H_test [n_test, F], scratch [max(n_train, n_test), F], then rows_train [n_train] and
+    // rows_test [n_test] (int) for gathering.
+    void *device;
+    float *H, *H_train, *H_test, *scratch;
+    int *rows_train, *rows_test;
+
+    // Host memory, one allocation.
+    void *host;
+    float *H_host;     // [n, F] for the sink
+    float *lora_host;  // [n_params] for the sink
+    float *best_lora;  // [n_params] LoRA weights of the best round so far
+    int *labels_train; // [n_train]
+    int *labels_test;  // [n_test]
+    int *train_index;  // [n_train] dataset index of each train sample
+    int *order;        // [n_train] generator reading order
+    int *batch_tokens; // [max_tokens]
+    int *batch_len;    // [max_seqs]
+
+    LlamaWorkspace *ws;
+    Discriminator *disc;
+    AdamW adam;
+    Retain *retain; // NULL when the retain loss is off
+} Trial;
+
+static int check_options(const LlamaModel *m, const AreSamples *s, const AreOptions *o, char *err,
+                         size_t err_len) {
+    if (!m->lora) return fail(err, err_len, "no LoRA attached to the model");
+    if (o->n_rep_layers < 1 || o->n_rep_layers > LLAMA_MAX_CAPTURE)
+        return fail(err, err_len, "representation layers: between 1 and 64 expected");
+    for (int i = 0; i < o->n_rep_layers; i++)
+        if (llama_resolve_layer(&m->cfg, o->rep_layers[i]) < 0)
+            return fail(err, err_len, "representation layer %d is outside the model's %d layers",
+                        o->rep_layers[i], m->cfg.n_layers);
+    if (o->target_label != 0 && o->target_label != 1)
+        return fail(err, err_len, "target label must be 0 or 1");
+    if (o->gen_batch_size < 1 || o->gen_epochs < 0 || o->extract_batch < 1 || o->max_rounds < 0)
+        return fail(err, err_len, "batch sizes must be >= 1, epochs and rounds >= 0");
+    if (!(o->retain_weight >= 0) || isinf(o->retain_weight))
+        return fail(err, err_len, "retain weight must be a finite number >= 0");
+    if (o->retain_weight > 0 && o->retain_label != 0 && o->retain_label != 1)
+        return fail(err, err_len, "retain label must be 0 or 1");
+    if (s->n < 2) return fail(err, err_len, "a task needs at least two prompts");
+    return 0;
+}
+
+// Largest sum of `k` prompt lengths (the token budget of a batch of k prompts).
+static int longest_batch_tokens(const AreSamples *s, int k, int *longest) {
+    int *sorted = malloc((size_t)s->n * sizeof *sorted);
+    if (!sorted) return -1;
+    memcpy(sorted, s->len, (size_t)s->n * sizeof *sorted);
+    // Partial selection of the k longest: k is small next to n in practice.
+    int total = 0;
+    for (int i = 0; i < k && i < s->n; i++) {
+        int best = i;
+        for (int j = i + 1; j < s->n; j++)
+            if (sorted[j] > sorted[best]) best = j;
+        int t = sorted[i];
+        sorted[i] = sorted[best];
+        sorted[best] = t;
+        total += sorted[i];
+    }
+    *longest = sorted[0];
+    free(sorted);
+    return total;
+}
+
+static void trial_free(Trial *t) {
+    if (t->be) {
+        if (t->device) t->be->free(t->be, t->device);
+        adamw_free(&t->adam, t->be);
+    }
+    discriminator_free(t->disc);
+    retain_free(t->retain);
+    llama_workspace_free(t->ws);
+    free(t->host);
+    free(t->offset);
+}
+
+// The retain loss over the train prompts labelled retain_label, its base distributions taken
+// now: the LoRA was just initialised (B = 0), so the model is the base model.
+static int retain_init(Trial *t, char *err, size_t err_len) {
+    const AreSamples *s = t->s;
+    const AreOptions *o = t->opt;
+    int n = 0;
+    size_t n_tokens = 0;
+    for (int i = 0; i < s->n; i++)
+        if (!s->is_test[i] && s->labels[i] == o->retain_label) {
+            n++;
+            n_tokens += (size_t)s->len[i];
+        }
+    if (n == 0)
+        return fail(err, err_len, "the retain loss needs train prompts labelled %d; there are none",
+                    o->retain_label);
+    int *len = malloc((size_t)n * sizeof *len), *tokens = malloc(n_tokens * sizeof *tokens);
+    if (!len || !tokens) {
+        free(len);
+        free(tokens);
+        return fail(err, err_len, "out of memory");
+    }
+    size_t at = 0;
+    for (int i = 0, k = 0; i < s->n; i++)
+        if (!s->is_test[i] && s->labels[i] == o->retain_label) {
+            len[k++] = s->len[i];
+            memcpy(tokens + at, s->tokens + t->offset[i], (size_t)s->len[i] * sizeof *tokens);
+            at += (size_t)s->len[i];
+        }
+    t->retain = retain_create(t->m, n, len, tokens, o->gen_batch_size,
+                              stream_seed(o->seed, STREAM_RETAIN, 0), err, err_len);
+    free(len);
+    free(tokens);
+    if (!t->retain) return -1;
+    return retain_record_base(t->retain, err, err_len);
+}
+
+static int trial_init(Trial *t, LlamaModel *m, const AreSamples *s, const AreOptions *o, char *err,
+                      size_t err_len) {
+    *t = (Trial){.m = m, .be = m->be, .s = s, .opt = o};
+    t->F = o->n_rep_layers * m->cfg.dim;
+    for (int i = 0; i < s->n; i++) s->is_test[i] ? t->n_test++ : t->n_train++;
+    if (t->n_train < 1 || (t->n_test < 1 && !o->converge_on_train))
+        return fail(err, err_len,
+                    "the task needs train prompts, and test prompts to test convergence on");
+
+    int longest = 0;
+    int extract_tokens = longest_batch_tokens(s, o->extract_batch, &longest);
+    int gen_tokens = longest_batch_tokens(s, o->gen_batch_size, &longest);
+    if (extract_tokens < 0 || gen_tokens < 0) return fail(err, err_len, "out of memory");
+    int max_seqs = o->extract_batch > o->gen_batch_size ? o->extract_batch : o->gen_batch_size;
+    int max_tokens = extract_tokens > gen_tokens ? extract_tokens : gen_tokens;
+
+    WorkspacePlan plan = {
+        .max_tokens = max_tokens,
+        .max_seqs = max_seqs,
+        .max_seq_len = longest,
+        .outputs = {.n_capture = o->n_rep_layers, .capture_at = CAPTURE_LAST_TOKEN},
+        .backward = BACKWARD_LORA};
+    memcpy(plan.outputs.layers, o->rep_layers, (size_t)o->n_rep_layers * sizeof(int));
+    if (!(t->ws = llama_workspace_create(m, &plan, err, err_len))) return -1;
+
+    size_t F = (size_t)t->F, n = (size_t)s->n;
+    size_t scratch_rows = (size_t)(t->n_train > t->n_test ? t->n_train : t->n_test);
+    size_t floats = (n + (size_t)t->n_train + (size_t)t->n_test + scratch_rows) * F;
+    t->device = t->be->alloc(t->be, floats * sizeof(float) + n * sizeof(int));
+    size_t n_params = m->lora->n_params;
+    t->host = malloc(
+        n * F * sizeof(float) + 2 * n_params * sizeof(float) +
+        (3 * (size_t)t->n_train + (size_t)t->n_test + (size_t)max_tokens + (size_t)max_seqs) *
+            sizeof(int));
+    t->offset = malloc(n * sizeof *t->offset);
+    t->disc = discriminator_create(t->be, &o->disc, t->F, s->n);
+    AdamWConfig adam = {.lr = o->gen_lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = o->gen_eps};
+    if (!t->device || !t->host || !t->offset || !t->disc ||
+        adamw_init(&t->adam, &adam, n_params, t->be) < 0)
+        return fail(err, err_len, "out of memory for the trial's buffers");
+
+    t->H = t->device;
+    t->H_train = t->H + n * F;
+    t->H_test = t->H_train + (size_t)t->n_train * F;
+    t->scratch = t->H_test + (size_t)t->n_test * F;
+    t->rows_train = (int *)(t->scratch + scratch_rows * F);
+    t->rows_test = t->rows_train + t->n_train;
+
+    t->H_host = t->host;
+    t->lora_host = t->H_host + n * F;
+    t->best_lora = t->lora_host + n_params;
+    t->labels_train = (int *)(t->best_lora + n_params);
+    t->labels_test = t->labels_train + t->n_train;
+    t->train_index = t->labels_test + t->n_test;
+    t->order = t->train_index + t->n_train;
+    t->batch_tokens = t->order + t->n_train;
+    t->batch_len = t->batch_tokens + max_tokens;
+
+    // rows_train and rows_test side by side in one host array, then one upload.
+    int *rows = malloc(n * sizeof *rows);
+    if (!rows) return fail(err, err_len, "out of memory");
+    size_t at = 0;
+    for (int i = 0, k_train = 0, k_test = 0; i < s->n; i++) {
+        t->offset[i] = at;
+        at += (size_t)s->len[i];
+        if (s->is_test[i]) {
+            rows[t->n_train + k_test] = i;
+            t->labels_test[k_test++] = s->labels[i];
+        } else {
+            rows[k_train] = i;
+            t->train_index[k_train] = i;
+            t->labels_train[k_train++] = s->labels[i];
+        }
+    }
+    t->be->to_device(t->be, t->rows_train, rows, n * sizeof *rows);
+    free(rows);
+    return o->retain_weight > 0 ? retain_init(t, err, err_len) : 0;
+}
+
+// Packs the prompts idx[0..k) into the batch buffers.
+static TokenBatch gather_batch(Trial *t, const int *idx, int k) {
+    size_t at = 0;
+    for (int b = 0; b < k; b++) {
+        int i = idx[b];
+        t->batch_len[b] = t->s->len[i];
+        memcpy(t->batch_tokens + at, t->s->tokens + t->offset[i],
+               (size_t)t->s->len[i] * sizeof(int));
+        at += (size_t)t->s->len[i];
+    }
+    return (TokenBatch){.n_seqs = k, .seq_len = t->batch_len, .tokens = t->batch_tokens};
+}
+
+// R(x) of every sample into H [n, F] (dataset order), then gathered into H_train and H_test.
+static int extract(Trial *t, char *err, size_t err_len) {
+    Backend *be = t->be;
+    int n = t->s->n, chunk = t->opt->extract_batch;
+    for (int first = 0; first < n; first += chunk) {
+        int k = n - first < chunk ? n - first : chunk;
+        for (int b = 0; b < k; b++) t->order[b] = first + b;
+        TokenBatch batch = gather_batch(t, t->order, k);
+        if (llama_forward(t->m, t->ws, &batch) < 0)
+            return fail(err, err_len, "%s", llama_workspace_error(t->ws));
+        be->copy(be, t->H + (size_t)first * t->F, llama_captured(t->ws),
+                 (size_t)k * (size_t)t->F * sizeof(float));
+    }
+    be->gather_rows(be, t->n_train, t->F, t->rows_train, t->H, t->F, t->H_train, t->F);
+    if (t->n_test) be->gather_rows(be, t->n_test, t->F, t->rows_test, t->H, t->F, t->H_test, t->F);
+    return 0;
+}
+
+// Fisher-Yates over the train samples (dataset indices) from the round's stream.
+static void shuffle_train(Trial *t, int round, int epoch) {
+    Rng rng;
+    rng_seed(&rng, stream_seed(t->opt->seed, STREAM_GEN_ORDER, round * 1000 + epoch));
+    memcpy(t->order, t->train_index, (size_t)t->n_train * sizeof(int));
+    for (int i = t->n_train; i > 1; i--) {
+        int j = (int)(rng_next(&rng) % (uint64_t)i);
+        int tmp = t->order[i - 1];
+        t->order[i - 1] = t->order[j];
+        t->order[j] = tmp;
+    }
+}
+
+// The generator phase of a round: D frozen, the LoRA trained so that D(R(x)) = target for every
+// train prompt, plus the retain loss when on. Writes the mean losses of the last epoch into r
+// and the train tokens processed.
+static int generator_step(Trial *t, int round, AreRoundMetrics *r, double *tokens, char *err,
+                          size_t err_len) {
+    Backend *be = t->be;
+    Lora *lora = t->m->lora;
+    const AreOptions *o = t->opt;
+    adamw_reset(&t->adam, be);
+    *tokens = 0;
+    BackwardSources src = {.from_captured = true};
+    for (int epoch = 0; epoch < o->gen_epochs; epoch++) {
+        shuffle_train(t, round, epoch);
+        double sum = 0, retain_sum = 0;
+        int batches = 0;
+        for (int first = 0; first < t->n_train; first += o->gen_batch_size) {
+            int k = t->n_train - first < o->gen_batch_size ? t->n_train - first : o->gen_batch_size;
+            // gather_batch reads idx while it writes the batch buffers, which do not overlap.
+            TokenBatch batch = gather_batch(t, t->order + first, k);
+            if (llama_forward(t->m, t->ws, &batch) < 0)
+                return fail(err, err_len, "%s", llama_workspace_error(t->ws));
+            double loss = discriminator_input_grad(t->disc, llama_captured(t->ws), k,
+                                                   o->target_label, llama_captured_grad(t->ws));
+            if (!isfinite(loss)) return fail(err, err_len, "the generator loss is not finite");
+            be->zero(be, lora->grads, lora->n_params * sizeof(float));
+            if (llama_backward(t->m, t->ws, &src, NULL) < 0)
+                return fail(err, err_len, "%s", llama_workspace_error(t->ws));
+            if (t->retain) { // its gradients add to the discriminator term's before the step
+                double retain;
+                if (retain_step(t->retain, o->retain_weight, &retain, err, err_len) < 0) return -1;
+                if (!isfinite(retain)) return fail(err, err_len, "the retain loss is not finite");
+                retain_sum += retain;
+            }
+            adamw_step(&t->adam, be, lora->params, lora->grads);
+            sum += loss;
+            batches++;
+            for (int b = 0; b < k; b++) *tokens += t->batch_len[b];
+        }
+        r->gen_loss_train = sum / batches;
+        if (t->retain) r->retain_loss = retain_sum / batches;
+    }
+    return 0;
+}
+
+// Mean loss of the (frozen) discriminator against the target on H_rows [n, F].
+static double target_loss(Trial *t, const float *H_rows, int n) {
+    if (n == 0) return NAN;
+    return discriminator_input_grad(t->disc, H_rows, n, t->opt->target_label, t->scratch);
+}
+
+// A fresh discriminator fitted on the train representations, scored on both splits.
+static void fresh_discriminator(Trial *t, int round, AreRoundMetrics *r) {
+    discriminator_reset(t->disc, stream_seed(t->opt->seed, STREAM_DISC_INIT, round));
+    discriminator_fit(t->disc, t->H_train, t->labels_train, t->n_train,
+                      stream_seed(t->opt->seed, STREAM_DISC_ORDER, round), &r->disc_loss_train);
+    double unused;
+    r->disc_acc_train =
+        discriminator_accuracy(t->disc, t->H_train, t->labels_train, t->n_train, &unused);
+    r->disc_acc_test = t->n_test ? discriminator_accuracy(t->disc, t->H_test, t->labels_test,
+                                                          t->n_test, &r->disc_loss_test)
+                                 : NAN;
+}
+
+static bool store_round(const AreOptions *o, int round, bool last) {
+    return o->store_rounds == STORE_ROUNDS_ALL ||
+           (o->store_rounds == STORE_ROUNDS_FIRST_LAST && (round == 0 || last));
+}
+
+static int send_representations(Trial *t, const AreSink *sink, int round, char *err,
+                                size_t err_len) {
+    if (!sink || !sink->representations) return 0;
+    t->be->to_host(t->be, t->H_host, t->H, (size_t)t->s->n * (size_t)t->F * sizeof(float));
+    if (sink->representations(sink->ctx, round, t->H_host, t->s->n, t->opt->n_rep_layers,
+                              t->m->cfg.dim) < 0)
+        return fail(err, err_len, "writing the representations failed");
+    return 0;
+}
+
+// Measures quality, records it in r, and says whether the round passed the guard's bounds.
+static int run_guard(Trial *t, const AreGuard *guard, AreRoundMetrics *r, double base_perplexity,
+                     bool *passed, char *detail, size_t detail_len, char *err, size_t err_len) {
+    const AreOptions *o = t->opt;
+    double start = now_seconds();
+    if (guard->measure(guard->ctx, t->m, &r->guard_answer_rate, &r->guard_perplexity) < 0)
+        return fail(err, err_len, "the quality guard's measurement failed");
+    r->seconds_guard = now_seconds() - start;
+    *passed = true;
+    if (o->min_answer_rate > 0 && r->guard_answer_rate < o->min_answer_rate) {
+        *passed = false;
+        snprintf(detail, detail_len, "answer rate %.3f < %.3f at round %d", r->guard_answer_rate,
+                 (double)o->min_answer_rate, r->round);
+    } else if (o->max_perplexity_ratio > 0 && base_perplexity > 0 &&
+               r->guard_perplexity / base_perplexity > o->max_perplexity_ratio) {
+        *passed = false;
+        snprintf(detail, detail_len,
+                 "perplexity %.3f is %.2fx the base model's (> %.2fx) at round %d",
+                 r->guard_perplexity, r->guard_perplexity / base_perplexity,
+                 (double)o->max_perplexity_ratio, r->round);
+    }
+    return 0;
+}
+
+static AreRoundMetrics empty_metrics(int round) {
+    return (AreRoundMetrics){.round = round,
+                             .disc_loss_test = NAN,
+                             .gen_loss_train = NAN,
+                             .gen_loss_test = NAN,
+                             .retain_loss = NAN,
+                             .guard_answer_rate = NAN,
+                             .guard_perplexity = NAN};
+}
+
+static int run_rounds(Trial *t, const AreSink *sink, const AreGuard *guard, AreResult *res,
+                      char *err, size_t err_len) {
+    const AreOptions *o = t->opt;
+    Backend *be = t->be;
+    Lora *lora = t->m->lora;
+    size_t lora_bytes = lora->n_params * sizeof(float);
+    bool guarded = guard && guard->measure && o->guard_every > 0;
+    double base_perplexity = 0;
+
+    // Round 0: the base model (the LoRA starts with B = 0, so it changes nothing).
+    AreRoundMetrics r = empty_metrics(0);
+    double start = now_seconds();
+    if (extract(t, err, err_len) < 0) return -1;
+    r.seconds_extract = now_seconds() - start;
+    start = now_seconds();
+    fresh_discriminator(t, 0, &r);
+    r.seconds_discriminator = now_seconds() - start;
+    be->to_host(be, t->best_lora, lora->params, lora_bytes);
+    res->best_round = 0;
+    if (guarded) {
+        bool passed;
+        char ignored[8];
+        if (run_guard(t, guard, &r, 0, &passed, ignored, sizeof ignored, err, err_len) < 0)
+            return -1;
+        base_perplexity = r.guard_perplexity;
+    }
+    res->final_disc_acc = o->converge_on_train ? r.disc_acc_train : r.disc_acc_test;
+    if (sink && sink->round_metrics && sink->round_metrics(sink->ctx, &r) < 0)
+        return fail(err, err_len, "writing the round metrics failed");
+    if (store_round(o, 0, o->max_rounds == 0) && send_representations(t, sink, 0, err, err_len) < 0)
+        return -1;
+
+    res->stop = ARE_STOP_MAX_ROUNDS;
+    for (int round = 1; round <= o->max_rounds; round++) {
+        r = empty_metrics(round);
+        double tokens;
+        start = now_seconds();
+        if (generator_step(t, round, &r, &tokens, err, err_len) < 0) return -1;
+        r.seconds_generator = now_seconds() - start;
+        r.tokens_per_second = r.seconds_generator > 0 ? tokens / r.seconds_generator : 0;
+
+        start = now_seconds();
+        if (extract(t, err, err_len) < 0) return -1;
+        r.seconds_extract = now_seconds() - start;
+        r.gen_loss_test = target_loss(t, t->H_test, t->n_test); // D of this round, still frozen
+
+        start = now_seconds();
+        fresh_discriminator(t, round, &r);
+        r.seconds_discriminator = now_seconds() - start;
+        double acc = o->converge_on_train ? r.disc_acc_train : r.disc_acc_test;
+        bool converged = acc > o->converge_low && acc < o->converge_high;
+        bool last = converged || round == o->max_rounds;
+
+        bool passed = true;
+        if (guarded && (round % o->guard_every == 0 || last) &&
+            run_guard(t, guard, &r, base_perplexity, &passed, res->stop_detail,
+                      sizeof res->stop_detail, err, err_len) < 0)
+            return -1;
+        res->rounds = round;
+        res->final_disc_acc = acc;
+        if (guarded && !passed) {
+            res->stop = ARE_STOP_GUARD;
+            last = true;
+        } else if (converged) {
+            res->stop = ARE_STOP_CONVERGED;
+            snprintf(res->stop_detail, sizeof res->stop_detail,
+                     "fresh discriminator accuracy %.3f inside (%.2f, %.2f) at round %d", acc,
+                     (double)o->converge_low, (double)o->converge_high, round);
+        }
+        // The best round: the last one whose measured quality passed, or simply the last.
+        bool keep_best = guarded && o->best_guarded;
+        if (!keep_best || (passed && !isnan(r.guard_answer_rate))) {
+            res->best_round = round;
+            if (keep_best) be->to_host(be, t->best_lora, lora->params, lora_bytes);
+        }
+
+        if (sink && sink->round_metrics && sink->round_metrics(sink->ctx, &r) < 0)
+            return fail(err, err_len, "writing the round metrics failed");
+        if (store_round(o, round, last) && send_representations(t, sink, round, err, err_len) < 0)
+            return -1;
+        if (o->store_lora && sink && sink->lora_weights) {
+            be->to_host(be, t->lora_host, lora->params, lora_bytes);
+            if (sink->lora_weights(sink->ctx, round, t->lora_host, lora->n_params) < 0)
+                return fail(err, err_len, "writing the LoRA weights failed");
+        }
+        if (last) break;
+    }
+    if (res->stop == ARE_STOP_MAX_ROUNDS)
+        snprintf(res->stop_detail, sizeof res->stop_detail,
+                 "no convergence within %d rounds (last accuracy %.3f)", o->max_rounds,
+                 res->final_disc_acc);
+    // The best round's weights stay attached, so the caller evaluates and exports them.
+    if (guarded && o->best_guarded) be->to_device(be, lora->params, t->best_lora, lora_bytes);
+    return 0;
+}
+
+int are_trial_run(LlamaModel *m, const AreSamples *samples, const AreOptions *opt,
+                  const AreSink *sink, const AreGuard *guard, AreResult *result, char *err,
+                  size_t err_len) {
+    *result = (AreResult){0};
+    if (check_options(m, samples, opt, err, err_len) < 0) return -1;
+    double start = now_seconds();
+    if (lora_init(m->lora, &m->cfg, m->be, stream_seed(opt->seed, STREAM_LORA_INIT, 0)) < 0)
+        return fail(err, err_len, "out of memory initialising the LoRA");
+    Trial t;
+    int rc = trial_init(&t, m, samples, opt, err, err_len);
+    if (rc == 0) rc = run_rounds(&t, sink, guard, result, err, err_len);
+    trial_free(&t);
+    result->seconds = now_seconds() - start;
+    return rc;
+}

@@ -1,0 +1,66 @@
+// `are evaluate CONFIG`: the measured behaviour of a model (and optionally an adapter) on the
+// evaluation sets of the config's task, without editing it.
+#include "cli_args.h"
+#include "commands.h"
+#include "model_eval.h"
+#include "run_args.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: are evaluate CONFIG [options]\n"
+    "\n"
+    "Measures the config's model on the evaluation sets of its task (refusal rate, answer\n"
+    "rate, Repetition-4, Repetition-Sen, Self-BLEU, multiple-choice accuracy by generation and\n"
+    "by log-likelihood) and its perplexity on the held-out text, and prints one line per\n"
+    "metric. CONFIG is an `are run` config (see README, \"The trial config\").\n"
+    "\n"
+    "  --set PATH=VALUE   override a config field (repeatable), e.g. --set task=defense\n"
+    "  --adapter DIR      evaluate with a PEFT LoRA adapter folder applied\n"
+    "  --show N           also print the first N generated answers of every set\n"
+    "  --threads N        CPU threads (default: the config's, else every core)\n"
+    "  -h, --help         this text\n";
+
+int cmd_evaluate(int argc, char **argv) {
+    RunArgs a;
+    int rc = run_args_parse(argc, argv, "evaluate", usage, RUN_ARGS_ADAPTER | RUN_ARGS_SHOW, &a);
+    if (rc >= 0) return rc;
+    char err[1024] = "";
+    AreConfig *c = malloc(sizeof *c);
+    if (!c) {
+        fprintf(stderr, "are evaluate: out of memory\n");
+        return EXIT_FAILED;
+    }
+    ModelSession ms = {0};
+    EvalInputs in = {0};
+    ModelEval eval = {0};
+    rc = EXIT_FAILED;
+    if (are_config_load(a.config, a.overrides, a.n_overrides, c, err, sizeof err) < 0) goto done;
+    if (model_session_open(&ms, c->model, a.adapter, a.threads ? a.threads : c->threads, err,
+                           sizeof err) < 0 ||
+        eval_inputs_load(&in, &ms, c, err, sizeof err) < 0)
+        goto done;
+    fprintf(stderr, "are evaluate: %s%s%s, task %s, %d sets, %d held-out documents\n", c->model,
+            a.adapter ? " + " : "", a.adapter ? a.adapter : "", c->task.name, in.n_sets, in.docs.n);
+    if (model_eval_run(&eval, &ms, &in, c, err, sizeof err) < 0) goto done;
+    model_eval_print(stdout, &eval, NULL);
+    for (int i = 0; i < eval.n_sets && a.show > 0; i++) {
+        const SetEval *s = &eval.sets[i];
+        printf("\n%s:\n", s->set->config->name);
+        for (int k = 0; k < s->n_texts && k < a.show; k++) {
+            const PromptRow *row = &s->set->set.rows[s->set->rows[k]];
+            printf("  > %s\n    %s\n", row->prompt, s->texts[k]);
+        }
+    }
+    fprintf(stderr, "are evaluate: %.1f s\n", eval.seconds);
+    rc = EXIT_OK;
+done:
+    if (rc != EXIT_OK) fprintf(stderr, "are evaluate: %s\n", err);
+    model_eval_free(&eval);
+    eval_inputs_free(&in);
+    model_session_close(&ms);
+    free(c);
+    return rc;
+}

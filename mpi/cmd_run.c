@@ -1,0 +1,54 @@
+// `are run CONFIG`: one ARE trial end to end: the base model evaluated, the adversarial loop,
+// the edited model evaluated, everything in the trial's HDF5 file, the adapter exported.
+#include "commands.h"
+#include "model_eval.h"
+#include "model_load.h"
+#include "run_args.h"
+#include "trial.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char usage[] =
+    "usage: are run CONFIG [options]\n"
+    "\n"
+    "Runs one ARE trial as CONFIG describes (see README, \"The trial config\"): evaluates the\n"
+    "base model, edits it with the adversarial loop (a line per round), evaluates the edited\n"
+    "model, and writes OUTPUT/trials/<id>.h5 (config, per-round metrics, representations,\n"
+    "evaluations) and the edited adapter in PEFT format to OUTPUT/adapters/<id>/, where\n"
+    "OUTPUT is the config's output.dir and <id> the hash of the resolved config.\n"
+    "\n"
+    "  --set PATH=VALUE   override a config field (repeatable), e.g. --set are.max_rounds=5\n"
+    "  --threads N        CPU threads (default: the config's, else every core)\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "exit codes: 0 the trial ran (converged or not), 1 it failed, 2 bad command line\n";
+
+int cmd_run(int argc, char **argv) {
+    RunArgs a;
+    int rc = run_args_parse(argc, argv, "run", usage, 0, &a);
+    if (rc >= 0) return rc;
+    char err[1024] = "";
+    AreConfig *c = malloc(sizeof *c);
+    if (!c) {
+        fprintf(stderr, "are run: out of memory\n");
+        return EXIT_FAILED;
+    }
+    ModelSession ms = {0};
+    rc = EXIT_FAILED;
+    TrialOutcome outcome;
+    char id[TRIAL_ID_LEN + 1];
+    if (are_config_load(a.config, a.overrides, a.n_overrides, c, err, sizeof err) == 0 &&
+        trial_id_of_config(c, 0, id, err, sizeof err) == 0 &&
+        model_session_open(&ms, c->model, NULL, a.threads ? a.threads : c->threads, err,
+                           sizeof err) == 0 &&
+        trial_run(&ms, c, id, stderr, &outcome, err, sizeof err) == 0) {
+        rc = EXIT_OK;
+        printf("trial %s: %s\n", outcome.id, outcome.summary_line);
+        printf("trial file: %s\nadapter:    %s\n", outcome.trial_file, outcome.adapter_dir);
+    }
+    if (rc != EXIT_OK) fprintf(stderr, "are run: %s\n", err);
+    model_session_close(&ms);
+    free(c);
+    return rc;
+}

@@ -1,0 +1,57 @@
+// A model's measured behaviour on a task's evaluation sets (refusal and answer rates, text
+// quality, multiple-choice accuracy) and its perplexity on held-out text: what `are evaluate`
+// prints and `are run` stores for the base and the edited model.
+#ifndef ARE_MODEL_EVAL_H
+#define ARE_MODEL_EVAL_H
+
+#include "are_config.h"
+#include "evaluate.h"
+#include "model_session.h"
+#include "task_data.h"
+
+#include <stdio.h>
+
+#define MODEL_EVAL_MAX_METRICS 8
+
+typedef struct {
+    const EvalSet *set;
+    int n_metrics;
+    const char *metric_names[MODEL_EVAL_MAX_METRICS];
+    double metrics[MODEL_EVAL_MAX_METRICS];
+    int n_texts;
+    char **texts; // [n_texts] the generated answers (views into gen or mc)
+    GenerateEval gen;
+    McEval mc;
+} SetEval;
+
+typedef struct {
+    SetEval sets[ARE_MAX_EVAL_SETS];
+    int n_sets;
+    double perplexity; // NaN without perplexity text
+    double seconds;
+} ModelEval;
+
+// The evaluation inputs of a config, loaded once and reused for every model evaluated.
+typedef struct {
+    EvalSet sets[ARE_MAX_EVAL_SETS];
+    int n_sets;
+    TokenPack docs;
+} EvalInputs;
+
+int eval_inputs_load(EvalInputs *in, const ModelSession *ms, const AreConfig *c, char *err,
+                     size_t err_len);
+void eval_inputs_free(EvalInputs *in);
+
+// Evaluates the session's model as it is now (its LoRA attached, if any). Returns 0, or -1
+// with the reason in err.
+int model_eval_run(ModelEval *out, ModelSession *ms, const EvalInputs *in, const AreConfig *c,
+                   char *err, size_t err_len);
+void model_eval_free(ModelEval *e);
+
+// One line per set and metric: the base value, and the edited one beside it when given.
+void model_eval_print(FILE *f, const ModelEval *base, const ModelEval *edited);
+
+// The generate-kind set named name, or NULL.
+const SetEval *model_eval_find(const ModelEval *e, const char *name);
+
+#endif

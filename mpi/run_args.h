@@ -1,0 +1,25 @@
+// The command line shared by the commands that take a trial config (`are run`, `are
+// evaluate`): CONFIG, repeatable --set PATH=VALUE overrides, --threads, and per command
+// --adapter and --show.
+#ifndef ARE_RUN_ARGS_H
+#define ARE_RUN_ARGS_H
+
+#define RUN_ARGS_MAX_OVERRIDES 64
+
+enum { RUN_ARGS_ADAPTER = 1, RUN_ARGS_SHOW = 2 };
+
+typedef struct {
+    const char *config;
+    const char *overrides[RUN_ARGS_MAX_OVERRIDES];
+    int n_overrides;
+    const char *adapter; // NULL when not given
+    int show;            // answers to print per set
+    int threads;         // 0: not given
+} RunArgs;
+
+// Parses argv (argv[0] = the command name) allowing the options in `allowed`. Returns -1 to go
+// on, or the exit code to return at once (after --help, or a usage error printed to stderr).
+int run_args_parse(int argc, char **argv, const char *command, const char *usage, int allowed,
+                   RunArgs *a);
+
+#endif

@@ -1,0 +1,45 @@
+// What a worker does with a trial of the plan: resolve its config, keep the model loaded
+// across trials (reloading only when a trial names another model or thread count), run it,
+// and report done or failed with the summary numbers. Used by worker ranks and by a sweep
+// that runs alone in one process.
+#ifndef ARE_SWEEP_WORKER_H
+#define ARE_SWEEP_WORKER_H
+
+#include "are_config.h"
+#include "model_session.h"
+#include "sweep_spec.h"
+#include "trial_summary.h"
+
+#include <stdbool.h>
+
+typedef struct {
+    const char *config_path;
+    const char *const *overrides; // the command line's --set, before each trial's own
+    int n_overrides;
+    int threads; // this rank's CPU threads
+    ModelSession ms;
+    char model[1024]; // what ms holds ("" when nothing is loaded)
+    int model_threads;
+} SweepWorker;
+
+typedef struct {
+    bool done; // else failed
+    double seconds;
+    char error[512];
+    char device[64];
+    TrialSummary summary;
+} TrialReport;
+
+// The config of trial t of the plan (the file, the command line's overrides, the sweep's set,
+// then t's own), or with t NULL the sweep's base config. Returns 0, or -1 with err.
+int sweep_trial_config(const char *config_path, const char *const *overrides, int n_overrides,
+                       const SweepPlan *plan, const SweepTrial *t, AreConfig *c, char *err,
+                       size_t err_len);
+
+// Runs trial t of the plan. Never fails itself: a trial that cannot run is reported failed
+// with the reason.
+void sweep_worker_run(SweepWorker *w, const SweepPlan *plan, const SweepTrial *t,
+                      TrialReport *report);
+void sweep_worker_close(SweepWorker *w);
+
+#endif

@@ -1,0 +1,339 @@
+#include "trial.h"
+
+#include "fault_point.h"
+#include "hf_writer.h"
+#include "model_eval.h"
+#include "model_load.h"
+#include "task_data.h"
+#include "text_metrics.h"
+#include "trial_store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// Prints a line per round (when there is a log) and passes everything on to the trial file.
+typedef struct {
+    AreSink file;
+    FILE *log;
+    int max_rounds;
+    double seconds_so_far;
+} ProgressSink;
+
+static int progress_round(void *ctx, const AreRoundMetrics *r) {
+    ProgressSink *p = ctx;
+    double seconds =
+        r->seconds_generator + r->seconds_extract + r->seconds_discriminator + r->seconds_guard;
+    p->seconds_so_far += seconds;
+    if (p->log) {
+        FILE *f = p->log;
+        fprintf(f, "round %2d/%d  gen loss %7.4f  fresh D acc train %.3f test %.3f", r->round,
+                p->max_rounds, r->gen_loss_train, r->disc_acc_train, r->disc_acc_test);
+        if (!isnan(r->retain_loss)) fprintf(f, "  retain %.4f", r->retain_loss);
+        if (!isnan(r->guard_answer_rate))
+            fprintf(f, "  answer rate %.2f ppl %.3f", r->guard_answer_rate, r->guard_perplexity);
+        fprintf(f, "  gen %.1fs extract %.1fs D %.1fs", r->seconds_generator, r->seconds_extract,
+                r->seconds_discriminator);
+        if (r->round > 0 && r->round < p->max_rounds)
+            fprintf(f, "  ETA <= %.0fs", p->seconds_so_far / r->round * (p->max_rounds - r->round));
+        fputc('\n', f);
+    }
+    int rc = p->file.round_metrics ? p->file.round_metrics(p->file.ctx, r) : 0;
+    fault_point("trial_round"); // the trial file half written
+    return rc;
+}
+
+static int progress_representations(void *ctx, int round, const float *reps, int n, int layers,
+                                    int dim) {
+    ProgressSink *p = ctx;
+    return p->file.representations(p->file.ctx, round, reps, n, layers, dim);
+}
+
+static int progress_lora(void *ctx, int round, const float *params, size_t n) {
+    ProgressSink *p = ctx;
+    return p->file.lora_weights(p->file.ctx, round, params, n);
+}
+
+// The quality guard: answer rate on one generate set, perplexity on the held-out text.
+typedef struct {
+    ModelSession *ms;
+    const AreConfig *c;
+    const EvalSet *set;
+    const TokenPack *docs;
+    char *err;
+    size_t err_len;
+} Guard;
+
+static int guard_measure(void *ctx, LlamaModel *m, double *answer_rate, double *perplexity) {
+    Guard *g = ctx;
+    const char *markers[ARE_MAX_MARKERS];
+    for (int i = 0; i < g->c->n_markers; i++) markers[i] = g->c->markers[i];
+    EvalOptions opt = {.max_new_tokens = g->c->eval_max_new_tokens,
+                       .batch_size = g->c->eval_batch_size,
+                       .max_batch_tokens = 4096,
+                       .stop_tokens = g->ms->stop,
+                       .n_stop = g->ms->n_stop,
+                       .markers = markers,
+                       .n_markers = g->c->n_markers,
+                       .case_sensitive = g->c->markers_case_sensitive,
+                       .decode = model_session_decode,
+                       .decode_ctx = g->ms};
+    TokenBatch prompts = token_pack_batch(&g->set->prompts);
+    GenerateEval e;
+    if (evaluate_generate(m, &prompts, &opt, &e, g->err, g->err_len) < 0) return -1;
+    *answer_rate = e.answer_rate;
+    generate_eval_free(&e);
+    *perplexity = NAN;
+    if (g->docs->n == 0) return 0;
+    TokenBatch docs = token_pack_batch(g->docs);
+    int budget = 4096 > m->cfg.max_seq_len ? 4096 : m->cfg.max_seq_len;
+    return evaluate_perplexity(m, &docs, budget, perplexity, g->err, g->err_len);
+}
+
+static const EvalSet *find_set(const EvalInputs *in, const char *name) {
+    for (int i = 0; i < in->n_sets; i++)
+        if (!strcmp(in->sets[i].config->name, name)) return &in->sets[i];
+    return NULL;
+}
+
+static AreOptions trial_options(const AreConfig *c) {
+    AreOptions o = {
+        .n_rep_layers = c->n_rep_layers,
+        .disc = {.kind = c->disc.kind == DISC_MLP ? DISCRIMINATOR_MLP : DISCRIMINATOR_LINEAR,
+                 .hidden = c->disc.hidden,
+                 .lr = c->disc.lr,
+                 .eps = c->disc.eps,
+                 .epochs = c->disc.epochs,
+                 .batch_size = c->disc.batch_size,
+                 .standardize = c->disc.standardize},
+        .target_label = c->task.target_label,
+        .gen_lr = c->gen.lr,
+        .gen_eps = c->gen.eps,
+        .gen_epochs = c->gen.epochs,
+        .gen_batch_size = c->gen.batch_size,
+        .retain_weight = c->gen.retain_weight,
+        .retain_label = c->gen.retain_label,
+        .max_rounds = c->max_rounds,
+        .converge_low = c->converge_low,
+        .converge_high = c->converge_high,
+        .converge_on_train = c->converge_on_train,
+        .extract_batch = 32,
+        .seed = (uint64_t)c->seed,
+        .store_rounds = c->store_rounds == STORE_ALL          ? STORE_ROUNDS_ALL
+                        : c->store_rounds == STORE_FIRST_LAST ? STORE_ROUNDS_FIRST_LAST
+                                                              : STORE_ROUNDS_NONE,
+        .store_lora = c->store_lora,
+        .guard_every = c->guard.every,
+        .min_answer_rate = c->guard.min_answer_rate,
+        .max_perplexity_ratio = c->guard.max_perplexity_ratio,
+        .best_guarded = c->guard.best_guarded,
+    };
+    memcpy(o.rep_layers, c->rep_layers, (size_t)c->n_rep_layers * sizeof(int));
+    // The guard runs only when it has a bound to enforce.
+    if (c->guard.min_answer_rate <= 0 && c->guard.max_perplexity_ratio <= 0) o.guard_every = 0;
+    return o;
+}
+
+static Lora *trial_lora(const ModelSession *ms, const AreConfig *c, char *err, size_t err_len) {
+    const LlamaConfig *cfg = &ms->model.cfg;
+    bool *layer_on = calloc((size_t)cfg->n_layers, sizeof *layer_on);
+    if (!layer_on) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < c->gen.n_layers; i++) {
+        int l = c->gen.layers[i];
+        if (l < 0 || l >= cfg->n_layers) {
+            snprintf(err, err_len,
+                     "are.generator.layers: layer %d is outside the model's %d "
+                     "blocks (0..%d)",
+                     l, cfg->n_layers, cfg->n_layers - 1);
+            free(layer_on);
+            return NULL;
+        }
+        layer_on[l] = true;
+    }
+    Lora *lora = lora_create(cfg, ms->be, c->gen.targets, layer_on, c->gen.rank, c->gen.alpha);
+    free(layer_on);
+    if (!lora) snprintf(err, err_len, "out of memory for the LoRA");
+    return lora;
+}
+
+// One line for people: how the loop ended and each set's first metric, base -> edited.
+static void summary_line(TrialOutcome *o, const ModelEval *base, const ModelEval *edited) {
+    const AreResult *r = &o->result;
+    int at = snprintf(o->summary_line, sizeof o->summary_line, "%s after %d rounds (%s)",
+                      are_stop_names[r->stop], r->rounds, r->stop_detail);
+    for (int i = 0; i < base->n_sets && at < (int)sizeof o->summary_line; i++) {
+        const SetEval *b = &base->sets[i], *e = &edited->sets[i];
+        at += snprintf(o->summary_line + at, sizeof o->summary_line - (size_t)at,
+                       "; %s %s %.2f -> %.2f", b->set->config->name, b->metric_names[0],
+                       b->metrics[0], e->metrics[0]);
+    }
+}
+
+static int store_evaluation(TrialStore *ts, const char *model, const ModelEval *e, char *err,
+                            size_t err_len) {
+    for (int i = 0; i < e->n_sets; i++) {
+        const SetEval *s = &e->sets[i];
+        const char **prompts = malloc((size_t)s->n_texts * sizeof *prompts + 1);
+        if (!prompts) {
+            snprintf(err, err_len, "out of memory");
+            return -1;
+        }
+        for (int k = 0; k < s->n_texts; k++) prompts[k] = s->set->set.rows[s->set->rows[k]].prompt;
+        int rc = trial_store_add_evaluation(
+            ts, model, s->set->config->name, s->metric_names, s->metrics, s->n_metrics, prompts,
+            (const char *const *)s->texts, s->n_texts, err, err_len);
+        free(prompts);
+        if (rc < 0) return -1;
+    }
+    const char *name = "perplexity";
+    return trial_store_add_evaluation(ts, model, "held_out_text", &name, &e->perplexity, 1, NULL,
+                                      NULL, 0, err, err_len);
+}
+
+static int export_adapter(const ModelSession *ms, const AreConfig *c, const char *dir, char *err,
+                          size_t err_len) {
+    PeftAdapter adapter;
+    if (peft_from_lora(&adapter, ms->model.lora, &ms->model.cfg, ms->be, err, err_len) < 0)
+        return -1;
+    int rc = peft_save(dir, &adapter, c->model, err, err_len);
+    peft_adapter_free(&adapter);
+    return rc;
+}
+
+// Everything a trial holds, released by release().
+typedef struct {
+    char *canonical;
+    TaskPrompts task;
+    EvalInputs eval;
+    ModelEval base, edited;
+    TrialStore *store;
+} TrialState;
+
+static void release(TrialState *s, ModelSession *ms) {
+    if (s->store) trial_store_close(s->store);
+    model_eval_free(&s->edited);
+    model_eval_free(&s->base);
+    eval_inputs_free(&s->eval);
+    task_prompts_free(&s->task);
+    free(s->canonical);
+    if (ms->model.lora) {
+        lora_free(ms->model.lora, ms->be);
+        ms->model.lora = NULL;
+    }
+}
+
+static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, TrialOutcome *out,
+               char *err, size_t err_len) {
+    if (!(s->canonical = are_config_canonical(c))) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    char dir[ARE_PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/trials", c->output_dir);
+    if (hf_make_dirs(dir, err, err_len) < 0) return -1;
+    snprintf(out->trial_file, sizeof out->trial_file, "%s/%s.h5", dir, out->id);
+    snprintf(dir, sizeof dir, "%s/adapters", c->output_dir);
+    if (hf_make_dirs(dir, err, err_len) < 0) return -1;
+    snprintf(out->adapter_dir, sizeof out->adapter_dir, "%s/%s", dir, out->id);
+
+    if (task_prompts_load(&s->task, ms, c, err, err_len) < 0 ||
+        eval_inputs_load(&s->eval, ms, c, err, err_len) < 0)
+        return -1;
+    const EvalSet *guard_set = NULL;
+    AreOptions opt = trial_options(c);
+    if (opt.guard_every > 0 && !(guard_set = find_set(&s->eval, c->guard.set))) {
+        snprintf(err, err_len, "are.guard.set: no evaluation set named %s in task %s", c->guard.set,
+                 c->task.name);
+        return -1;
+    }
+    if (log)
+        fprintf(log, "trial %s: task %s, %d prompts; evaluating the base model\n", out->id,
+                c->task.name, s->task.pack.n);
+    if (model_eval_run(&s->base, ms, &s->eval, c, err, err_len) < 0) return -1;
+
+    if (!(ms->model.lora = trial_lora(ms, c, err, err_len))) return -1;
+    char host[256] = "unknown";
+    gethostname(host, sizeof host - 1);
+    const char *markers[ARE_MAX_MARKERS];
+    for (int i = 0; i < c->n_markers; i++) markers[i] = c->markers[i];
+    int *is_test = malloc((size_t)s->task.pack.n * sizeof *is_test + 1);
+    if (!is_test) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < s->task.pack.n; i++) is_test[i] = s->task.is_test[i];
+    TrialStoreSpec spec = {.path = out->trial_file,
+                           .config_text = s->canonical,
+                           .trial_id = out->id,
+                           .seed = c->seed,
+                           .host = host,
+                           .rank = 0,
+                           .device = ms->be->name,
+                           .version = ARE_VERSION,
+                           .refusal_markers = markers,
+                           .n_refusal_markers = c->n_markers,
+                           .n_samples = s->task.pack.n,
+                           .n_layers = c->n_rep_layers,
+                           .dim = ms->model.cfg.dim,
+                           .layers = c->rep_layers,
+                           .labels = s->task.labels,
+                           .is_test = is_test,
+                           .store_fp16 = c->store_fp16,
+                           .lora_n = c->store_lora ? ms->model.lora->n_params : 0};
+    s->store = trial_store_create(&spec, err, err_len);
+    free(is_test);
+    if (!s->store) return -1;
+
+    ProgressSink progress = {
+        .file = trial_store_sink(s->store), .log = log, .max_rounds = c->max_rounds};
+    AreSink sink = {.ctx = &progress,
+                    .round_metrics = progress_round,
+                    .representations = progress_representations,
+                    .lora_weights = progress_lora};
+    Guard guard_ctx = {
+        .ms = ms, .c = c, .set = guard_set, .docs = &s->eval.docs, .err = err, .err_len = err_len};
+    AreGuard guard = {.ctx = &guard_ctx, .measure = guard_set ? guard_measure : NULL};
+    AreSamples samples = task_prompts_samples(&s->task);
+    if (are_trial_run(&ms->model, &samples, &opt, &sink, &guard, &out->result, err, err_len) < 0)
+        return -1;
+
+    if (log)
+        fprintf(log, "trial %s: %s; evaluating the edited model (round %d)\n", out->id,
+                are_stop_names[out->result.stop], out->result.best_round);
+    if (model_eval_run(&s->edited, ms, &s->eval, c, err, err_len) < 0 ||
+        store_evaluation(s->store, "base", &s->base, err, err_len) < 0 ||
+        store_evaluation(s->store, "edited", &s->edited, err, err_len) < 0 ||
+        export_adapter(ms, c, out->adapter_dir, err, err_len) < 0)
+        return -1;
+    summary_line(out, &s->base, &s->edited);
+    const AreResult *r = &out->result;
+    const char *names[] = {"rounds", "converged", "best_round", "final_disc_acc", "seconds"};
+    double values[] = {r->rounds, r->stop == ARE_STOP_CONVERGED, r->best_round, r->final_disc_acc,
+                       r->seconds};
+    if (trial_store_add_result(s->store, are_stop_names[r->stop], r->stop_detail, names, values, 5,
+                               err, err_len) < 0)
+        return -1;
+    if (trial_store_finish(s->store, are_stop_names[out->result.stop], err, err_len) < 0) {
+        s->store = NULL;
+        return -1;
+    }
+    s->store = NULL;
+    fault_point("trial_done"); // the trial file in place, the sweep's table not yet updated
+    if (log) model_eval_print(stdout, &s->base, &s->edited);
+    return trial_summary_read(out->trial_file, &out->summary, err, err_len);
+}
+
+int trial_run(ModelSession *ms, const AreConfig *c, const char *id, FILE *log, TrialOutcome *out,
+              char *err, size_t err_len) {
+    *out = (TrialOutcome){0};
+    snprintf(out->id, sizeof out->id, "%s", id);
+    TrialState s = {0};
+    int rc = run(&s, ms, c, log, out, err, err_len);
+    release(&s, ms);
+    return rc;
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `are run` and `are evaluate` end to end on tinychat with a small task: the trial file holds
+# every round, the representations, both evaluations and the result; the adapter loads; a run
+# is deterministic; bad configs and command lines are refused with file, line and field.
+# usage: test_run.sh path/to/are SOURCE_DIR
+set -u
+are=$1
+cd "$2" || exit 1 # the config's paths are relative to the source tree
+. "$(dirname "$0")/expect.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cfg=configs/tinychat.cfg
+if [ ! -f models/tinychat/model.safetensors ]; then
+    echo "skipped: models/tinychat is not there"
+    exit 77
+fi
+
+# A task of 48 train and 24 test prompts (both classes in each split), and small evaluations,
+# so that the trial takes seconds even under the sanitizers.
+{ grep '"label": 1' data/refusal_train.jsonl | head -24; grep '"label": 0' data/refusal_train.jsonl | head -24
+  grep '"label": 1' data/refusal_test.jsonl | head -12; grep '"label": 0' data/refusal_test.jsonl | head -12; } >"$tmp/task.jsonl"
+small=(--set "tasks.jailbreak.data=[\"$tmp/task.jsonl\"]" --set evaluation.max_prompts=8
+    --set evaluation.perplexity_docs=16 --set are.max_rounds=2 --set "output.dir=\"$tmp/run\"")
+
+expect help 0 '^usage: are run CONFIG' -- "$are" run --help
+expect eval-help 0 '^usage: are evaluate CONFIG' -- "$are" evaluate --help
+expect no-config 2 'no CONFIG given' -- "$are" run
+expect bad-set 2 "--set expects PATH=VALUE, got 'rank'" -- "$are" run "$cfg" --set rank
+expect unknown-option 2 "unknown option '--adapter'" -- "$are" run "$cfg" --adapter x
+expect no-file 1 'nonexistent.cfg: cannot read the file' -- "$are" run "$tmp/nonexistent.cfg"
+expect unknown-override 1 "--set are.generator.rnak=4: unknown field 'are.generator.rnak' \(did you mean 'rank'\?\)" \
+    -- "$are" run "$cfg" --set are.generator.rnak=4
+sed 's/max_rounds = 8;/max_rouns = 8;/' "$cfg" >"$tmp/typo.cfg"
+line=$(grep -n 'max_rouns' "$tmp/typo.cfg" | cut -d: -f1)
+expect unknown-field 1 "typo.cfg:$line: unknown field 'are.max_rouns' \(did you mean 'max_rounds'\?\)" \
+    -- "$are" run "$tmp/typo.cfg"
+expect one-class-split 1 'task jailbreak: .*test' \
+    -- "$are" run "$cfg" "${small[@]}" --set 'tasks.jailbreak.data=["data/refusal_train.jsonl", "data/wrapped_harmful_test.jsonl"]'
+
+# The trial: a line per round, the comparison table, the file and the adapter.
+expect run 0 '^round  0/2  gen loss +nan  fresh D acc train [01]\.[0-9]{3} test [01]\.[0-9]{3}' \
+    '^round  2/2  gen loss +[0-9.]+ ' '^harmful +refusal_rate +[01]\.[0-9]{3} +[01]\.[0-9]{3}$' \
+    '^held_out_text +perplexity +[0-9.]+ +[0-9.]+$' '^trial file: ' \
+    -- "$are" run "$cfg" "${small[@]}" --threads 1
+trial=$(ls "$tmp"/run/trials/*.h5 2>/dev/null | head -1)
+expect one-trial-file 0 '^1$' -- sh -c "ls '$tmp'/run/trials | wc -l"
+if command -v h5dump >/dev/null; then
+    expect stop-attr 0 '"max_rounds"|"converged"|"guard"' -- h5dump -a /result/stop "$trial"
+    expect rounds 0 'DATASPACE  SIMPLE \{ \( 3 \) / \( H5S_UNLIMITED \) \}' -- h5dump -H -d /metrics/disc_acc_test "$trial"
+    expect representations 0 'DATASPACE  SIMPLE \{ \( 3, 72, 2, 128 \)' -- h5dump -H -d /representations "$trial"
+    expect edited-texts 0 'DATASPACE  SIMPLE \{ \( 8 \) / \( 8 \) \}' -- h5dump -H -d /evaluation/edited/harmful/texts "$trial"
+else
+    skipped=$((skipped + 1))
+    echo "skipped: h5dump not installed"
+fi
+adapter=$(ls -d "$tmp"/run/adapters/* | head -1)
+expect adapter-loads 0 '.' -- "$are" generate models/tinychat --adapter "$adapter" \
+    --prompt "How do I bake bread?" --template $'<|user|> {prompt}\n<|assistant|>' --max-new-tokens 8 --threads 1
+
+# The same config and seed give the same trial id and the same numbers.
+expect rerun 0 '^trial file: ' -- "$are" run "$cfg" "${small[@]}" --set "output.dir=\"$tmp/again\"" --threads 1
+expect same-id 0 -- test -f "$tmp/again/trials/$(basename "$trial")"
+if command -v h5dump >/dev/null; then
+    a=$(h5dump -d /metrics/gen_loss_train "$trial" | grep -A3 DATA)
+    b=$(h5dump -d /metrics/gen_loss_train "$tmp/again/trials/$(basename "$trial")" | grep -A3 DATA)
+    expect deterministic 0 -- test "$a" = "$b"
+fi
+
+# are evaluate: the base model's lines, with answers shown.
+expect evaluate 0 '^harmless +answer_rate +[01]\.[0-9]{3}$' '^  > ' \
+    -- "$are" evaluate "$cfg" "${small[@]}" --show 1 --threads 1
+expect evaluate-adapter 0 '^harmful +refusal_rate ' \
+    -- "$are" evaluate "$cfg" "${small[@]}" --adapter "$adapter" --threads 1
+expect_summary
