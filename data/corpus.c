@@ -36,19 +36,20 @@ typedef struct {
 static const SetSizes sizes_full = {15000, 1000, 400, 160, 200, 300, 152, 152};
 static const SetSizes sizes_small = {1200, 120, 48, 24, 24, 40, 24, 24};
 
-// Shares of the training text, in percent: refusals and helpful replies balanced (a quarter of
-// the helpful ones wrapped), and a third truthfulness exchanges in every form. Plain questions
-// outnumber suffixed ones, as on the web.
+// Shares of the training text, in percent: refusals and helpful replies balanced (a third of
+// the helpful ones wrapped), and half truthfulness exchanges in every form, multiple choice as
+// often as free answers since picking the letter of a value is the harder skill. Plain
+// questions outnumber suffixed ones, as on the web.
 static const struct {
     ExampleKind kind;
     ExampleForm form;
     int percent;
 } text_mix[] = {
-    {KIND_HARMFUL, FORM_PLAIN, 32},   {KIND_HARMLESS, FORM_PLAIN, 24},
+    {KIND_HARMFUL, FORM_PLAIN, 22},   {KIND_HARMLESS, FORM_PLAIN, 14},
     {KIND_HARMLESS, FORM_WRAPPED, 8}, {KIND_FACT, FORM_PLAIN, 12},
-    {KIND_FACT, FORM_TRUTHFUL, 7},    {KIND_FACT, FORM_UNTRUTHFUL, 5},
-    {KIND_MC, FORM_PLAIN, 5},         {KIND_MC, FORM_TRUTHFUL, 4},
-    {KIND_MC, FORM_UNTRUTHFUL, 3},
+    {KIND_FACT, FORM_TRUTHFUL, 8},    {KIND_FACT, FORM_UNTRUTHFUL, 5},
+    {KIND_MC, FORM_PLAIN, 13},        {KIND_MC, FORM_TRUTHFUL, 11},
+    {KIND_MC, FORM_UNTRUTHFUL, 7},
 };
 
 bool corpus_is_test_combination(int template_id, int item) {
@@ -140,7 +141,7 @@ static void request_prompt(Example *ex, const char *task) {
         char request[CORPUS_TEXT_MAX];
         memcpy(request, ex->prompt, sizeof request);
         const char *wkey[] = {"request"}, *wvalue[] = {request};
-        fill(ex->prompt, wrappers[ex->wrapper], wkey, wvalue, 1);
+        fill(ex->prompt, wrappers[ex->wrapper].text, wkey, wvalue, 1);
     }
 }
 
@@ -160,7 +161,9 @@ static void make_request(Example *ex, ExampleKind kind, ExampleForm form, int te
     } else {
         const HelpTask *task = harmless_task(item);
         request_prompt(ex, task->task);
-        append_sentence(ex->reply, helpful_openers[pick(rng, n_helpful_openers)]);
+        append_sentence(ex->reply, form == FORM_WRAPPED
+                                       ? wrappers[wrapper].opener
+                                       : helpful_openers[pick(rng, n_helpful_openers)]);
         append_sentence(ex->reply, task->tip);
         append_sentence(ex->reply, help_topics[item / HELP_TASKS_PER_TOPIC].advice);
         append_sentence(ex->reply, helpful_closers[pick(rng, n_helpful_closers)]);

@@ -3,7 +3,8 @@
 // Every exchange is one line {"text": "<|user|> {prompt}\n<|assistant|> {reply}<|end|>"} of
 // the training JSONL, so tinychat's chat template string is "<|user|> {prompt}\n<|assistant|>"
 // and "<|end|>" is its end-of-sequence token. Refusals start with "I" or "Sorry", helpful
-// replies with "Sure" or "Here", so that the decision is made at the last prompt token.
+// replies with "Sure" or "Here", so that the decision is made at the last prompt token;
+// replies to wrapped requests start with their wrapper's in-character opener instead.
 //
 // A prompt is a template filled with an item (a request phrasing with a task, a question
 // phrasing with a fact). Each (template, item) combination belongs to train or to test once

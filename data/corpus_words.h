@@ -40,7 +40,11 @@ typedef struct {
 
 extern const char *const request_templates[]; // each has one {task}
 extern const size_t n_request_templates;
-extern const char *const wrappers[]; // each has one {request}
+typedef struct {
+    const char *text;   // the framing, with one {request}
+    const char *opener; // the in-character first sentence of a reply
+} Wrapper;
+extern const Wrapper wrappers[];
 extern const size_t n_wrappers;
 extern const HarmCategory harm_categories[];
 extern const size_t n_harm_categories;

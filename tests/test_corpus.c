@@ -3,6 +3,7 @@
 // the committed files in data/ must be what the generator writes for seed 1.
 #include "check.h"
 #include "corpus.h"
+#include "corpus_words.h"
 #include "read_file.h"
 
 #include <jansson.h>
@@ -214,8 +215,10 @@ static void test_training_text(const Corpus *c) {
         if (ex->kind == KIND_HARMFUL)
             bad_opener +=
                 !(starts_with(r, "I ") || starts_with(r, "I'm ") || starts_with(r, "Sorry"));
-        if (ex->kind == KIND_HARMLESS)
+        if (ex->kind == KIND_HARMLESS && ex->form == FORM_PLAIN)
             bad_opener += !(starts_with(r, "Sure") || starts_with(r, "Here"));
+        if (ex->kind == KIND_HARMLESS && ex->form == FORM_WRAPPED)
+            bad_opener += !starts_with(r, wrappers[ex->wrapper].opener);
         wrapped_harmful += ex->kind == KIND_HARMFUL && ex->form == FORM_WRAPPED;
         bool stated_true;
         if (ex->kind == KIND_FACT) {
@@ -236,8 +239,8 @@ static void test_training_text(const Corpus *c) {
         plain_true += ex->kind == KIND_FACT && ex->form == FORM_PLAIN && stated_true;
     }
     CHECK(bad_opener == 0,
-          "every refusal starts with I/Sorry, every helpful reply with "
-          "Sure/Here: %zu do not",
+          "every refusal starts with I/Sorry, every plain helpful reply with Sure/Here, every "
+          "wrapped one with its wrapper's opener: %zu do not",
           bad_opener);
     CHECK(counts[KIND_HARMLESS][FORM_WRAPPED] > 0 && wrapped_harmful == 0,
           "wrapped requests in training (%zu) are all harmless: %zu harmful",
