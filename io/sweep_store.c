@@ -1,6 +1,7 @@
 // The HDF5 file of a sweep: layout, crash safety and resume in sweep_store.h.
 #include "sweep_store.h"
 
+#include "fault_point.h"
 #include "fnv1a.h"
 #include "hdf5_util.h"
 #include "io_error.h"
@@ -526,6 +527,7 @@ int sweep_store_write(const SweepTable *t, const char *run_dir, char *err, size_
     close_ctx(&c);
     if (rc == 0) rc = write_durably(&c, image, size);
     free(image);
+    fault_point("sweep_write"); // the new table durable as sweep.h5.tmp, not yet renamed
     if (rc == 0) rc = hdf5_publish(&c, path);
     if (rc != 0) unlink(tmp); // a torn .tmp would be ignored anyway; this only tidies up
     return rc;

@@ -1,5 +1,6 @@
 #include "placement.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,17 +22,27 @@ int placement_discover(Placement *pl, int threads_override, bool rank0_idle) {
     // communicator are in world-rank order, so an idle rank 0 is local rank 0 of its node.
     int rank0_here = rank0_idle && pl->rank == 0, idle_on_node = 0;
     MPI_Allreduce(&rank0_here, &idle_on_node, 1, MPI_INT, MPI_MAX, node);
-    MPI_Comm_free(&node);
     int computing = pl->local_size - idle_on_node, slot = pl->local_rank - idle_on_node;
 
     if (gethostname(pl->host, sizeof(pl->host) - 1) != 0) strcpy(pl->host, "unknown");
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    pl->node_cores = cores > 0 ? (int)cores : 1;
-    // Computing ranks of a node split its cores evenly; a remainder goes to the lowest ones.
+    // The cores the job may use on this node (a batch system's allocation, every rank's
+    // binding together), not every core online; and the ones this rank may use.
+    cpu_set_t mine, node_set;
+    CPU_ZERO(&mine);
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0)
+        for (long c = 0; c < sysconf(_SC_NPROCESSORS_ONLN) && c < CPU_SETSIZE; c++)
+            CPU_SET(c, &mine);
+    MPI_Allreduce(&mine, &node_set, (int)sizeof mine, MPI_BYTE, MPI_BOR, node);
+    MPI_Comm_free(&node);
+    int own_cores = CPU_COUNT(&mine) > 0 ? CPU_COUNT(&mine) : 1;
+    pl->node_cores = CPU_COUNT(&node_set) > 0 ? CPU_COUNT(&node_set) : 1;
+    // Computing ranks of a node split its cores evenly, a remainder to the lowest ones; never
+    // more threads than the cores this rank is bound to.
     int share = 1;
     if (slot >= 0) {
         share = pl->node_cores / computing;
         if (slot < pl->node_cores % computing) share++;
+        if (share > own_cores) share = own_cores;
     }
     pl->threads = threads_override > 0 && slot >= 0 ? threads_override : (share > 0 ? share : 1);
 

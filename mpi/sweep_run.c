@@ -8,11 +8,13 @@
 #include "sweep_store.h"
 #include "sweep_worker.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +29,9 @@ typedef struct {
     SweepPlan plan;
     SweepTable *table;
     char run_dir[ARE_PATH_MAX];
-    int *queue; // plan indices still to run, in the order to hand them out
+    char *config_record; // the sweep file's text and the command line's overrides
+    int lock_fd;         // held on OUTPUT/sweep.lock while rank 0 runs the sweep
+    int *queue;          // plan indices still to run, in the order to hand them out
     int n_queue, next;
     int running, done, failed, total;
     double start, work_seconds; // wall clock, and the sum of finished trials' seconds
@@ -57,9 +61,30 @@ static int open_run(Sweep *s, char *err, size_t err_len) {
     char trials[ARE_PATH_MAX + 16];
     snprintf(trials, sizeof trials, "%s/trials", s->run_dir);
     if (hf_make_dirs(trials, err, err_len) < 0) return -1;
+    // One sweep per folder at a time: a rerun while ranks of a killed job still write there
+    // would race with them.
+    char lock[ARE_PATH_MAX + 16];
+    snprintf(lock, sizeof lock, "%s/sweep.lock", s->run_dir);
+    s->lock_fd = open(lock, O_RDWR | O_CREAT, 0644);
+    if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return snprintf(err, err_len,
+                        "%.900s: another sweep is running on this folder (or its ranks are still "
+                        "finishing)",
+                        lock),
+               -1;
 
+    // What makes this sweep: the file and the command line's overrides, so that a rerun with
+    // another --set is a different sweep too (output.dir says where, not what: left out).
+    size_t len = strlen(s->plan.config_text) + 1;
+    for (int i = 0; i < o->n_overrides; i++) len += strlen(o->overrides[i]) + 16;
+    if (!(s->config_record = malloc(len))) return snprintf(err, err_len, "out of memory"), -1;
+    size_t at = (size_t)snprintf(s->config_record, len, "%s", s->plan.config_text);
+    for (int i = 0; i < o->n_overrides; i++)
+        if (strncmp(o->overrides[i], "output.dir=", 11) != 0)
+            at +=
+                (size_t)snprintf(s->config_record + at, len - at, "\n# --set %s", o->overrides[i]);
     const char *name = strrchr(s->run_dir, '/') ? strrchr(s->run_dir, '/') + 1 : s->run_dir;
-    s->table = sweep_table_new(name, ARE_VERSION, s->plan.config_text, s->plan.n);
+    s->table = sweep_table_new(name, ARE_VERSION, s->config_record, s->plan.n);
     if (!s->table) return snprintf(err, err_len, "out of memory"), -1;
     for (int i = 0; i < s->plan.n; i++) {
         const SweepTrial *t = &s->plan.trials[i];
@@ -76,7 +101,7 @@ static int open_run(Sweep *s, char *err, size_t err_len) {
     SweepTable *old = NULL;
     int found = sweep_store_read(s->run_dir, &old, err, err_len);
     if (found < 0) return -1;
-    if (found && sweep_store_check_config(old, s->plan.config_text, s->run_dir, o->config_path, err,
+    if (found && sweep_store_check_config(old, s->config_record, s->run_dir, o->config_path, err,
                                           err_len) < 0) {
         if (!o->force) {
             sweep_table_free(old);
@@ -138,15 +163,15 @@ static void format_duration(double seconds, char *out, size_t len) {
 
 // "[done/total, running, failed, ETA]": the ETA spreads the mean time of the trials finished
 // in this run over the trials left and the workers.
-static void print_status(const Sweep *s) {
+static int format_status(const Sweep *s, char *out, size_t len) {
     char eta[32] = "?";
     int finished = s->next - s->running, left = s->n_queue - s->next + s->running;
     if (left == 0)
         snprintf(eta, sizeof eta, "0m00s");
     else if (finished > 0 && s->workers > 0)
         format_duration(s->work_seconds / finished * left / s->workers, eta, sizeof eta);
-    fprintf(stderr, "[%d/%d done, %d running, %d failed, ETA %s]", s->done, s->total, s->running,
-            s->failed, eta);
+    return snprintf(out, len, "[%d/%d done, %d running, %d failed, ETA %s]", s->done, s->total,
+                    s->running, s->failed, eta);
 }
 
 static void print_summary_table(const Sweep *s) {
@@ -188,16 +213,19 @@ static int record_result(Sweep *s, int index, const TrialReport *r, char *err, s
                        r->done ? "" : r->error);
     if (sweep_store_write(s->table, s->run_dir, err, err_len) < 0) return -1;
     fault_point("trial_recorded"); // sweep.h5 has the trial, the next not handed out yet
-    print_status(s);
+    // One write per line, so that lines of other processes never cut into it.
+    char line[2048];
+    int at = format_status(s, line, sizeof line);
     const SweepTrial *t = &s->plan.trials[index];
-    fprintf(stderr, " trial %d %s %s in %.0fs", index, t->id, r->done ? "done" : "FAILED",
-            r->seconds);
-    if (!r->done) fprintf(stderr, ": %s", r->error);
-    for (int k = 0; k < r->summary.n; k++)
+    at += snprintf(line + at, sizeof line - (size_t)at, " trial %d %s %s in %.0fs", index, t->id,
+                   r->done ? "done" : "FAILED", r->seconds);
+    if (!r->done) at += snprintf(line + at, sizeof line - (size_t)at, ": %s", r->error);
+    for (int k = 0; k < r->summary.n && at < (int)sizeof line; k++)
         if (strstr(r->summary.names[k], "edited.") == r->summary.names[k] &&
             strstr(r->summary.names[k], "refusal_rate"))
-            fprintf(stderr, "  %s %.3f", r->summary.names[k] + 7, r->summary.values[k]);
-    fputc('\n', stderr);
+            at += snprintf(line + at, sizeof line - (size_t)at, "  %s %.3f",
+                           r->summary.names[k] + 7, r->summary.values[k]);
+    fprintf(stderr, "%s\n", line);
     return 0;
 }
 
@@ -358,6 +386,8 @@ int sweep_run(const SweepOptions *o) {
     sweep_table_free(s.table);
     sweep_plan_free(&s.plan);
     free(s.queue);
+    free(s.config_record);
+    if (s.lock_fd > 0) close(s.lock_fd);
     if (rc < 0) return EXIT_FAILED;
     return rank == 0 && (s.failed > 0 || s.done < s.total) ? EXIT_FAILED : EXIT_OK;
 }

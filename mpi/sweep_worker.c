@@ -37,13 +37,25 @@ int sweep_trial_config(const char *config_path, const char *const *overrides, in
         return -1;
     }
     int k = 0;
-    for (int i = 0; i < n_overrides; i++) all[k++] = overrides[i];
     for (int i = 0; i < plan->n_settings; i++) all[k++] = plan->settings[i];
+    for (int i = 0; i < n_overrides; i++) all[k++] = overrides[i];
     for (int i = 0; i < n_trial; i++) all[k++] = t->overrides[i];
     int rc = are_config_load(config_path, all, n, c, err, err_len);
     free(all);
-    if (rc == 0 && t) c->seed = (long long)t->seed;
-    return rc;
+    if (rc < 0 || !t) return rc;
+    // The file is read again for every trial: one edited since the plan was made would run
+    // another trial under this one's id.
+    char id[TRIAL_ID_LEN + 1];
+    if (trial_id_of_config(c, t->repeat, id, err, err_len) < 0) return -1;
+    if (strcmp(id, t->id) != 0) {
+        snprintf(err, err_len,
+                 "%s changed since the sweep was planned: trial %s now resolves to %s (restart "
+                 "the sweep)",
+                 config_path, t->id, id);
+        return -1;
+    }
+    c->seed = (long long)t->seed;
+    return 0;
 }
 
 void sweep_worker_run(SweepWorker *w, const SweepPlan *plan, const SweepTrial *t,

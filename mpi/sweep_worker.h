@@ -30,8 +30,9 @@ typedef struct {
     TrialSummary summary;
 } TrialReport;
 
-// The config of trial t of the plan (the file, the command line's overrides, the sweep's set,
-// then t's own), or with t NULL the sweep's base config. Returns 0, or -1 with err.
+// The config of trial t of the plan (the file, the sweep's set, the command line's overrides,
+// then t's own; its id checked against the plan's), or with t NULL the sweep's base config.
+// Returns 0, or -1 with err.
 int sweep_trial_config(const char *config_path, const char *const *overrides, int n_overrides,
                        const SweepPlan *plan, const SweepTrial *t, AreConfig *c, char *err,
                        size_t err_len);

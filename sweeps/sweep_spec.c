@@ -816,7 +816,8 @@ int sweep_plan_load(SweepPlan *p, const char *config_path, const char *const *ex
                           config_path);
     }
     if (rc == 0) rc = read_spec(spec, p, err, err_len);
-    // The sweep's own settings come after the command line's: every trial resolves with both.
+    // The sweep's own settings, then the command line's (which win): every trial resolves with
+    // both.
     const char **extra = NULL;
     int n_all = 0;
     if (rc == 0) {
@@ -824,8 +825,8 @@ int sweep_plan_load(SweepPlan *p, const char *config_path, const char *const *ex
         if (!extra) rc = io_error(err, err_len, "out of memory");
     }
     if (rc == 0) {
-        for (int i = 0; i < n_extra; i++) extra[n_all++] = extra_overrides[i];
         for (int i = 0; i < spec->fields.n_set; i++) extra[n_all++] = spec->fields.set[i];
+        for (int i = 0; i < n_extra; i++) extra[n_all++] = extra_overrides[i];
         rc = copy_settings(p, spec, err, err_len);
     }
     if (rc == 0) rc = check_extras(spec, p, extra, n_all, err, err_len);

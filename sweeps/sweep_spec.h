@@ -84,8 +84,9 @@ typedef struct {
     int n;
     int *order;        // [n] trial indices, largest cost first, ties by index: the queue order
     char *config_text; // the file's text as read (an @include'd file is not in it)
-    // The sweep's set = ["path=value", ...]: settings of every trial (applied after the command
-    // line's --set, before the trial's own overrides), e.g. output.dir for an included base.
+    // The sweep's set = ["path=value", ...]: settings of every trial (applied before the command
+    // line's --set, which wins, and the trial's own overrides), e.g. output.dir for an included
+    // base config.
     char **settings;
     int n_settings;
 } SweepPlan;
