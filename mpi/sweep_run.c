@@ -185,6 +185,20 @@ static void print_summary_table(const Sweep *s) {
            s->total - s->done - s->failed, s->run_dir);
 }
 
+// On a terminal, a status line kept at the bottom and rewritten in place as trials start and
+// end; in a log (stderr not a terminal), only the lines of finished trials.
+static void show_status(const Sweep *s) {
+    if (!isatty(STDERR_FILENO)) return;
+    char status[256];
+    format_status(s, status, sizeof status);
+    fprintf(stderr, "\r\033[K%s", status);
+    fflush(stderr);
+}
+
+static void clear_status(void) {
+    if (isatty(STDERR_FILENO)) fputs("\r\033[K", stderr);
+}
+
 // --- rank 0: recording ---------------------------------------------------------------------------
 
 static int record_start(Sweep *s, int index, const char *host, int rank, const char *device,
@@ -193,6 +207,7 @@ static int record_start(Sweep *s, int index, const char *host, int rank, const c
     s->running++;
     int rc = sweep_store_write(s->table, s->run_dir, err, err_len);
     fault_point("trial_started"); // sweep.h5 says running, nothing of the trial written yet
+    show_status(s);
     return rc;
 }
 
@@ -225,7 +240,9 @@ static int record_result(Sweep *s, int index, const TrialReport *r, char *err, s
             strstr(r->summary.names[k], "refusal_rate"))
             at += snprintf(line + at, sizeof line - (size_t)at, "  %s %.3f",
                            r->summary.names[k] + 7, r->summary.values[k]);
+    clear_status();
     fprintf(stderr, "%s\n", line);
+    show_status(s);
     return 0;
 }
 
@@ -381,6 +398,7 @@ int sweep_run(const SweepOptions *o) {
             work(&w, &s.plan, &pl);
         if (rc < 0) fprintf(stderr, "are sweep: %s\n", err);
     }
+    if (rank == 0) clear_status();
     if (rank == 0 && rc == 0) print_summary_table(&s);
     sweep_worker_close(&w);
     sweep_table_free(s.table);
