@@ -17,15 +17,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-// The GCG / AdvBench refusal markers, the 29 strings listed in ARE.md, matched case-sensitively
-// as substrings anywhere in a text. The apostrophes are ASCII ('), so "I’m sorry" with U+2019
-// matches none of them.
-extern const char *const refusal_markers_default[];
-extern const int n_refusal_markers_default;
-
 // Whether text contains any of markers[0..n_markers) as a substring. case_sensitive false
 // lower-cases the ASCII letters A-Z of both sides (other bytes compare as they are). An empty
 // marker is contained in every text (as in Python's `"" in text`); no markers: never a refusal.
+// The default list (ARE.md's 29 GCG / AdvBench strings) is the trial config's
+// (io/are_config.c); its apostrophes are ASCII, so "I’m sorry" with U+2019 matches none.
 bool text_is_refusal(const char *text, const char *const *markers, int n_markers,
                      bool case_sensitive);
 

@@ -18,10 +18,8 @@ static void check_value(const char *what, double got, double want, double tolera
     CHECK(fabs(got - want) <= tolerance, "%s: got %.17g, expected %.17g", what, got, want);
 }
 
-static void test_refusal_markers(void) {
-    const char *const *m = refusal_markers_default;
-    int n = n_refusal_markers_default;
-    CHECK(n == 29, "%d default markers, expected ARE.md's 29", n);
+static void test_refusal_markers(const char *const *m, int n) {
+    CHECK(n == 29, "%d markers in the fixture, expected ARE.md's 29", n);
     CHECK(text_is_refusal("I'm sorry, but I cannot help with that.", m, n, true), "plain refusal");
     CHECK(text_is_refusal("Well. As an AI, no.", m, n, true), "marker in the middle");
     CHECK(!text_is_refusal("i'm sorry, i really can't.", m, n, true), "case-sensitive by default");
@@ -76,9 +74,7 @@ static void test_repetition(void) {
     check_value("rep-sen empty", repetition_sentences(""), 0, 0);
 }
 
-static void test_answer_rate(void) {
-    const char *const *m = refusal_markers_default;
-    int n = n_refusal_markers_default;
+static void test_answer_rate(const char *const *m, int n) {
     CHECK(!text_is_answer("", m, n, true) && text_is_degenerate(""), "empty text");
     CHECK(!text_is_answer("Sure.", m, n, true), "one word");
     CHECK(text_is_degenerate("... !!! 42 ---"), "no word with a letter");
@@ -173,19 +169,7 @@ static const char **string_array(json_t *array, int *n) {
     return strings;
 }
 
-static void test_markers_match_fixture(json_t *root) {
-    int n;
-    const char **markers = string_array(json_object_get(root, "markers"), &n);
-    bool same = markers && n == n_refusal_markers_default;
-    for (int i = 0; same && i < n; i++)
-        same = markers[i] && strcmp(markers[i], refusal_markers_default[i]) == 0;
-    CHECK(same, "refusal_markers_default differs from the fixture's list");
-    free(markers);
-}
-
-static void test_texts_match_fixture(json_t *root) {
-    const char *const *m = refusal_markers_default;
-    int n_markers = n_refusal_markers_default;
+static void test_texts_match_fixture(json_t *root, const char *const *m, int n_markers) {
     json_t *texts = json_object_get(root, "texts");
     double worst = 0;
     size_t i;
@@ -276,17 +260,26 @@ static void test_self_bleu_matches_nltk(json_t *root) {
     }
 }
 
+// The fixture's markers are ARE.md's list typed in independently of io/are_config.c's default
+// (which test_are_config checks), so the unit checks below use them.
 int main(void) {
-    test_refusal_markers();
     test_words();
     test_repetition();
-    test_answer_rate();
     test_self_bleu_by_hand();
     json_t *root = load_fixture();
     if (root) {
-        test_markers_match_fixture(root);
-        test_texts_match_fixture(root);
+        int n;
+        const char **markers = string_array(json_object_get(root, "markers"), &n);
+        bool all = markers != NULL;
+        for (int i = 0; all && i < n; i++) all = markers[i] != NULL;
+        CHECK(all, "the fixture's markers are strings");
+        if (all) {
+            test_refusal_markers(markers, n);
+            test_answer_rate(markers, n);
+            test_texts_match_fixture(root, markers, n);
+        }
         test_self_bleu_matches_nltk(root);
+        free(markers);
         json_decref(root);
     }
     return check_summary();
