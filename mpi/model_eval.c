@@ -66,22 +66,35 @@ static int run_set(SetEval *out, ModelSession *ms, const EvalSet *set, const Are
     return 0;
 }
 
+EvalOptions model_eval_options(ModelSession *ms, const AreConfig *c, const char **markers) {
+    for (int i = 0; i < c->n_markers; i++) markers[i] = c->markers[i];
+    return (EvalOptions){.max_new_tokens = c->eval_max_new_tokens,
+                         .batch_size = c->eval_batch_size,
+                         .max_batch_tokens = EVAL_BATCH_TOKENS,
+                         .stop_tokens = ms->stop,
+                         .n_stop = ms->n_stop,
+                         .markers = markers,
+                         .n_markers = c->n_markers,
+                         .case_sensitive = c->markers_case_sensitive,
+                         .decode = model_session_decode,
+                         .decode_ctx = ms};
+}
+
+int model_eval_perplexity(LlamaModel *m, const TokenPack *docs, double *perplexity, char *err,
+                          size_t err_len) {
+    *perplexity = NAN;
+    if (docs->n == 0) return 0;
+    TokenBatch batch = token_pack_batch(docs);
+    int budget = EVAL_BATCH_TOKENS > m->cfg.max_seq_len ? EVAL_BATCH_TOKENS : m->cfg.max_seq_len;
+    return evaluate_perplexity(m, &batch, budget, perplexity, err, err_len);
+}
+
 int model_eval_run(ModelEval *out, ModelSession *ms, const EvalInputs *in, const AreConfig *c,
                    char *err, size_t err_len) {
     *out = (ModelEval){.perplexity = NAN};
     double start = now_seconds();
     const char *markers[ARE_MAX_MARKERS];
-    for (int i = 0; i < c->n_markers; i++) markers[i] = c->markers[i];
-    EvalOptions opt = {.max_new_tokens = c->eval_max_new_tokens,
-                       .batch_size = c->eval_batch_size,
-                       .max_batch_tokens = EVAL_BATCH_TOKENS,
-                       .stop_tokens = ms->stop,
-                       .n_stop = ms->n_stop,
-                       .markers = markers,
-                       .n_markers = c->n_markers,
-                       .case_sensitive = c->markers_case_sensitive,
-                       .decode = model_session_decode,
-                       .decode_ctx = ms};
+    EvalOptions opt = model_eval_options(ms, c, markers);
     for (int i = 0; i < in->n_sets; i++) {
         if (run_set(&out->sets[i], ms, &in->sets[i], c, &opt, err, err_len) < 0) {
             out->n_sets = i + 1;
@@ -89,13 +102,7 @@ int model_eval_run(ModelEval *out, ModelSession *ms, const EvalInputs *in, const
         }
         out->n_sets = i + 1;
     }
-    if (in->docs.n > 0) {
-        TokenBatch docs = token_pack_batch(&in->docs);
-        int budget = EVAL_BATCH_TOKENS > ms->model.cfg.max_seq_len ? EVAL_BATCH_TOKENS
-                                                                   : ms->model.cfg.max_seq_len;
-        if (evaluate_perplexity(&ms->model, &docs, budget, &out->perplexity, err, err_len) < 0)
-            return -1;
-    }
+    if (model_eval_perplexity(&ms->model, &in->docs, &out->perplexity, err, err_len) < 0) return -1;
     out->seconds = now_seconds() - start;
     return 0;
 }

@@ -42,6 +42,14 @@ int eval_inputs_load(EvalInputs *in, const ModelSession *ms, const AreConfig *c,
                      size_t err_len);
 void eval_inputs_free(EvalInputs *in);
 
+// The evaluation settings of c for the session's model; markers (room for ARE_MAX_MARKERS)
+// receives the config's markers and must live as long as the options.
+EvalOptions model_eval_options(ModelSession *ms, const AreConfig *c, const char **markers);
+
+// Perplexity of the documents on m as it is now (NaN without documents). 0, or -1 with err.
+int model_eval_perplexity(LlamaModel *m, const TokenPack *docs, double *perplexity, char *err,
+                          size_t err_len);
+
 // Evaluates the session's model as it is now (its LoRA attached, if any). Returns 0, or -1
 // with the reason in err.
 int model_eval_run(ModelEval *out, ModelSession *ms, const EvalInputs *in, const AreConfig *c,

@@ -5,7 +5,6 @@
 #include "model_eval.h"
 #include "model_load.h"
 #include "task_data.h"
-#include "text_metrics.h"
 #include "trial_store.h"
 
 #include <math.h>
@@ -69,27 +68,13 @@ typedef struct {
 static int guard_measure(void *ctx, LlamaModel *m, double *answer_rate, double *perplexity) {
     Guard *g = ctx;
     const char *markers[ARE_MAX_MARKERS];
-    for (int i = 0; i < g->c->n_markers; i++) markers[i] = g->c->markers[i];
-    EvalOptions opt = {.max_new_tokens = g->c->eval_max_new_tokens,
-                       .batch_size = g->c->eval_batch_size,
-                       .max_batch_tokens = 4096,
-                       .stop_tokens = g->ms->stop,
-                       .n_stop = g->ms->n_stop,
-                       .markers = markers,
-                       .n_markers = g->c->n_markers,
-                       .case_sensitive = g->c->markers_case_sensitive,
-                       .decode = model_session_decode,
-                       .decode_ctx = g->ms};
+    EvalOptions opt = model_eval_options(g->ms, g->c, markers);
     TokenBatch prompts = token_pack_batch(&g->set->prompts);
     GenerateEval e;
     if (evaluate_generate(m, &prompts, &opt, &e, g->err, g->err_len) < 0) return -1;
     *answer_rate = e.answer_rate;
     generate_eval_free(&e);
-    *perplexity = NAN;
-    if (g->docs->n == 0) return 0;
-    TokenBatch docs = token_pack_batch(g->docs);
-    int budget = 4096 > m->cfg.max_seq_len ? 4096 : m->cfg.max_seq_len;
-    return evaluate_perplexity(m, &docs, budget, perplexity, g->err, g->err_len);
+    return model_eval_perplexity(m, g->docs, perplexity, g->err, g->err_len);
 }
 
 static const EvalSet *find_set(const EvalInputs *in, const char *name) {
