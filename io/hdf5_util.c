@@ -168,3 +168,44 @@ int hdf5_publish(Hdf5Ctx *c, const char *path) {
     sync_folder_of(path);
     return 0;
 }
+
+// Opens attribute name of obj, which must hold one value.
+static hid_t open_scalar_attr(Hdf5Ctx *c, hid_t obj, const char *name) {
+    hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
+    if (attr < 0) {
+        hdf5_fail_cause(c, "attribute %s", name);
+        return H5I_INVALID_HID;
+    }
+    hid_t space = H5Aget_space(attr);
+    hssize_t n = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+    hdf5_release(space);
+    if (n != 1) {
+        hdf5_release(attr);
+        hdf5_fail(c, "attribute %s holds %lld values, expected 1", name, (long long)n);
+        return H5I_INVALID_HID;
+    }
+    return attr;
+}
+
+int hdf5_read_number_attr(Hdf5Ctx *c, hid_t obj, const char *name, hid_t mem_type, void *out) {
+    hid_t attr = open_scalar_attr(c, obj, name);
+    if (attr < 0) return -1;
+    int rc =
+        H5Aread(attr, mem_type, out) < 0 ? hdf5_fail_cause(c, "reading attribute %s", name) : 0;
+    hdf5_release(attr);
+    return rc;
+}
+
+int hdf5_read_string_attr(Hdf5Ctx *c, hid_t obj, const char *name, char **out) {
+    hid_t attr = open_scalar_attr(c, obj, name);
+    if (attr < 0) return -1;
+    char *value = NULL;
+    int rc = H5Aread(attr, c->strings, &value) < 0
+                 ? hdf5_fail_cause(c, "reading attribute %s", name)
+                 : 0;
+    if (rc == 0 && !(*out = strdup(value ? value : "")))
+        rc = hdf5_fail(c, "out of memory reading attribute %s", name);
+    H5free_memory(value);
+    hdf5_release(attr);
+    return rc;
+}

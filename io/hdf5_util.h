@@ -54,6 +54,13 @@ int hdf5_write_dataset(Hdf5Ctx *c, hid_t loc, const char *name, hid_t file_type,
 // A new dataset [n] of strings, NULL and invalid UTF-8 treated as by hdf5_write_string_attr.
 int hdf5_write_strings(Hdf5Ctx *c, hid_t loc, const char *name, const char *const *strings, int n);
 
+// Reads the scalar attribute name of obj as mem_type into out. A missing attribute or one that
+// holds more than one value is an error naming it.
+int hdf5_read_number_attr(Hdf5Ctx *c, hid_t obj, const char *name, hid_t mem_type, void *out);
+
+// A malloc'd copy of the scalar string attribute name of obj in *out ("" for a NULL string).
+int hdf5_read_string_attr(Hdf5Ctx *c, hid_t obj, const char *name, char **out);
+
 // when as the stores write times: ISO-8601 UTC, "2024-05-01T12:00:00Z".
 void hdf5_time_text(time_t when, char out[HDF5_TIME_LEN]);
 

@@ -543,48 +543,6 @@ static hid_t open_for_reading(Hdf5Ctx *c) {
     return file;
 }
 
-// Opens attribute name of obj, which must hold one value.
-static hid_t open_scalar_attr(Hdf5Ctx *c, hid_t obj, const char *name) {
-    hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
-    if (attr < 0) {
-        hdf5_fail_cause(c, "attribute %s", name);
-        return H5I_INVALID_HID;
-    }
-    hid_t space = H5Aget_space(attr);
-    hssize_t n = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
-    hdf5_release(space);
-    if (n != 1) {
-        hdf5_release(attr);
-        hdf5_fail(c, "attribute %s holds %lld values, expected 1", name, (long long)n);
-        return H5I_INVALID_HID;
-    }
-    return attr;
-}
-
-static int read_number_attr(Hdf5Ctx *c, hid_t obj, const char *name, hid_t mem_type, void *out) {
-    hid_t attr = open_scalar_attr(c, obj, name);
-    if (attr < 0) return -1;
-    int rc =
-        H5Aread(attr, mem_type, out) < 0 ? hdf5_fail_cause(c, "reading attribute %s", name) : 0;
-    hdf5_release(attr);
-    return rc;
-}
-
-// A malloc'd copy of a string attribute in *out.
-static int read_string_attr(Hdf5Ctx *c, hid_t obj, const char *name, char **out) {
-    hid_t attr = open_scalar_attr(c, obj, name);
-    if (attr < 0) return -1;
-    char *value = NULL;
-    int rc = H5Aread(attr, c->strings, &value) < 0
-                 ? hdf5_fail_cause(c, "reading attribute %s", name)
-                 : 0;
-    if (rc == 0 && !(*out = strdup(value ? value : "")))
-        rc = hdf5_fail(c, "out of memory reading attribute %s", name);
-    H5free_memory(value);
-    hdf5_release(attr);
-    return rc;
-}
-
 // "[a]" or "[a, b]".
 static void shape_text(int rank, const hsize_t *dims, char out[64]) {
     if (rank == 1)
@@ -738,17 +696,17 @@ static SweepTable *read_table(Hdf5Ctx *c, hid_t file) {
     int format = 0, n_trials = 0;
     char *name = NULL, *version = NULL, *created = NULL, *config = NULL, *hash = NULL;
     char want_hash[SWEEP_ID_LEN + 1];
-    int rc = read_number_attr(c, file, "format_version", H5T_NATIVE_INT, &format);
+    int rc = hdf5_read_number_attr(c, file, "format_version", H5T_NATIVE_INT, &format);
     if (rc == 0 && format != SWEEP_FORMAT_VERSION)
         rc = hdf5_fail(c, "format_version is %d, expected %d", format, SWEEP_FORMAT_VERSION);
-    if (rc == 0) rc = read_number_attr(c, file, "n_trials", H5T_NATIVE_INT, &n_trials);
+    if (rc == 0) rc = hdf5_read_number_attr(c, file, "n_trials", H5T_NATIVE_INT, &n_trials);
     if (rc == 0 && n_trials < 0) rc = hdf5_fail(c, "n_trials is %d, expected >= 0", n_trials);
     if (rc == 0)
-        rc = read_string_attr(c, file, "name", &name) ||
-             read_string_attr(c, file, "version", &version) ||
-             read_string_attr(c, file, "created", &created) ||
-             read_string_attr(c, file, "config", &config) ||
-             read_string_attr(c, file, "config_hash", &hash);
+        rc = hdf5_read_string_attr(c, file, "name", &name) ||
+             hdf5_read_string_attr(c, file, "version", &version) ||
+             hdf5_read_string_attr(c, file, "created", &created) ||
+             hdf5_read_string_attr(c, file, "config", &config) ||
+             hdf5_read_string_attr(c, file, "config_hash", &hash);
     if (rc == 0) {
         config_hash(config, want_hash);
         if (strcmp(hash, want_hash) != 0)
@@ -801,16 +759,16 @@ static int read_trial_file(Hdf5Ctx *c, const char *id, SweepRow *row) {
     char *trial_id = NULL, *host = NULL, *device = NULL, *start = NULL, *end = NULL;
     long long seed = 0;
     int rank = -1;
-    int rc = read_string_attr(c, file, "trial_id", &trial_id);
+    int rc = hdf5_read_string_attr(c, file, "trial_id", &trial_id);
     if (rc == 0 && strcmp(trial_id, id) != 0)
         rc = hdf5_fail(c, "trial_id is \"%.40s\", expected %s as in the file's name", trial_id, id);
     if (rc == 0)
-        rc = read_number_attr(c, file, "seed", H5T_NATIVE_LLONG, &seed) ||
-             read_number_attr(c, file, "rank", H5T_NATIVE_INT, &rank) ||
-             read_string_attr(c, file, "host", &host) ||
-             read_string_attr(c, file, "device", &device) ||
-             read_string_attr(c, file, "start_time", &start) ||
-             read_string_attr(c, file, "end_time", &end);
+        rc = hdf5_read_number_attr(c, file, "seed", H5T_NATIVE_LLONG, &seed) ||
+             hdf5_read_number_attr(c, file, "rank", H5T_NATIVE_INT, &rank) ||
+             hdf5_read_string_attr(c, file, "host", &host) ||
+             hdf5_read_string_attr(c, file, "device", &device) ||
+             hdf5_read_string_attr(c, file, "start_time", &start) ||
+             hdf5_read_string_attr(c, file, "end_time", &end);
     if (rc == 0) {
         memcpy(row->id, id, SWEEP_ID_LEN + 1);
         row->repeat = -1;
