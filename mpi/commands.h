@@ -18,5 +18,6 @@ int cmd_train_tokenizer(int argc, char **argv);
 int cmd_evaluate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 
 #endif

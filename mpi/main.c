@@ -39,6 +39,8 @@ static const Command commands[] = {
      MPI_NEVER},
     {"sweep", cmd_sweep, "run a sweep of ARE trials, across MPI ranks under mpirun",
      MPI_IF_LAUNCHED},
+    {"analyze", cmd_analyze, "ablation tables, representation analysis, plots and a report",
+     MPI_NEVER},
 };
 static const int n_commands = sizeof(commands) / sizeof(commands[0]);
 
