@@ -35,6 +35,7 @@ typedef struct {
     GgufType elem_type;   // arrays only
     uint64_t len;         // arrays only: element count
     uint64_t *strings;    // arrays of strings: file offset of element i's length field
+    GgufKvBytes stored;   // the key, its type and the value's bytes as the file has them
 } GgufKv;
 
 struct Gguf {
@@ -215,6 +216,8 @@ static int parse_kv(const Gguf *g, Cursor *c, int64_t i, GgufKv *kv, char *err, 
                  g->path, SHOW(kv->key), value_type_info[t].name, g->file.size);
         return -1;
     }
+    kv->stored =
+        (GgufKvBytes){kv->key, kv->type, kv->value, c->pos - (size_t)(kv->value - c->base)};
     if (t == GGUF_ARRAY) kv->value += 12; // past the element type and count
     return 0;
 }
@@ -470,6 +473,10 @@ const char *gguf_path(const Gguf *g) {
     return g->path;
 }
 
+uint64_t gguf_alignment(const Gguf *g) {
+    return g->alignment;
+}
+
 // --- metadata ------------------------------------------------------------------------------
 
 static const GgufKv *find_kv(const Gguf *g, const char *key) {
@@ -632,6 +639,15 @@ int gguf_array_float(const Gguf *g, const char *key, uint64_t i, double *out, ch
     if (!kv) return -1;
     *out = load_float(kv->elem_type, kv->value + i * value_type_info[kv->elem_type].size);
     return 0;
+}
+
+int64_t gguf_n_kv(const Gguf *g) {
+    return g->n_kv;
+}
+
+GgufKvBytes gguf_kv_bytes(const Gguf *g, int64_t i) {
+    assert(i >= 0 && i < g->n_kv);
+    return g->kvs[i].stored;
 }
 
 // --- tensors -------------------------------------------------------------------------------

@@ -63,6 +63,8 @@ typedef struct Gguf Gguf;
 Gguf *gguf_open(const char *path, char *err, size_t err_len);
 void gguf_close(Gguf *g);
 const char *gguf_path(const Gguf *g);
+// The data alignment: general.alignment, or GGUF's default of 32.
+uint64_t gguf_alignment(const Gguf *g);
 
 // --- metadata ----------------------------------------------------------------------------
 // Each getter returns 0, or -1 with a message in err naming the file and key when the key is
@@ -84,6 +86,20 @@ int gguf_array_int(const Gguf *g, const char *key, uint64_t i, int64_t *out, cha
                    size_t err_len);
 int gguf_array_float(const Gguf *g, const char *key, uint64_t i, double *out, char *err,
                      size_t err_len);
+
+// --- every key/value, for copying a file's metadata (gguf_writer.h) -----------------------
+typedef struct {
+    GgufString key;
+    GgufType type;
+    // The value exactly as the file stores it (validated at open): a scalar's bytes, a string's
+    // u64 length and bytes, an array's u32 element type, u64 count and elements.
+    const uint8_t *bytes; // inside the mapping
+    uint64_t n_bytes;
+} GgufKvBytes;
+
+int64_t gguf_n_kv(const Gguf *g);
+// Key/value i, 0 <= i < gguf_n_kv, in key order.
+GgufKvBytes gguf_kv_bytes(const Gguf *g, int64_t i);
 
 // --- tensors -------------------------------------------------------------------------------
 int gguf_n_tensors(const Gguf *g);

@@ -19,5 +19,6 @@ int cmd_evaluate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
+int cmd_truncate(int argc, char **argv);
 
 #endif

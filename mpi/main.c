@@ -41,6 +41,8 @@ static const Command commands[] = {
      MPI_IF_LAUNCHED},
     {"analyze", cmd_analyze, "ablation tables, representation analysis, plots and a report",
      MPI_NEVER},
+    {"truncate", cmd_truncate, "write a GGUF model cut to its first layers (for quick checks)",
+     MPI_NEVER},
 };
 static const int n_commands = sizeof(commands) / sizeof(commands[0]);
 
