@@ -1,25 +1,13 @@
 // `are analyze RUN_DIR`: ablation tables of a sweep's summary metrics, the representation
 // analysis of its stored rounds, SVG plots and one HTML report, from sweep.h5 and the trial
 // files (finished ones, and the .tmp files of trials still running, read as SWMR readers).
-#include "ablation.h"
 #include "commands.h"
-#include "hf_writer.h"
-#include "html_report.h"
-#include "io_error.h"
-#include "round_report.h"
-#include "svg_plot.h"
-#include "sweep_store.h"
-#include "table_format.h"
-#include "trial_summary.h"
+#include "sweep_analysis.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #define MAX_FILTERS 32
 #define MAX_BY      8
@@ -144,84 +132,6 @@ static int parse_args(int argc, char **argv, AnalyzeArgs *a) {
     return -1;
 }
 
-// Everything the report shows, kept until it is written.
-typedef struct {
-    char *run_dir, *out_dir;
-    const char *pca_trial; // --pca-trial, or NULL
-    SweepTable *sweep;
-    Ablation all, headline; // every metric (files), the chosen ones (stdout, report)
-    // Representation analysis of the selected trials that have a file.
-    int n_trials;
-    TrialReader *readers;
-    TrialRoundStats *stats;
-    // Text and tables the report sections point into, freed at the end.
-    TextBuffer *texts;
-    int n_texts, cap_texts;
-    Table **tables;
-    int n_tables;
-    char err[1024];
-} Analysis;
-
-// A string the analysis keeps until the end (NULL when out of memory).
-static const char *keep_text(Analysis *an, TextBuffer *b) {
-    if (b->failed) return NULL;
-    if (an->n_texts == an->cap_texts) {
-        int cap = an->cap_texts ? 2 * an->cap_texts : 64;
-        TextBuffer *grown = realloc(an->texts, (size_t)cap * sizeof *grown);
-        if (!grown) return NULL;
-        an->texts = grown;
-        an->cap_texts = cap;
-    }
-    an->texts[an->n_texts] = *b;
-    *b = (TextBuffer){0};
-    return text_str(&an->texts[an->n_texts++]);
-}
-
-// Keeps t until the end; frees it and returns -1 when out of memory (t NULL included).
-static int keep_table(Analysis *an, Table *t) {
-    Table **grown = t ? realloc(an->tables, (size_t)(an->n_tables + 1) * sizeof *grown) : NULL;
-    if (!grown) {
-        table_free(t);
-        return io_error(an->err, sizeof an->err, "out of memory");
-    }
-    an->tables = grown;
-    an->tables[an->n_tables++] = t;
-    return 0;
-}
-
-static const char *keep_printf(Analysis *an, const char *fmt, const char *a, const char *b) {
-    TextBuffer t = {0};
-    text_append(&t, fmt, a, b);
-    return keep_text(an, &t);
-}
-
-static int write_file(Analysis *an, const char *name, const TextBuffer *b) {
-    if (b->failed) return io_error(an->err, sizeof an->err, "out of memory writing %s", name);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", an->out_dir, name);
-    FILE *f = fopen(path, "w");
-    bool ok = f && fwrite(text_str(b), 1, b->len, f) == b->len;
-    if (f && fclose(f) != 0) ok = false;
-    if (!ok) return io_error(an->err, sizeof an->err, "%s: %s", path, strerror(errno));
-    return 0;
-}
-
-// A file name piece from a table title: letters, digits, '.', '_' and '-' kept, runs of
-// anything else one '-'.
-static void slug(const char *title, char *out, size_t len) {
-    size_t n = 0;
-    for (const char *p = title; *p && n + 1 < len; p++) {
-        bool keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_';
-        if (keep)
-            out[n++] = *p;
-        else if (n > 0 && out[n - 1] != '-')
-            out[n++] = '-';
-    }
-    while (n > 0 && out[n - 1] == '-') n--;
-    out[n] = '\0';
-}
-
 // The run folder of input (a folder, or the sweep.h5 inside one).
 static char *run_dir_of(const char *input) {
     size_t len = strlen(input);
@@ -234,376 +144,6 @@ static char *run_dir_of(const char *input) {
     return strndup(input, len);
 }
 
-static int load_sweep(Analysis *an) {
-    int found = sweep_store_read(an->run_dir, &an->sweep, an->err, sizeof an->err);
-    if (found < 0) return -1;
-    if (found == 0) {
-        an->sweep = sweep_store_scan_trials(an->run_dir, an->err, sizeof an->err);
-        if (!an->sweep) return -1;
-        if (an->sweep->n_trials == 0)
-            return io_error(an->err, sizeof an->err,
-                            "%s: neither a sweep.h5 nor finished trial files (trials/*.h5)",
-                            an->run_dir);
-        fprintf(stderr, "are analyze: %s has no sweep.h5: analysing its %d finished trial files\n",
-                an->run_dir, an->sweep->n_trials);
-        // Only sweep.h5 keeps the summary metrics; read them back from each file instead.
-        for (int i = 0; i < an->sweep->n_trials; i++) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/trials/%s.h5", an->run_dir, an->sweep->rows[i].id);
-            TrialSummary summary;
-            const char *names[TRIAL_SUMMARY_MAX];
-            if (trial_summary_read(path, &summary, an->err, sizeof an->err) < 0) return -1;
-            for (int k = 0; k < summary.n; k++) names[k] = summary.names[k];
-            if (sweep_table_set_metrics(an->sweep, i, names, summary.values, summary.n) < 0)
-                return io_error(an->err, sizeof an->err, "out of memory");
-        }
-    }
-    return 0;
-}
-
-// Writes each ablation table as Markdown (all in ablation.md), CSV and LaTeX, and the trials.
-static int write_ablation_files(Analysis *an) {
-    TextBuffer md = {0};
-    text_append(&md, "%s\n\n", an->all.summary);
-    for (int k = 0; k < an->all.n_tables; k++) {
-        const AblationGroups *g = &an->all.tables[k];
-        char name[512], piece[400];
-        slug(g->title, piece, sizeof piece);
-        TextBuffer csv = {0}, tex = {0};
-        table_write_markdown(&md, g->table);
-        text_append(&md, "\n");
-        table_write_csv(&csv, g->numbers);
-        table_write_latex(&tex, g->table);
-        snprintf(name, sizeof name, "ablation-%s.csv", piece);
-        int rc = write_file(an, name, &csv);
-        snprintf(name, sizeof name, "ablation-%s.tex", piece);
-        if (rc == 0) rc = write_file(an, name, &tex);
-        text_free(&csv);
-        text_free(&tex);
-        if (rc < 0) {
-            text_free(&md);
-            return -1;
-        }
-    }
-    int rc = write_file(an, "ablation.md", &md);
-    text_free(&md);
-    TextBuffer trials_md = {0}, trials_csv = {0};
-    table_write_markdown(&trials_md, an->all.trials);
-    table_write_csv(&trials_csv, an->all.trial_numbers);
-    if (rc == 0) rc = write_file(an, "trials.md", &trials_md);
-    if (rc == 0) rc = write_file(an, "trials.csv", &trials_csv);
-    text_free(&trials_md);
-    text_free(&trials_csv);
-    return rc;
-}
-
-// Whether trial id passed the filters: it is a row of the ablation's trial table.
-static bool selected(const Ablation *a, const char *id) {
-    for (int r = 0; r < a->trials->n_rows; r++)
-        if (!strcmp(table_cell(a->trials, r, 0), id)) return true;
-    return false;
-}
-
-// Opens and analyses the file of every selected trial that is done or running.
-static int load_representations(Analysis *an) {
-    const SweepTable *t = an->sweep;
-    an->readers = calloc((size_t)t->n_trials + 1, sizeof *an->readers);
-    an->stats = calloc((size_t)t->n_trials + 1, sizeof *an->stats);
-    if (!an->readers || !an->stats) return io_error(an->err, sizeof an->err, "out of memory");
-    int n_files = 0;
-    for (int i = 0; i < t->n_trials; i++)
-        n_files += (t->rows[i].status == SWEEP_DONE || t->rows[i].status == SWEEP_RUNNING) &&
-                   selected(&an->all, t->rows[i].id);
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (int i = 0; i < t->n_trials; i++) {
-        const SweepRow *row = &t->rows[i];
-        bool running = row->status == SWEEP_RUNNING;
-        if ((row->status != SWEEP_DONE && !running) || !selected(&an->all, row->id)) continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/trials/%s.h5%s", an->run_dir, row->id,
-                 running ? ".tmp" : "");
-        struct stat st;
-        if (running && stat(path, &st) != 0) continue; // handed out, file not created yet
-        TrialReader *r = &an->readers[an->n_trials];
-        if (trial_reader_open(r, path, an->err, sizeof an->err) < 0 ||
-            trial_round_stats(r, &an->stats[an->n_trials], an->err, sizeof an->err) < 0) {
-            trial_reader_close(r);
-            return -1;
-        }
-        an->n_trials++;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double elapsed =
-            (double)(now.tv_sec - start.tv_sec) + 1e-9 * (double)(now.tv_nsec - start.tv_nsec);
-        fprintf(stderr, "are analyze: [%d/%d] trial %s (%s, %d stored rounds)%s, ETA %.0f s\n",
-                an->n_trials, n_files, r->trial_id, r->task, r->n_stored,
-                running ? ", running" : "", elapsed / an->n_trials * (n_files - an->n_trials));
-    }
-    return 0;
-}
-
-// A report section while it is assembled.
-typedef struct {
-    const char *heading, *intro;
-    ReportTable *tables;
-    int n_tables;
-    ReportFigure *figures;
-    int n_figures;
-} SectionDraft;
-
-static int add_table(Analysis *an, SectionDraft *s, ReportTable t) {
-    ReportTable *grown = realloc(s->tables, (size_t)(s->n_tables + 1) * sizeof *grown);
-    if (!grown) return io_error(an->err, sizeof an->err, "out of memory");
-    s->tables = grown;
-    s->tables[s->n_tables++] = t;
-    return 0;
-}
-
-// Writes plot as plots/<name>.svg and adds it to s; plot is left empty either way.
-static int add_figure(Analysis *an, SectionDraft *s, const char *name, const char *title,
-                      const char *caption, TextBuffer *plot) {
-    char file[512];
-    snprintf(file, sizeof file, "plots/%s.svg", name);
-    int rc = write_file(an, file, plot);
-    const char *svg = rc == 0 ? keep_text(an, plot) : NULL; // takes plot's text when kept
-    text_free(plot);
-    if (rc < 0) return -1;
-    const char *kept_file = keep_printf(an, "%s%s", file, "");
-    const char *kept_title = keep_printf(an, "%s%s", title, "");
-    ReportFigure *grown = svg && kept_file && kept_title
-                              ? realloc(s->figures, (size_t)(s->n_figures + 1) * sizeof *grown)
-                              : NULL;
-    if (!grown) return io_error(an->err, sizeof an->err, "out of memory");
-    s->figures = grown;
-    s->figures[s->n_figures++] =
-        (ReportFigure){.title = kept_title, .caption = caption, .svg = svg, .file = kept_file};
-    return 0;
-}
-
-// Metrics whose values are fractions in [0, 1], which share one bar chart's axis.
-static bool is_fraction(const char *metric) {
-    size_t n = strlen(metric);
-    return (n > 5 && !strcmp(metric + n - 5, "_rate")) || strstr(metric, "acc") ||
-           !strcmp(metric, "converged");
-}
-
-// The headline ablation table k (and its files, and bars of its fractions) into s.
-static int add_ablation(Analysis *an, SectionDraft *s, int k) {
-    const AblationGroups *g = &an->headline.tables[k];
-    char piece[400];
-    slug(an->all.tables[k].title, piece, sizeof piece);
-    ReportTable t = {.table = g->table,
-                     .csv_file = keep_printf(an, "ablation-%s.csv", piece, ""),
-                     .latex_file = keep_printf(an, "ablation-%s.tex", piece, ""),
-                     .markdown_file = "ablation.md"};
-    if (!t.csv_file || !t.latex_file) return io_error(an->err, sizeof an->err, "out of memory");
-    if (add_table(an, s, t) < 0) return -1;
-    if (g->n_groups < 2) return 0;
-    int metric[MAX_METRICS], n = 0; // the fraction metrics, one bar series each
-    for (int m = 0; m < g->n_metrics && n < MAX_METRICS; m++)
-        if (is_fraction(g->metrics[m])) metric[n++] = m;
-    if (n == 0) return 0;
-    // mean and std are [group, metric]: gather each series' column.
-    BarSeries series[MAX_METRICS];
-    double *columns = malloc(2 * (size_t)n * (size_t)g->n_groups * sizeof *columns);
-    if (!columns) return io_error(an->err, sizeof an->err, "out of memory");
-    for (int i = 0; i < n; i++) {
-        double *value = columns + 2 * (size_t)i * (size_t)g->n_groups, *std = value + g->n_groups;
-        for (int c = 0; c < g->n_groups; c++) {
-            value[c] = g->mean[(size_t)c * (size_t)g->n_metrics + (size_t)metric[i]];
-            std[c] = g->std[(size_t)c * (size_t)g->n_metrics + (size_t)metric[i]];
-        }
-        series[i] = (BarSeries){.name = g->metrics[metric[i]], .value = value, .std = std};
-    }
-    PlotSpec spec = plot_spec(g->title, g->n_keys ? g->keys[0] : "", "mean ± std over trials");
-    TextBuffer plot = {0};
-    svg_bars(&plot, &spec, (const char *const *)g->group_names, g->n_groups, series, n);
-    free(columns);
-    char name[512];
-    snprintf(name, sizeof name, "ablation-%s", piece);
-    return add_figure(an, s, name, g->title,
-                      "Rates and accuracies of each value: bars are means over the done trials, "
-                      "whiskers one sample standard deviation.",
-                      &plot);
-}
-
-// The representation tables and plots of the trials of task into s.
-static int add_representations(Analysis *an, SectionDraft *s, const char *task) {
-    TrialReader **readers = calloc((size_t)an->n_trials + 1, sizeof *readers);
-    TrialRoundStats *stats = calloc((size_t)an->n_trials + 1, sizeof *stats);
-    if (!readers || !stats) {
-        free(readers);
-        free(stats);
-        return io_error(an->err, sizeof an->err, "out of memory");
-    }
-    int n = 0, pca = -1;
-    for (int i = 0; i < an->n_trials; i++) {
-        if (strcmp(an->readers[i].task, task)) continue;
-        if (pca < 0 || (an->pca_trial && !strcmp(an->readers[i].trial_id, an->pca_trial))) pca = n;
-        readers[n] = &an->readers[i];
-        stats[n++] = an->stats[i];
-    }
-    TaskRoundStats pooled;
-    int rc = n == 0 ? 0 : task_round_stats(readers, stats, n, &pooled, an->err, sizeof an->err);
-    if (n == 0 || rc < 0) {
-        free(readers);
-        free(stats);
-        return rc;
-    }
-    char piece[256], name[512], title[512];
-    slug(task, piece, sizeof piece);
-    Table *people = round_table(task, &pooled), *numbers = round_numbers(task, &pooled);
-    TextBuffer csv = {0};
-    rc = keep_table(an, people);
-    if (rc == 0 && !numbers) rc = io_error(an->err, sizeof an->err, "out of memory");
-    if (rc == 0) {
-        table_write_csv(&csv, numbers);
-        snprintf(name, sizeof name, "rounds-%s.csv", piece);
-        rc = write_file(an, name, &csv);
-    }
-    if (rc == 0) {
-        ReportTable t = {.table = people, .csv_file = keep_printf(an, "%s%s", name, "")};
-        rc = add_table(an, s, t);
-    }
-    table_free(numbers);
-    text_free(&csv);
-    TextBuffer plot = {0};
-    if (rc == 0) {
-        plot_discriminator_rounds(&plot, task, &pooled);
-        snprintf(name, sizeof name, "%s-discriminator", piece);
-        rc = add_figure(an, s, name, "ARE's discriminator accuracy per round",
-                        "Each round's freshly trained discriminator, mean ± std over the task's "
-                        "trials (trials that stopped earlier leave the later rounds).",
-                        &plot);
-    }
-    if (rc == 0) {
-        plot_probe_rounds(&plot, task, &pooled);
-        snprintf(name, sizeof name, "%s-probe", piece);
-        rc = add_figure(an, s, name, "Linear-probe accuracy per round and layer",
-                        "A logistic-regression probe trained on the stored train split, accuracy "
-                        "on the test split; 0.5 is chance.",
-                        &plot);
-    }
-    if (rc == 0) {
-        plot_separation_rounds(&plot, task, &pooled);
-        snprintf(name, sizeof name, "%s-separability", piece);
-        rc = add_figure(an, s, name, "Separability per round and layer",
-                        "Distance between the class means over the root mean squared distance of "
-                        "a sample to its class mean.",
-                        &plot);
-    }
-    const TrialReader *shown = readers[pca];
-    TrialPca p = {0};
-    if (rc == 0 && shown->n_stored > 0)
-        rc = trial_pca(readers[pca], 0, &p, an->err, sizeof an->err);
-    for (int i = 0; rc == 0 && i < p.n_rounds; i++) {
-        plot_pca_round(&plot, shown->trial_id, &p, i, shown->labels);
-        snprintf(name, sizeof name, "%s-pca-%s-layer%d-round%d", piece, shown->trial_id, p.layer,
-                 p.rounds[i]);
-        snprintf(title, sizeof title, "PCA of trial %s, layer %d, after round %d", shown->trial_id,
-                 p.layer, p.rounds[i]);
-        rc = add_figure(an, s, name, title,
-                        "Both classes projected on the two leading principal components of all "
-                        "the rounds drawn, pooled: the axes are the same in every round.",
-                        &plot);
-    }
-    text_free(&plot);
-    trial_pca_free(&p);
-    task_round_stats_free(&pooled);
-    free(readers);
-    free(stats);
-    return rc;
-}
-
-// The tasks to give sections, in order of first appearance: in the headline tables' titles
-// ("<task>: by ...") and among the analysed trials.
-static int list_tasks(const Analysis *an, char (*tasks)[256], int max) {
-    int n = 0;
-    for (int k = 0; k < an->headline.n_tables + an->n_trials; k++) {
-        char name[256] = "";
-        if (k < an->headline.n_tables) {
-            const char *title = an->headline.tables[k].title, *colon = strstr(title, ": ");
-            if (colon) snprintf(name, sizeof name, "%.*s", (int)(colon - title), title);
-        } else {
-            snprintf(name, sizeof name, "%s", an->readers[k - an->headline.n_tables].task);
-        }
-        bool seen = !name[0];
-        for (int i = 0; i < n && !seen; i++) seen = !strcmp(tasks[i], name);
-        if (!seen && n < max) snprintf(tasks[n++], sizeof tasks[0], "%s", name);
-    }
-    return n;
-}
-
-static int build_report(Analysis *an, const AnalyzeArgs *a) {
-    enum { MAX_TASKS = 64 };
-    char tasks[MAX_TASKS][256];
-    int n_tasks = list_tasks(an, tasks, MAX_TASKS);
-    SectionDraft drafts[MAX_TASKS + 1] = {{0}};
-    int n_sections = 1 + n_tasks, rc = 0;
-    drafts[0].heading = "Sweep";
-    drafts[0].intro = keep_printf(an, "%s\n\nRun folder: %s.", an->headline.summary, an->run_dir);
-    for (int k = 0; rc == 0 && k < an->headline.n_tables; k++) {
-        int section = 0;
-        for (int i = 0; i < n_tasks; i++) {
-            size_t len = strlen(tasks[i]);
-            if (!strncmp(an->headline.tables[k].title, tasks[i], len) &&
-                !strncmp(an->headline.tables[k].title + len, ": ", 2))
-                section = 1 + i;
-        }
-        rc = add_ablation(an, &drafts[section], k);
-    }
-    if (rc == 0)
-        rc = add_table(an, &drafts[0],
-                       (ReportTable){.table = an->headline.trials,
-                                     .csv_file = "trials.csv",
-                                     .markdown_file = "trials.md"});
-    for (int i = 0; rc == 0 && i < n_tasks; i++) {
-        drafts[1 + i].heading = keep_printf(an, "Task %s", tasks[i], "");
-        if (a->representations) rc = add_representations(an, &drafts[1 + i], tasks[i]);
-    }
-    ReportSection sections[MAX_TASKS + 1];
-    for (int i = 0; i < n_sections; i++)
-        sections[i] = (ReportSection){.heading = drafts[i].heading,
-                                      .intro = drafts[i].intro,
-                                      .tables = drafts[i].tables,
-                                      .n_tables = drafts[i].n_tables,
-                                      .figures = drafts[i].figures,
-                                      .n_figures = drafts[i].n_figures};
-    char path[4096], subtitle[1024];
-    snprintf(path, sizeof path, "%s/report.html", an->out_dir);
-    snprintf(subtitle, sizeof subtitle, "%s %s, started %s; %s",
-             an->sweep->name[0] ? "Sweep" : "Trials in",
-             an->sweep->name[0] ? an->sweep->name : an->run_dir, an->sweep->created,
-             an->headline.summary);
-    if (rc == 0)
-        rc = html_report_write(path, "are analyze", subtitle, sections, n_sections, an->err,
-                               sizeof an->err);
-    for (int i = 0; i < n_sections; i++) {
-        free(drafts[i].tables);
-        free(drafts[i].figures);
-    }
-    return rc;
-}
-
-static void analysis_free(Analysis *an) {
-    for (int i = 0; i < an->n_trials; i++) {
-        trial_reader_close(&an->readers[i]);
-        trial_round_stats_free(&an->stats[i]);
-    }
-    free(an->readers);
-    free(an->stats);
-    for (int i = 0; i < an->n_texts; i++) text_free(&an->texts[i]);
-    free(an->texts);
-    for (int i = 0; i < an->n_tables; i++) table_free(an->tables[i]);
-    free(an->tables);
-    ablation_free(&an->all);
-    ablation_free(&an->headline);
-    sweep_table_free(an->sweep);
-    free(an->run_dir);
-    free(an->out_dir);
-}
-
 int cmd_analyze(int argc, char **argv) {
     AnalyzeArgs a;
     int rc = parse_args(argc, argv, &a);
@@ -611,64 +151,41 @@ int cmd_analyze(int argc, char **argv) {
         free(a.lists);
         return rc;
     }
-    Analysis an = {0};
-    an.run_dir = run_dir_of(a.input);
-    an.pca_trial = a.pca_trial;
-    TextBuffer out = {0};
-    text_append(&out, "%s/analysis", an.run_dir ? an.run_dir : "");
-    an.out_dir = strdup(a.out_dir ? a.out_dir : text_str(&out));
-    text_free(&out);
-    AblationOptions all = {
-        .where = a.where, .n_where = a.n_where, .by = (const char *const *)a.by, .n_by = a.n_by};
-    AblationOptions headline = all;
-    headline.metrics = a.n_metrics ? (const char *const *)a.metrics : ablation_headline_metrics;
-    headline.n_metrics = a.n_metrics ? a.n_metrics : ABLATION_HEADLINE_N;
-    headline.skip_unknown_metrics = a.n_metrics == 0;
-    char plots[4096];
-    snprintf(plots, sizeof plots, "%s/plots", an.out_dir ? an.out_dir : "");
+    char *run_dir = run_dir_of(a.input), *out_dir = NULL;
+    if (run_dir) {
+        TextBuffer folder = {0};
+        text_append(&folder, "%s/analysis", run_dir);
+        out_dir = strdup(a.out_dir ? a.out_dir : text_str(&folder));
+        text_free(&folder);
+    }
+    SweepAnalysisOptions o = {.run_dir = run_dir,
+                              .out_dir = out_dir,
+                              .where = a.where,
+                              .n_where = a.n_where,
+                              .by = (const char *const *)a.by,
+                              .n_by = a.n_by,
+                              .metrics = (const char *const *)a.metrics,
+                              .n_metrics = a.n_metrics,
+                              .pca_trial = a.pca_trial,
+                              .representations = a.representations,
+                              .progress = stderr};
+    TextBuffer markdown = {0};
+    char err[1024] = "out of memory";
+    bool bad_options = false;
     rc = EXIT_FAILED;
-    if (!an.run_dir || !an.out_dir) {
-        snprintf(an.err, sizeof an.err, "out of memory");
-        goto done;
+    if (run_dir && out_dir &&
+        sweep_analysis_run(&o, &markdown, &bad_options, err, sizeof err) == 0) {
+        fputs(text_str(&markdown), stdout);
+        fprintf(stderr, "are analyze: wrote %s/report.html and the tables and plots beside it\n",
+                out_dir);
+        rc = EXIT_OK;
+    } else {
+        fprintf(stderr, "are analyze: %s\n", err);
+        if (bad_options) rc = EXIT_USAGE;
     }
-    if (load_sweep(&an) < 0) goto done;
-    // A bad filter or axis name is the command line's fault.
-    if (ablation_build(an.sweep, &all, &an.all, an.err, sizeof an.err) < 0 ||
-        ablation_build(an.sweep, &headline, &an.headline, an.err, sizeof an.err) < 0) {
-        rc = a.n_where || a.n_by || a.n_metrics ? EXIT_USAGE : EXIT_FAILED;
-        goto done;
-    }
-    if (hf_make_dirs(plots, an.err, sizeof an.err) < 0 || write_ablation_files(&an) < 0) goto done;
-    if (a.representations && load_representations(&an) < 0) goto done;
-    if (a.representations) {
-        TrialReader **readers = calloc((size_t)an.n_trials + 1, sizeof *readers);
-        Table *numbers = NULL;
-        TextBuffer csv = {0};
-        for (int i = 0; readers && i < an.n_trials; i++) readers[i] = &an.readers[i];
-        if (readers) numbers = trial_round_numbers(readers, an.stats, an.n_trials);
-        if (numbers) table_write_csv(&csv, numbers);
-        int written = numbers ? write_file(&an, "representations.csv", &csv)
-                              : io_error(an.err, sizeof an.err, "out of memory");
-        text_free(&csv);
-        table_free(numbers);
-        free(readers);
-        if (written < 0) goto done;
-    }
-    if (build_report(&an, &a) < 0) goto done;
-    TextBuffer md = {0};
-    text_append(&md, "%s\n\n", an.headline.summary);
-    for (int k = 0; k < an.headline.n_tables; k++) {
-        table_write_markdown(&md, an.headline.tables[k].table);
-        text_append(&md, "\n");
-    }
-    fputs(text_str(&md), stdout);
-    text_free(&md);
-    fprintf(stderr, "are analyze: wrote %s/report.html and the tables and plots beside it\n",
-            an.out_dir);
-    rc = EXIT_OK;
-done:
-    if (rc != EXIT_OK) fprintf(stderr, "are analyze: %s\n", an.err);
-    analysis_free(&an);
+    text_free(&markdown);
+    free(run_dir);
+    free(out_dir);
     free(a.lists);
     return rc;
 }
