@@ -50,7 +50,7 @@ typedef struct {
     int *labels_train; // [n_train]
     int *labels_test;  // [n_test]
     int *train_index;  // [n_train] dataset index of each train sample
-    int *order;        // [n_train] generator reading order
+    int *order;        // [max(n_train, max_seqs)] generator reading order, extraction batch
     int *batch_tokens; // [max_tokens]
     int *batch_len;    // [max_seqs]
 
@@ -180,10 +180,13 @@ static int trial_init(Trial *t, LlamaModel *m, const AreSamples *s, const AreOpt
     size_t floats = (n + (size_t)t->n_train + (size_t)t->n_test + scratch_rows) * F;
     t->device = t->be->alloc(t->be, floats * sizeof(float) + n * sizeof(int));
     size_t n_params = m->lora->n_params;
-    t->host = malloc(
-        n * F * sizeof(float) + 2 * n_params * sizeof(float) +
-        (3 * (size_t)t->n_train + (size_t)t->n_test + (size_t)max_tokens + (size_t)max_seqs) *
-            sizeof(int));
+    // order holds the generator's reading order of the train samples and, during extraction,
+    // the indices of one extraction batch: whichever is longer.
+    size_t order_len = (size_t)(t->n_train > max_seqs ? t->n_train : max_seqs);
+    t->host = malloc(n * F * sizeof(float) + 2 * n_params * sizeof(float) +
+                     (2 * (size_t)t->n_train + (size_t)t->n_test + order_len + (size_t)max_tokens +
+                      (size_t)max_seqs) *
+                         sizeof(int));
     t->offset = malloc(n * sizeof *t->offset);
     t->disc = discriminator_create(t->be, &o->disc, t->F, s->n);
     AdamWConfig adam = {.lr = o->gen_lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = o->gen_eps};
@@ -205,7 +208,7 @@ static int trial_init(Trial *t, LlamaModel *m, const AreSamples *s, const AreOpt
     t->labels_test = t->labels_train + t->n_train;
     t->train_index = t->labels_test + t->n_test;
     t->order = t->train_index + t->n_train;
-    t->batch_tokens = t->order + t->n_train;
+    t->batch_tokens = t->order + order_len;
     t->batch_len = t->batch_tokens + max_tokens;
 
     // rows_train and rows_test side by side in one host array, then one upload.

@@ -66,6 +66,13 @@ if command -v h5dump >/dev/null; then
     expect deterministic 0 -- test "$a" = "$b"
 fi
 
+# A task with fewer train prompts than one extraction batch (8 train, 8 test; 32 a batch).
+{ for f in refusal_train refusal_test; do for label in 1 0; do
+    grep "\"label\": $label" "data/$f.jsonl" | head -4; done; done; } >"$tmp/tiny.jsonl"
+expect few-prompts 0 '^trial file: ' -- "$are" run "$cfg" "${small[@]}" \
+    --set "tasks.jailbreak.data=[\"$tmp/tiny.jsonl\"]" --set are.max_rounds=1 \
+    --set "output.dir=\"$tmp/tiny\"" --threads 1
+
 # are evaluate: the base model's lines, with answers shown.
 expect evaluate 0 '^harmless +answer_rate +[01]\.[0-9]{3}$' '^  > ' \
     -- "$are" evaluate "$cfg" "${small[@]}" --show 1 --threads 1
