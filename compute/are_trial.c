@@ -54,6 +54,12 @@ typedef struct {
     int *batch_tokens; // [max_tokens]
     int *batch_len;    // [max_seqs]
 
+    // cache_frozen_blocks: forwards start at block start_block from frozen_resid [n_tokens, dim]
+    // (hidden_states[start_block] of every token of every prompt, in s->tokens order), the
+    // batch's rows gathered into batch_resid [max_tokens, dim]. start_block 0: no cache.
+    int start_block;
+    float *frozen_resid, *batch_resid; // backend memory, one allocation
+
     LlamaWorkspace *ws;
     Discriminator *disc;
     AdamW adam;
@@ -105,6 +111,7 @@ static int longest_batch_tokens(const AreSamples *s, int k, int *longest) {
 static void trial_free(Trial *t) {
     if (t->be) {
         if (t->device) t->be->free(t->be, t->device);
+        if (t->frozen_resid) t->be->free(t->be, t->frozen_resid);
         adamw_free(&t->adam, t->be);
     }
     discriminator_free(t->disc);
@@ -148,6 +155,51 @@ static int retain_init(Trial *t, char *err, size_t err_len) {
     free(tokens);
     if (!t->retain) return -1;
     return retain_record_base(t->retain, err, err_len);
+}
+
+// The block where every forward can start: the lowest LoRA block, when caching is on and no
+// representation is read below it; else 0.
+static int frozen_blocks(const LlamaModel *m, const AreOptions *o) {
+    int start = o->cache_frozen_blocks ? m->lora->lowest_layer : 0;
+    for (int i = 0; i < o->n_rep_layers; i++) {
+        int index = llama_resolve_layer(&m->cfg, o->rep_layers[i]);
+        if (index < start) start = index;
+    }
+    return start < m->cfg.n_layers ? start : 0;
+}
+
+// Runs every prompt through the frozen blocks once, into frozen_resid. Needs its own
+// workspace, capturing hidden_states[start_block] at every token.
+static int cache_frozen(Trial *t, int max_tokens, int longest, char *err, size_t err_len) {
+    const AreSamples *s = t->s;
+    size_t d = (size_t)t->m->cfg.dim, n_tokens = 0;
+    for (int i = 0; i < s->n; i++) n_tokens += (size_t)s->len[i];
+    t->frozen_resid = t->be->alloc(t->be, (n_tokens + (size_t)max_tokens) * d * sizeof(float));
+    if (!t->frozen_resid) return fail(err, err_len, "out of memory for the frozen blocks' cache");
+    t->batch_resid = t->frozen_resid + n_tokens * d;
+    WorkspacePlan plan = {
+        .max_tokens = max_tokens,
+        .max_seqs = t->opt->extract_batch,
+        .max_seq_len = longest,
+        .outputs = {.n_capture = 1, .layers = {t->start_block}, .capture_at = CAPTURE_ALL_TOKENS},
+        .backward = BACKWARD_NONE};
+    LlamaWorkspace *ws = llama_workspace_create(t->m, &plan, err, err_len);
+    if (!ws) return -1;
+    int rc = 0, chunk = t->opt->extract_batch;
+    for (int first = 0; rc == 0 && first < s->n; first += chunk) {
+        int k = s->n - first < chunk ? s->n - first : chunk;
+        size_t tokens = 0;
+        for (int b = 0; b < k; b++) tokens += (size_t)s->len[first + b];
+        TokenBatch batch = {
+            .n_seqs = k, .seq_len = s->len + first, .tokens = s->tokens + t->offset[first]};
+        if (llama_forward(t->m, ws, &batch) < 0)
+            rc = fail(err, err_len, "%s", llama_workspace_error(ws));
+        else
+            t->be->copy(t->be, t->frozen_resid + t->offset[first] * d, llama_captured(ws),
+                        tokens * d * sizeof(float));
+    }
+    llama_workspace_free(ws);
+    return rc;
 }
 
 static int trial_init(Trial *t, LlamaModel *m, const AreSamples *s, const AreOptions *o, char *err,
@@ -229,20 +281,32 @@ static int trial_init(Trial *t, LlamaModel *m, const AreSamples *s, const AreOpt
     }
     t->be->to_device(t->be, t->rows_train, rows, n * sizeof *rows);
     free(rows);
+    t->start_block = frozen_blocks(m, o);
+    if (t->start_block > 0 && cache_frozen(t, max_tokens, longest, err, err_len) < 0) return -1;
     return o->retain_weight > 0 ? retain_init(t, err, err_len) : 0;
 }
 
-// Packs the prompts idx[0..k) into the batch buffers.
+// Packs the prompts idx[0..k) into the batch buffers (and their cached residual rows).
 static TokenBatch gather_batch(Trial *t, const int *idx, int k) {
-    size_t at = 0;
+    size_t at = 0, d = (size_t)t->m->cfg.dim;
     for (int b = 0; b < k; b++) {
         int i = idx[b];
+        size_t len = (size_t)t->s->len[i];
         t->batch_len[b] = t->s->len[i];
-        memcpy(t->batch_tokens + at, t->s->tokens + t->offset[i],
-               (size_t)t->s->len[i] * sizeof(int));
-        at += (size_t)t->s->len[i];
+        memcpy(t->batch_tokens + at, t->s->tokens + t->offset[i], len * sizeof(int));
+        if (t->start_block > 0)
+            t->be->copy(t->be, t->batch_resid + at * d, t->frozen_resid + t->offset[i] * d,
+                        len * d * sizeof(float));
+        at += len;
     }
     return (TokenBatch){.n_seqs = k, .seq_len = t->batch_len, .tokens = t->batch_tokens};
+}
+
+// llama_forward of a batch from gather_batch, from the cached frozen blocks when there are any.
+static int forward_batch(Trial *t, const TokenBatch *batch, char *err, size_t err_len) {
+    if (llama_forward_from(t->m, t->ws, batch, t->start_block, t->batch_resid) < 0)
+        return fail(err, err_len, "%s", llama_workspace_error(t->ws));
+    return 0;
 }
 
 // R(x) of every sample into H [n, F] (dataset order), then gathered into H_train and H_test.
@@ -253,8 +317,7 @@ static int extract(Trial *t, char *err, size_t err_len) {
         int k = n - first < chunk ? n - first : chunk;
         for (int b = 0; b < k; b++) t->order[b] = first + b;
         TokenBatch batch = gather_batch(t, t->order, k);
-        if (llama_forward(t->m, t->ws, &batch) < 0)
-            return fail(err, err_len, "%s", llama_workspace_error(t->ws));
+        if (forward_batch(t, &batch, err, err_len) < 0) return -1;
         be->copy(be, t->H + (size_t)first * t->F, llama_captured(t->ws),
                  (size_t)k * (size_t)t->F * sizeof(float));
     }
@@ -295,8 +358,7 @@ static int generator_step(Trial *t, int round, AreRoundMetrics *r, double *token
             int k = t->n_train - first < o->gen_batch_size ? t->n_train - first : o->gen_batch_size;
             // gather_batch reads idx while it writes the batch buffers, which do not overlap.
             TokenBatch batch = gather_batch(t, t->order + first, k);
-            if (llama_forward(t->m, t->ws, &batch) < 0)
-                return fail(err, err_len, "%s", llama_workspace_error(t->ws));
+            if (forward_batch(t, &batch, err, err_len) < 0) return -1;
             double loss = discriminator_input_grad(t->disc, llama_captured(t->ws), k,
                                                    o->target_label, llama_captured_grad(t->ws));
             if (!isfinite(loss)) return fail(err, err_len, "the generator loss is not finite");

@@ -52,6 +52,11 @@ typedef struct {
     float converge_low, converge_high; // open interval
     bool converge_on_train;            // test the fresh D's accuracy on train (else test) split
     int extract_batch;                 // prompts per forward when extracting representations
+    // The blocks below the lowest LoRA block never change, and ARE runs the same prompts through
+    // them every round: compute their output (the residual stream entering the lowest LoRA
+    // block, every token of every prompt) once at the start and begin every later forward there.
+    // Needs the representations at or above that block; memory: all prompt tokens x dim floats.
+    bool cache_frozen_blocks;
     uint64_t seed;
     StoreRoundsPolicy store_rounds; // representations sent to the sink
     bool store_lora;                // LoRA weights sent to the sink every round

@@ -196,13 +196,30 @@ static int load_batch(LlamaWorkspace *ws, const TokenBatch *batch) {
 }
 
 int llama_forward(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *batch) {
+    return llama_forward_from(m, ws, batch, 0, NULL);
+}
+
+int llama_forward_from(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *batch, int start,
+                       const float *start_resid) {
     if (llama_workspace_check_model(ws, m) != 0 || load_batch(ws, batch) != 0) return -1;
     Backend *be = m->be;
     const LlamaConfig *cfg = &m->cfg;
     int T = ws->T, d = cfg->dim, n = cfg->n_layers;
+    if (start < 0 || start > ws->lowest_stored)
+        return llama_workspace_fail(ws,
+                                    "forward from block %d: outside 0 .. %d (the lowest block "
+                                    "that backward visits)",
+                                    start, ws->lowest_stored);
+    for (int c = 0; c < ws->plan.outputs.n_capture; c++)
+        if (ws->capture_index[c] < start)
+            return llama_workspace_fail(ws, "forward from block %d cannot capture hidden state %d",
+                                        start, ws->capture_index[c]);
 
-    be->embedding_forward(be, T, d, ws->tokens, m->w.embed, ws->resid[0]);
-    for (int l = 0; l < ws->n_run; l++) {
+    if (start == 0)
+        be->embedding_forward(be, T, d, ws->tokens, m->w.embed, ws->resid[0]);
+    else
+        be->copy(be, ws->resid[start], start_resid, (size_t)T * (size_t)d * sizeof(float));
+    for (int l = start; l < ws->n_run; l++) {
         capture(m, ws, l, ws->resid[l]); // before the block, which may overwrite it in place
         block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], false);
     }

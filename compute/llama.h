@@ -111,6 +111,15 @@ typedef struct {
 // Returns 0, or -1 when the batch exceeds the plan (message in ws, llama_workspace_error).
 int llama_forward(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *batch);
 
+// llama_forward from the input of block start on: start_resid [T, dim] (backend memory) holds
+// hidden_states[start] of the batch's tokens, packed as the batch is, and blocks start.. run
+// on it. Blocks below the lowest LoRA block never change, so a caller that runs the same
+// prompts again and again (ARE's extraction and generator epochs) computes their residual
+// stream there once and starts from it. start may not be above the lowest block backward
+// visits, nor above a captured state; start 0 is llama_forward (start_resid unused).
+int llama_forward_from(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *batch, int start,
+                       const float *start_resid);
+
 // Outputs of the last forward, backend memory:
 //   captured [rows, n_capture, dim], rows = n_seqs (last token) or T (all tokens), layers in
 //   the order the plan lists them;

@@ -119,6 +119,10 @@ static const SchemaField are_fields[] = {
     {"are.converge_split", SCHEMA_ENUM, .text = "test", .choices = splits,
      SCHEMA_AT(AreConfig, converge_on_train),
      .doc = "the split whose accuracy decides convergence (published code: test)"},
+    {"are.cache_frozen_blocks", SCHEMA_BOOL, .number = 1, SCHEMA_AT(AreConfig, cache_frozen_blocks),
+     .not_canonical = true,
+     .doc = "compute the residual stream below the lowest LoRA block once per trial (same "
+            "results, faster); false runs those blocks in every forward"},
 
     {"are.discriminator.kind", SCHEMA_ENUM, .text = "mlp", .choices = disc_kinds,
      SCHEMA_AT(AreConfig, disc.kind),

@@ -24,6 +24,7 @@
 //     position = "last";                    # representation at the last prompt token
 //     max_rounds = 50;
 //     converge_low = 0.45; converge_high = 0.70; converge_split = "test";  # or "train"
+//     cache_frozen_blocks = true;           # blocks below the LoRA ones run once per trial
 //     discriminator = { kind = "mlp"; hidden = 512; lr = 1e-3; eps = 1e-3; epochs = 30;
 //                       batch_size = 64; standardize = false; };
 //     generator = { targets = ["up_proj", "down_proj"];   # any of q_proj..down_proj, q..down, all
@@ -48,7 +49,8 @@
 //
 // Required: task, tasks, and in each task data and target_label (in each evaluate set name and
 // data); everything else has the default shown. position accepts only "last" and dropout only
-// 0 (what is implemented); they are not part of the canonical text. Paths are relative to the
+// 0 (what is implemented); they, output.dir and cache_frozen_blocks (which changes speed,
+// not results) are not part of the canonical text. Paths are relative to the
 // current directory. Errors name the file, the line and the field: unknown fields (with the
 // nearest known name), wrong types, values out of range, missing fields, and the rules between
 // fields (task in tasks, converge_low < converge_high, template with {prompt}, no layer listed
@@ -133,6 +135,7 @@ typedef struct {
     int max_rounds;
     float converge_low, converge_high;
     bool converge_on_train;
+    bool cache_frozen_blocks;
     DiscConfigFields disc;
     GenConfigFields gen;
     GuardConfig guard;

@@ -105,6 +105,7 @@ static AreOptions trial_options(const AreConfig *c) {
         .converge_high = c->converge_high,
         .converge_on_train = c->converge_on_train,
         .extract_batch = 32,
+        .cache_frozen_blocks = c->cache_frozen_blocks,
         .seed = (uint64_t)c->seed,
         .store_rounds = c->store_rounds == STORE_ALL          ? STORE_ROUNDS_ALL
                         : c->store_rounds == STORE_FIRST_LAST ? STORE_ROUNDS_FIRST_LAST

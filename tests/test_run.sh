@@ -73,6 +73,21 @@ expect few-prompts 0 '^trial file: ' -- "$are" run "$cfg" "${small[@]}" \
     --set "tasks.jailbreak.data=[\"$tmp/tiny.jsonl\"]" --set are.max_rounds=1 \
     --set "output.dir=\"$tmp/tiny\"" --threads 1
 
+# LoRA on block 1 only, representations after block 2: block 0 runs once per trial
+# (are.cache_frozen_blocks, the default) or in every forward; the trial is the same bit for bit.
+if command -v h5dump >/dev/null; then
+    for cache in true false; do
+        "$are" run "$cfg" "${small[@]}" --set are.generator.layers=[1] --set are.layers=[3] \
+            --set are.max_rounds=2 --set are.cache_frozen_blocks=$cache \
+            --set "output.dir=\"$tmp/cache-$cache\"" --threads 1 >"$tmp/cache-$cache.log" 2>&1
+    done
+    on=$(ls "$tmp"/cache-true/trials/*.h5) off=$(ls "$tmp"/cache-false/trials/*.h5)
+    for d in /metrics/gen_loss_train /metrics/disc_acc_test /representations /lora_weights; do
+        expect "frozen-cache$d" 0 -- cmp <(h5dump -d "$d" "$on" | tail -n +2) \
+            <(h5dump -d "$d" "$off" | tail -n +2)
+    done
+fi
+
 # are evaluate: the base model's lines, with answers shown.
 expect evaluate 0 '^harmless +answer_rate +[01]\.[0-9]{3}$' '^  > ' \
     -- "$are" evaluate "$cfg" "${small[@]}" --show 1 --threads 1
