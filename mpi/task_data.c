@@ -249,7 +249,9 @@ int perplexity_docs_load(TokenPack *docs, const ModelSession *ms, const AreConfi
     if (!c->perplexity_text[0]) return 0;
     TextCorpus corpus;
     if (text_corpus_load(c->perplexity_text, &corpus, err, err_len) < 0) return -1;
-    int n = corpus.n_docs < c->perplexity_docs ? corpus.n_docs : c->perplexity_docs;
+    // perplexity_docs 0 means every document.
+    int n = c->perplexity_docs == 0 || corpus.n_docs < c->perplexity_docs ? corpus.n_docs
+                                                                          : c->perplexity_docs;
     int context = ms->model.cfg.max_seq_len, rc = 0;
     for (int d = 0; d < n && rc == 0; d++) {
         int *ids, len;

@@ -93,4 +93,8 @@ expect evaluate 0 '^harmless +answer_rate +[01]\.[0-9]{3}$' '^  > ' \
     -- "$are" evaluate "$cfg" "${small[@]}" --show 1 --threads 1
 expect evaluate-adapter 0 '^harmful +refusal_rate ' \
     -- "$are" evaluate "$cfg" "${small[@]}" --adapter "$adapter" --threads 1
+# evaluation.perplexity_docs = 0 scores every document of the held-out text.
+expect every-document 0 ' 32 held-out documents' -- "$are" evaluate "$cfg" "${small[@]}" \
+    --set evaluation.perplexity_docs=0 --set 'evaluation.perplexity_text="data/smollm2/heldout_text.jsonl"' \
+    --set evaluation.max_prompts=1 --threads 1
 expect_summary
