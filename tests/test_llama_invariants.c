@@ -792,6 +792,76 @@ static void test_work_range(void) {
     release_arrays();
 }
 
+// Blocks below the lowest LoRA block run once: llama_forward_from block 1, given hidden state 1
+// of every token (captured by a forward of its own), captures state 3 and gives LoRA gradients
+// bit for bit as a whole forward does, running one block fewer. Starting above the lowest LoRA
+// block or above a captured state is refused.
+static void test_forward_from(void) {
+    counter.table = *cpu;
+    counter.table.gemm = counting_gemm;
+    counter.table.attention_forward = counting_attention_forward;
+    counter.table.attention_backward = counting_attention_backward;
+    counter.table.embedding_backward = counting_embedding_backward;
+    LlamaModel m;
+    model_init(&m, &counter.table, false, 91);
+    const LlamaConfig *cfg = &m.cfg;
+    int lens[3] = {7, 3, 5}, T = 15, d = cfg->dim;
+    TokenBatch batch = {3, lens, random_tokens(T, cfg->vocab_size)};
+    bool layers[3] = {false, true, true};
+    Lora *lora = attach_lora(&m, (1u << PROJ_COUNT) - 1, layers);
+    WorkspacePlan plan = {.max_tokens = T, .max_seqs = 3, .max_seq_len = 7};
+
+    plan.outputs = (LlamaOutputs){.n_capture = 1, .layers = {1}, .capture_at = CAPTURE_ALL_TOKENS};
+    LlamaWorkspace *prefix_ws = workspace(&m, plan);
+    forward(&m, prefix_ws, &batch);
+    float *prefix = llama_captured(prefix_ws); // [T, dim] hidden state 1 of every token
+
+    plan.outputs = (LlamaOutputs){.n_capture = 1, .layers = {3}};
+    plan.backward = BACKWARD_LORA;
+    LlamaWorkspace *ws = workspace(&m, plan);
+    float *grad_in = random_floats(&rng, (size_t)3 * d, 1.0f);
+    BackwardSources from_captured = {.from_captured = true};
+    float *captured[2], *grads[2];
+    int blocks[2];
+    for (int run = 0; run < 2; run++) {
+        counter_reset();
+        int rc =
+            run ? llama_forward_from(&m, ws, &batch, 1, prefix) : llama_forward(&m, ws, &batch);
+        CHECK(rc == 0, "forward from block %d: %s", run, llama_workspace_error(ws));
+        blocks[run] = counter.attention_forward;
+        captured[run] = download(cpu, llama_captured(ws), (size_t)3 * d);
+        cpu->to_device(cpu, llama_captured_grad(ws), grad_in, (size_t)3 * d * sizeof(float));
+        cpu->zero(cpu, lora->grads, lora->n_params * sizeof(float));
+        CHECK(llama_backward(&m, ws, &from_captured, NULL) == 0, "backward: %s",
+              llama_workspace_error(ws));
+        grads[run] = download(cpu, lora->grads, lora->n_params);
+    }
+    CHECK(blocks[0] == 3 && blocks[1] == 2, "blocks run: %d whole, %d from block 1", blocks[0],
+          blocks[1]);
+    CHECK(identical(captured[0], captured[1], (size_t)3 * d),
+          "state 3 from block 1 differs from the whole forward's by %.3g",
+          max_difference(captured[0], captured[1], (size_t)3 * d));
+    CHECK(identical(grads[0], grads[1], lora->n_params),
+          "LoRA gradients from block 1 differ by %.3g",
+          max_difference(grads[0], grads[1], lora->n_params));
+    CHECK(llama_forward_from(&m, ws, &batch, 2, prefix) != 0 &&
+              strstr(llama_workspace_error(ws), "lowest block"),
+          "a start above the lowest LoRA block is refused: %s", llama_workspace_error(ws));
+    llama_workspace_free(ws);
+    plan.outputs = (LlamaOutputs){.n_capture = 2, .layers = {1, 3}};
+    plan.backward = BACKWARD_NONE;
+    ws = workspace(&m, plan);
+    CHECK(llama_forward_from(&m, ws, &batch, 2, prefix) != 0 &&
+              strstr(llama_workspace_error(ws), "cannot capture hidden state 1"),
+          "a start above a captured state is refused: %s", llama_workspace_error(ws));
+    llama_workspace_free(ws);
+    llama_workspace_free(prefix_ws);
+    m.lora = NULL;
+    lora_free(lora, cpu);
+    llama_free(&m);
+    release_arrays();
+}
+
 // --- determinism and sampling ----------------------------------------------------------------
 
 // Full and LoRA gradients from targets and captured states at once, twice: the same bits.
@@ -1039,6 +1109,7 @@ int main(void) {
     test_lora_gradients();
     test_full_gradients();
     test_work_range();
+    test_forward_from();
     test_determinism();
     test_sampled_generation();
     test_sample_token();
