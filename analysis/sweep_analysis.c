@@ -36,6 +36,7 @@ typedef struct {
     int n_texts, cap_texts;
     Table **tables;
     int n_tables;
+    bool bad_options; // the failure is an option naming what the files do not have
     char err[1024];
 } Analysis;
 
@@ -378,9 +379,19 @@ static int add_representations(Analysis *an, SectionDraft *s, const char *task) 
                         &plot);
     }
     const TrialReader *shown = readers[pca];
+    int layer = 0; // the index of the layer drawn among the trial's captured ones
+    if (an->o->pca_layer)
+        while (layer < shown->n_layers && shown->layers[layer] != *an->o->pca_layer) layer++;
+    if (rc == 0 && layer == shown->n_layers) {
+        an->bad_options = true;
+        rc = io_error(an->err, sizeof an->err,
+                      "--pca-layer %d: trial %s (task %s) stores hidden states %d..%d, not %d",
+                      *an->o->pca_layer, shown->trial_id, task, shown->layers[0],
+                      shown->layers[shown->n_layers - 1], *an->o->pca_layer);
+    }
     TrialPca p = {0};
     if (rc == 0 && shown->n_stored > 0)
-        rc = trial_pca(readers[pca], 0, &p, an->err, sizeof an->err);
+        rc = trial_pca(readers[pca], layer, &p, an->err, sizeof an->err);
     for (int i = 0; rc == 0 && i < p.n_rounds; i++) {
         plot_pca_round(&plot, shown->trial_id, &p, i, shown->labels);
         snprintf(name, sizeof name, "%s-pca-%s-layer%d-round%d", piece, shown->trial_id, p.layer,
@@ -501,7 +512,7 @@ int sweep_analysis_run(const SweepAnalysisOptions *o, TextBuffer *markdown, bool
     if (rc == 0 && (ablation_build(an.sweep, &all, &an.all, an.err, sizeof an.err) < 0 ||
                     ablation_build(an.sweep, &headline, &an.headline, an.err, sizeof an.err) < 0)) {
         // A filter, grouping or metric that the sweep does not have is the caller's mistake.
-        *bad_options = o->n_where || o->n_by || o->n_metrics;
+        an.bad_options = o->n_where || o->n_by || o->n_metrics;
         rc = -1;
     }
     if (rc == 0 &&
@@ -518,6 +529,7 @@ int sweep_analysis_run(const SweepAnalysisOptions *o, TextBuffer *markdown, bool
         }
         if (markdown->failed) rc = io_error(an.err, sizeof an.err, "out of memory");
     }
+    *bad_options = an.bad_options;
     if (rc < 0) io_error(err, err_len, "%s", an.err);
     analysis_free(&an);
     return rc;

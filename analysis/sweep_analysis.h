@@ -28,13 +28,14 @@ typedef struct {
     const char *const *metrics; // the people's tables' columns; 0: ablation_headline_metrics
     int n_metrics;
     const char *pca_trial; // the trial whose rounds the PCA plots show; NULL: each task's first
+    const int *pca_layer;  // the hidden state they show (HF index as stored); NULL: its first
     bool representations;  // false: the tables only
     FILE *progress;        // a line per trial analysed ("[3/16] trial ... ETA"); NULL: quiet
 } SweepAnalysisOptions;
 
 // Runs the analysis and appends the headline tables as Markdown to markdown. Returns 0, or -1
-// with one line in err; *bad_options then says whether a filter, grouping or metric named
-// something the sweep does not have (the caller's mistake rather than the files').
+// with one line in err; *bad_options then says whether a filter, grouping, metric or PCA layer
+// named something the sweep does not have (the caller's mistake rather than the files').
 int sweep_analysis_run(const SweepAnalysisOptions *o, TextBuffer *markdown, bool *bad_options,
                        char *err, size_t err_len);
 

@@ -1,6 +1,7 @@
 // `are analyze RUN_DIR`: ablation tables of a sweep's summary metrics, the representation
 // analysis of its stored rounds, SVG plots and one HTML report, from sweep.h5 and the trial
 // files (finished ones, and the .tmp files of trials still running, read as SWMR readers).
+#include "cli_args.h"
 #include "commands.h"
 #include "sweep_analysis.h"
 
@@ -37,6 +38,7 @@ static const char usage[] =
     "  --metrics LIST     the metrics of the printed tables and the report, comma-separated\n"
     "                     names or patterns (edited.*.refusal_rate); the files keep every metric\n"
     "  --pca-trial ID     the trial whose rounds the PCA plots show (default: each task's first)\n"
+    "  --pca-layer L      the hidden state they show, as the trial stores it (default: its first)\n"
     "  --no-representations   tables only: skip the representation analysis\n"
     "  -h, --help         this text\n"
     "\n"
@@ -44,6 +46,8 @@ static const char usage[] =
 
 typedef struct {
     const char *input, *out_dir, *pca_trial;
+    int pca_layer;
+    bool has_pca_layer;
     const char *where[MAX_FILTERS];
     int n_where;
     char *by[MAX_BY];
@@ -94,7 +98,7 @@ static int parse_args(int argc, char **argv, AnalyzeArgs *a) {
         }
         bool takes_value = !strcmp(opt, "--out") || !strcmp(opt, "--where") ||
                            !strcmp(opt, "--by") || !strcmp(opt, "--metrics") ||
-                           !strcmp(opt, "--pca-trial");
+                           !strcmp(opt, "--pca-trial") || !strcmp(opt, "--pca-layer");
         if (!takes_value || i + 1 == argc) {
             fprintf(stderr, "are analyze: unknown option or missing value: '%s'\n%s", opt, usage);
             return EXIT_USAGE;
@@ -104,7 +108,16 @@ static int parse_args(int argc, char **argv, AnalyzeArgs *a) {
             a->out_dir = value;
         else if (!strcmp(opt, "--pca-trial"))
             a->pca_trial = value;
-        else if (!strcmp(opt, "--where")) {
+        else if (!strcmp(opt, "--pca-layer")) {
+            long long layer;
+            if (!parse_int_arg(value, -1024, 1024, &layer)) {
+                fprintf(stderr, "are analyze: --pca-layer expects a layer index, got '%s'\n",
+                        value);
+                return EXIT_USAGE;
+            }
+            a->pca_layer = (int)layer;
+            a->has_pca_layer = true;
+        } else if (!strcmp(opt, "--where")) {
             if (!strchr(value, '=') || a->n_where == MAX_FILTERS) {
                 fprintf(stderr, "are analyze: --where expects AXIS=VALUE, got '%s'\n", value);
                 return EXIT_USAGE;
@@ -167,6 +180,7 @@ int cmd_analyze(int argc, char **argv) {
                               .metrics = (const char *const *)a.metrics,
                               .n_metrics = a.n_metrics,
                               .pca_trial = a.pca_trial,
+                              .pca_layer = a.has_pca_layer ? &a.pca_layer : NULL,
                               .representations = a.representations,
                               .progress = stderr};
     TextBuffer markdown = {0};

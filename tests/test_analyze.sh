@@ -136,6 +136,12 @@ expect where-no-value 2 'jailbreak' 'defense' -- "$are" analyze "$run" --where t
 expect by 0 '^## jailbreak: by are.generator.rank × repeat$' -- \
     "$are" analyze "$run" --by are.generator.rank,repeat --no-representations --out "$tmp/by"
 
+# The PCA plots of another captured layer; one the trials do not store is the caller's mistake.
+expect pca-layer 0 -- "$are" analyze "$run" --pca-layer 3 --out "$tmp/pca3"
+expect pca-layer-files 0 'jailbreak-pca-[0-9a-f]{16}-layer3-round2.svg' -- ls "$tmp/pca3/plots"
+expect pca-layer-missing 2 'pca-layer 9: trial [0-9a-f]{16} \(task [a-z]+\) stores hidden states 2..3, not 9' \
+    -- "$are" analyze "$run" --pca-layer 9 --out "$tmp/pca9"
+
 # A sweep killed during its third trial's second round: sweep.h5 says running, the trial's
 # .tmp holds its rounds so far, and analyze reads them.
 killed=$tmp/killed
