@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,10 +68,18 @@ static int keep_table(Analysis *an, Table *t) {
     return 0;
 }
 
-static const char *keep_printf(Analysis *an, const char *fmt, const char *a, const char *b) {
+// A printf'd string the analysis keeps until the end (NULL when out of memory).
+static const char *keep_printf(Analysis *an, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *keep_printf(Analysis *an, const char *fmt, ...) {
     TextBuffer t = {0};
-    text_append(&t, fmt, a, b);
-    return keep_text(an, &t);
+    va_list ap;
+    va_start(ap, fmt);
+    text_vappend(&t, fmt, ap);
+    va_end(ap);
+    const char *kept = keep_text(an, &t); // takes t's text when kept
+    text_free(&t);
+    return kept;
 }
 
 static int write_file(Analysis *an, const char *name, const TextBuffer *b) {
@@ -176,17 +185,22 @@ static int load_representations(Analysis *an) {
     const SweepTable *t = an->sweep;
     an->readers = calloc((size_t)t->n_trials + 1, sizeof *an->readers);
     an->stats = calloc((size_t)t->n_trials + 1, sizeof *an->stats);
-    if (!an->readers || !an->stats) return io_error(an->err, sizeof an->err, "out of memory");
-    int n_files = 0;
+    int *rows = malloc(((size_t)t->n_trials + 1) * sizeof *rows); // the trials to read
+    if (!an->readers || !an->stats || !rows) {
+        free(rows);
+        return io_error(an->err, sizeof an->err, "out of memory");
+    }
+    int n_rows = 0;
     for (int i = 0; i < t->n_trials; i++)
-        n_files += (t->rows[i].status == SWEEP_DONE || t->rows[i].status == SWEEP_RUNNING) &&
-                   selected(&an->all, t->rows[i].id);
+        if ((t->rows[i].status == SWEEP_DONE || t->rows[i].status == SWEEP_RUNNING) &&
+            selected(&an->all, t->rows[i].id))
+            rows[n_rows++] = i;
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    for (int i = 0; i < t->n_trials; i++) {
-        const SweepRow *row = &t->rows[i];
+    int rc = 0;
+    for (int k = 0; rc == 0 && k < n_rows; k++) {
+        const SweepRow *row = &t->rows[rows[k]];
         bool running = row->status == SWEEP_RUNNING;
-        if ((row->status != SWEEP_DONE && !running) || !selected(&an->all, row->id)) continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/trials/%s.h5%s", an->run_dir, row->id,
                  running ? ".tmp" : "");
@@ -196,7 +210,8 @@ static int load_representations(Analysis *an) {
         if (trial_reader_open(r, path, an->err, sizeof an->err) < 0 ||
             trial_round_stats(r, &an->stats[an->n_trials], an->err, sizeof an->err) < 0) {
             trial_reader_close(r);
-            return -1;
+            rc = -1;
+            break;
         }
         an->n_trials++;
         struct timespec now;
@@ -205,10 +220,11 @@ static int load_representations(Analysis *an) {
             (double)(now.tv_sec - start.tv_sec) + 1e-9 * (double)(now.tv_nsec - start.tv_nsec);
         if (an->o->progress)
             fprintf(an->o->progress, "[%d/%d] trial %s (%s, %d stored rounds)%s, ETA %.0f s\n",
-                    an->n_trials, n_files, r->trial_id, r->task, r->n_stored,
-                    running ? ", running" : "", elapsed / an->n_trials * (n_files - an->n_trials));
+                    k + 1, n_rows, r->trial_id, r->task, r->n_stored, running ? ", running" : "",
+                    elapsed / (k + 1) * (n_rows - k - 1));
     }
-    return 0;
+    free(rows);
+    return rc;
 }
 
 // representations.csv: every trial's statistics.
@@ -253,8 +269,8 @@ static int add_figure(Analysis *an, SectionDraft *s, const char *name, const cha
     const char *svg = rc == 0 ? keep_text(an, plot) : NULL; // takes plot's text when kept
     text_free(plot);
     if (rc < 0) return -1;
-    const char *kept_file = keep_printf(an, "%s%s", file, "");
-    const char *kept_title = keep_printf(an, "%s%s", title, "");
+    const char *kept_file = keep_printf(an, "%s", file);
+    const char *kept_title = keep_printf(an, "%s", title);
     ReportFigure *grown = svg && kept_file && kept_title
                               ? realloc(s->figures, (size_t)(s->n_figures + 1) * sizeof *grown)
                               : NULL;
@@ -278,8 +294,8 @@ static int add_ablation(Analysis *an, SectionDraft *s, int k) {
     char piece[400];
     slug(an->all.tables[k].title, piece, sizeof piece);
     ReportTable t = {.table = g->table,
-                     .csv_file = keep_printf(an, "ablation-%s.csv", piece, ""),
-                     .latex_file = keep_printf(an, "ablation-%s.tex", piece, ""),
+                     .csv_file = keep_printf(an, "ablation-%s.csv", piece),
+                     .latex_file = keep_printf(an, "ablation-%s.tex", piece),
                      .markdown_file = "ablation.md"};
     if (!t.csv_file || !t.latex_file) return io_error(an->err, sizeof an->err, "out of memory");
     if (add_table(an, s, t) < 0) return -1;
@@ -348,35 +364,30 @@ static int add_representations(Analysis *an, SectionDraft *s, const char *task) 
         rc = write_file(an, name, &csv);
     }
     if (rc == 0) {
-        ReportTable t = {.table = people, .csv_file = keep_printf(an, "%s%s", name, "")};
+        ReportTable t = {.table = people, .csv_file = keep_printf(an, "%s", name)};
         rc = add_table(an, s, t);
     }
     table_free(numbers);
     text_free(&csv);
+    static const struct {
+        void (*draw)(TextBuffer *b, const char *task, const TaskRoundStats *t);
+        const char *name, *title, *caption;
+    } round_plots[] = {
+        {plot_discriminator_rounds, "discriminator", "ARE's discriminator accuracy per round",
+         "Each round's freshly trained discriminator, mean ± std over the task's trials (trials "
+         "that stopped earlier leave the later rounds)."},
+        {plot_probe_rounds, "probe", "Linear-probe accuracy per round and layer",
+         "A logistic-regression probe trained on the stored train split, accuracy on the test "
+         "split; 0.5 is chance."},
+        {plot_separation_rounds, "separability", "Separability per round and layer",
+         "Distance between the class means over the root mean squared distance of a sample to "
+         "its class mean."},
+    };
     TextBuffer plot = {0};
-    if (rc == 0) {
-        plot_discriminator_rounds(&plot, task, &pooled);
-        snprintf(name, sizeof name, "%s-discriminator", piece);
-        rc = add_figure(an, s, name, "ARE's discriminator accuracy per round",
-                        "Each round's freshly trained discriminator, mean ± std over the task's "
-                        "trials (trials that stopped earlier leave the later rounds).",
-                        &plot);
-    }
-    if (rc == 0) {
-        plot_probe_rounds(&plot, task, &pooled);
-        snprintf(name, sizeof name, "%s-probe", piece);
-        rc = add_figure(an, s, name, "Linear-probe accuracy per round and layer",
-                        "A logistic-regression probe trained on the stored train split, accuracy "
-                        "on the test split; 0.5 is chance.",
-                        &plot);
-    }
-    if (rc == 0) {
-        plot_separation_rounds(&plot, task, &pooled);
-        snprintf(name, sizeof name, "%s-separability", piece);
-        rc = add_figure(an, s, name, "Separability per round and layer",
-                        "Distance between the class means over the root mean squared distance of "
-                        "a sample to its class mean.",
-                        &plot);
+    for (size_t k = 0; rc == 0 && k < sizeof round_plots / sizeof round_plots[0]; k++) {
+        round_plots[k].draw(&plot, task, &pooled);
+        snprintf(name, sizeof name, "%s-%s", piece, round_plots[k].name);
+        rc = add_figure(an, s, name, round_plots[k].title, round_plots[k].caption, &plot);
     }
     const TrialReader *shown = readers[pca];
     int layer = 0; // the index of the layer drawn among the trial's captured ones
@@ -454,7 +465,7 @@ static int build_report(Analysis *an) {
                                      .csv_file = "trials.csv",
                                      .markdown_file = "trials.md"});
     for (int i = 0; rc == 0 && i < n_tasks; i++) {
-        drafts[1 + i].heading = keep_printf(an, "Task %s", tasks[i], "");
+        drafts[1 + i].heading = keep_printf(an, "Task %s", tasks[i]);
         if (an->o->representations) rc = add_representations(an, &drafts[1 + i], tasks[i]);
     }
     ReportSection sections[MAX_TASKS + 1];

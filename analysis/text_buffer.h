@@ -4,6 +4,7 @@
 #ifndef ARE_TEXT_BUFFER_H
 #define ARE_TEXT_BUFFER_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -16,6 +17,9 @@ typedef struct {
 // printf onto the end of b. Out of memory sets b->failed, which the caller checks once at the
 // end instead of after every append.
 void text_append(TextBuffer *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// text_append with the arguments in ap (which it consumes).
+void text_vappend(TextBuffer *b, const char *fmt, va_list ap);
 
 // Appends s with &, <, >, " and ' written as entities: text safe inside XML and HTML elements
 // and attribute values.

@@ -686,14 +686,19 @@ static double lora_flops(const Lora *lora, const LlamaConfig *cfg, int layer, in
     return flops;
 }
 
-static void test_work_range(void) {
+// A model on the CPU backend whose gemm, attention and embedding-backward calls are counted.
+static void counting_model_init(LlamaModel *m, uint64_t seed) {
     counter.table = *cpu;
     counter.table.gemm = counting_gemm;
     counter.table.attention_forward = counting_attention_forward;
     counter.table.attention_backward = counting_attention_backward;
     counter.table.embedding_backward = counting_embedding_backward;
+    model_init(m, &counter.table, false, seed);
+}
+
+static void test_work_range(void) {
     LlamaModel m;
-    model_init(&m, &counter.table, false, 71);
+    counting_model_init(&m, 71);
     const LlamaConfig *cfg = &m.cfg;
     int lens[2] = {6, 4}, T = 10;
     TokenBatch batch = {2, lens, random_tokens(T, cfg->vocab_size)};
@@ -797,13 +802,8 @@ static void test_work_range(void) {
 // bit for bit as a whole forward does, running one block fewer. Starting above the lowest LoRA
 // block or above a captured state is refused.
 static void test_forward_from(void) {
-    counter.table = *cpu;
-    counter.table.gemm = counting_gemm;
-    counter.table.attention_forward = counting_attention_forward;
-    counter.table.attention_backward = counting_attention_backward;
-    counter.table.embedding_backward = counting_embedding_backward;
     LlamaModel m;
-    model_init(&m, &counter.table, false, 91);
+    counting_model_init(&m, 91);
     const LlamaConfig *cfg = &m.cfg;
     int lens[3] = {7, 3, 5}, T = 15, d = cfg->dim;
     TokenBatch batch = {3, lens, random_tokens(T, cfg->vocab_size)};

@@ -77,9 +77,10 @@ expect few-prompts 0 '^trial file: ' -- "$are" run "$cfg" "${small[@]}" \
 # (are.cache_frozen_blocks, the default) or in every forward; the trial is the same bit for bit.
 if command -v h5dump >/dev/null; then
     for cache in true false; do
-        "$are" run "$cfg" "${small[@]}" --set are.generator.layers=[1] --set are.layers=[3] \
-            --set are.max_rounds=2 --set are.cache_frozen_blocks=$cache \
-            --set "output.dir=\"$tmp/cache-$cache\"" --threads 1 >"$tmp/cache-$cache.log" 2>&1
+        expect "frozen-cache-$cache" 0 '^trial file: ' -- "$are" run "$cfg" "${small[@]}" \
+            --set are.generator.layers=[1] --set are.layers=[3] --set are.max_rounds=2 \
+            --set are.cache_frozen_blocks=$cache --set "output.dir=\"$tmp/cache-$cache\"" \
+            --threads 1
     done
     on=$(ls "$tmp"/cache-true/trials/*.h5) off=$(ls "$tmp"/cache-false/trials/*.h5)
     for d in /metrics/gen_loss_train /metrics/disc_acc_test /representations /lora_weights; do
