@@ -534,7 +534,7 @@ static int shape_bench_create(ShapeBench *b, const Shape *s, Backend *be, const 
         if (layer > b->capture_blocks) b->capture_blocks = layer;
     }
     bool *layer_on = calloc((size_t)cfg->n_layers, sizeof(bool));
-    if (!layer_on || llama_weights_alloc(&b->model.w, cfg, be) ||
+    if (!layer_on || llama_weights_alloc(&b->model.w, cfg, be, MATRIX_F32) ||
         make_batch(&b->batch, size, cfg->vocab_size, rng)) {
         free(layer_on);
         return -1;

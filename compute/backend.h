@@ -15,8 +15,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct Backend Backend;
+
+// How frozen base matrices (the projections and an untied LM head, when no gradient of them is
+// taken) are stored. 16 bits halve their memory, and on a GPU run them on the tensor cores.
+typedef enum {
+    MATRIX_F32,
+    MATRIX_BF16, // bfloat16: fp32's exponent range, 8 significant bits
+    MATRIX_F16,  // IEEE half: 11 significant bits, |x| < 65504
+} MatrixType;
 
 struct Backend {
     const char *name; // "cpu", "cuda"
@@ -30,11 +39,23 @@ struct Backend {
     void (*copy)(Backend *be, void *dst, const void *src, size_t bytes);
     void (*zero)(Backend *be, void *dst, size_t bytes);
     void (*destroy)(Backend *be);
+    // 16-bit frozen matrices, type matrix_type (MATRIX_F32: the model keeps them in fp32 and
+    // these two are unused): dst [n] = host_src [n] rounded to nearest even, and back exactly.
+    MatrixType matrix_type;
+    void (*matrix_to_device)(Backend *be, uint16_t *dst, const float *host_src, size_t n);
+    void (*matrix_to_host)(Backend *be, float *host_dst, const uint16_t *src, size_t n);
 
     // --- linear algebra -----------------------------------------------------------------
     // C[M,N] = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T; lda/ldb/ldc are row strides.
     void (*gemm)(Backend *be, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+    // The same product with B a 16-bit frozen matrix of type be->matrix_type, as stored by
+    // matrix_to_device: C[M,N] = alpha * A[M,K] @ op(W) + beta * C, op(W) = W^T for W [N,K]
+    // (trans_w) or W for W [K,N]. Accumulation is fp32; a backend may round A to W's type
+    // first (cuBLAS multiplies two 16-bit operands), so results match gemm within 16-bit
+    // rounding of the activations, not bit for bit.
+    void (*gemm_matrix)(Backend *be, bool trans_w, int M, int N, int K, float alpha, const float *A,
+                        int lda, const uint16_t *W, int ldw, float beta, float *C, int ldc);
     // y[n] += a * x[n]
     void (*axpy)(Backend *be, int n, float a, const float *x, float *y);
     // out[n] = a[n] + b[n]   (out may alias a or b)

@@ -3,8 +3,13 @@
 void linear_forward(Backend *be, const Linear *lin, int T, const float *x, float *ax, float *y,
                     bool accumulate) {
     // y [T,out] (+)= x [T,in] W^T
-    be->gemm(be, false, true, T, lin->out, lin->in, 1.0f, x, lin->in, lin->W, lin->in,
-             accumulate ? 1.0f : 0.0f, y, lin->out);
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (lin->W16)
+        be->gemm_matrix(be, true, T, lin->out, lin->in, 1.0f, x, lin->in, lin->W16, lin->in, beta,
+                        y, lin->out);
+    else
+        be->gemm(be, false, true, T, lin->out, lin->in, 1.0f, x, lin->in, lin->W, lin->in, beta, y,
+                 lin->out);
     if (!lin->A) return;
     // ax [T,r] = x A^T;  y += scale * ax B^T
     be->gemm(be, false, true, T, lin->rank, lin->in, 1.0f, x, lin->in, lin->A, lin->in, 0.0f, ax,
@@ -16,9 +21,13 @@ void linear_forward(Backend *be, const Linear *lin, int T, const float *x, float
 void linear_backward(Backend *be, const Linear *lin, int T, const float *x, const float *ax,
                      const float *dy, float *dax, float *dx, bool accumulate) {
     // dx [T,in] (+)= dy [T,out] W
-    if (dx)
-        be->gemm(be, false, false, T, lin->in, lin->out, 1.0f, dy, lin->out, lin->W, lin->in,
-                 accumulate ? 1.0f : 0.0f, dx, lin->in);
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (dx && lin->W16)
+        be->gemm_matrix(be, false, T, lin->in, lin->out, 1.0f, dy, lin->out, lin->W16, lin->in,
+                        beta, dx, lin->in);
+    else if (dx)
+        be->gemm(be, false, false, T, lin->in, lin->out, 1.0f, dy, lin->out, lin->W, lin->in, beta,
+                 dx, lin->in);
     // dW [out,in] += dy^T x
     if (lin->dW)
         be->gemm(be, true, false, lin->out, lin->in, T, 1.0f, dy, lin->out, x, lin->in, 1.0f,

@@ -7,11 +7,13 @@
 #include "backend.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct {
     int in, out;
-    const float *W; // [out, in]
-    float *dW;      // [out, in] gradient, or NULL when base weights are frozen
+    const float *W;      // [out, in] fp32, or NULL when W16 holds it
+    const uint16_t *W16; // [out, in] 16-bit (be->matrix_type, frozen), or NULL
+    float *dW;           // [out, in] gradient, or NULL when base weights are frozen
     // LoRA, all NULL when the projection has no adapter
     int rank;
     float scale;    // alpha / rank

@@ -19,6 +19,7 @@ static Linear projection(const LlamaModel *m, int layer, Projection p, bool base
     Linear lin = {0};
     projection_shape(&m->cfg, p, &lin.out, &lin.in);
     lin.W = m->w.blocks[layer].proj[p];
+    lin.W16 = m->w.blocks[layer].proj16[p];
     lin.dW = base_grads ? m->grad.blocks[layer].proj[p] : NULL;
     const Lora *lora = m->lora;
     if (lora && lora_A(lora, layer, p)) {
@@ -35,7 +36,8 @@ static Linear projection(const LlamaModel *m, int layer, Projection p, bool base
 // logits [T, vocab] = final_ln [T, dim] lm_head^T; lm_head is the embedding when tied, so its
 // gradient then adds to the embedding's.
 static Linear lm_head(const LlamaModel *m, bool grads) {
-    Linear head = {.in = m->cfg.dim, .out = m->cfg.vocab_size, .W = m->w.lm_head};
+    Linear head = {
+        .in = m->cfg.dim, .out = m->cfg.vocab_size, .W = m->w.lm_head, .W16 = m->w.lm_head16};
     head.dW = grads ? m->grad.lm_head : NULL;
     return head;
 }

@@ -18,28 +18,42 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct Lora Lora; // lora.h
 
 typedef struct {
-    float *attn_norm;        // [dim]   input_layernorm
-    float *proj[PROJ_COUNT]; // see Projection
-    float *mlp_norm;         // [dim]   post_attention_layernorm
+    float *attn_norm;             // [dim]   input_layernorm
+    float *proj[PROJ_COUNT];      // see Projection; NULL when the matrices are 16-bit
+    uint16_t *proj16[PROJ_COUNT]; // the same in 16 bits; NULL when they are fp32
+    float *mlp_norm;              // [dim]   post_attention_layernorm
 } LlamaBlockWeights;
 
-// Every parameter tensor of a model, as views into one backend allocation of n_floats.
-// The same struct holds gradients (full backward) with the identical layout.
+// Every parameter tensor of a model, as views into one backend allocation of n_floats, and,
+// when the matrices are 16-bit, the projections and an untied LM head as views into a second
+// allocation of n_halves. The embedding and the norms always stay fp32 (the embedding is read
+// row by row, not multiplied). The same struct holds gradients (full backward, always fp32)
+// with the identical layout.
 typedef struct {
+    MatrixType matrices; // how proj and an untied lm_head are stored
     float *memory;
     size_t n_floats;
+    uint16_t *memory16; // NULL when matrices is MATRIX_F32
+    size_t n_halves;
     float *embed;              // [vocab, dim]
     LlamaBlockWeights *blocks; // [n_layers] (host array of views)
     float *final_norm;         // [dim]
-    float *lm_head;            // [vocab, dim]; == embed when tied
+    float *lm_head;            // [vocab, dim]; == embed when tied; NULL when 16-bit
+    uint16_t *lm_head16;       // [vocab, dim] when untied and 16-bit, else NULL
 } LlamaWeights;
 
-// Allocates (zero-filled) weights for cfg on be. Returns 0, or -1 when out of memory.
-int llama_weights_alloc(LlamaWeights *w, const LlamaConfig *cfg, Backend *be);
+// Allocates (zero-filled) weights for cfg on be, the matrices stored as `matrices`: MATRIX_F32,
+// or be->matrix_type for frozen 16-bit base weights (forward and LoRA backward only; a model
+// whose weights train, or that needs llama_alloc_grads, keeps MATRIX_F32). Returns 0, or -1
+// when out of memory.
+int llama_weights_alloc(LlamaWeights *w, const LlamaConfig *cfg, Backend *be, MatrixType matrices);
+// Backend bytes the weights hold.
+size_t llama_weights_bytes(const LlamaWeights *w);
 void llama_weights_free(LlamaWeights *w, Backend *be);
 // Fills every weight with seeded random values: matrices N(0, init_std^2), norms 1.
 void llama_weights_init_random(LlamaWeights *w, const LlamaConfig *cfg, Backend *be, float init_std,

@@ -36,18 +36,24 @@ const char *llama_config_check(const LlamaConfig *cfg) {
 
 // --- parameter layout ------------------------------------------------------------------------
 
-// Per block: attn_norm, the seven projections, mlp_norm, back to back in that order.
-static size_t block_floats(const LlamaConfig *cfg) {
-    size_t n = 2 * (size_t)cfg->dim;
+// The matrices of a block (the seven projections) and of an untied LM head.
+static size_t block_matrix_size(const LlamaConfig *cfg) {
+    size_t n = 0;
     for (int p = 0; p < PROJ_COUNT; p++) n += projection_size(cfg, (Projection)p);
     return n;
 }
 
-// embed, the blocks, final_norm, then lm_head unless it is the embedding.
-static size_t weight_floats(const LlamaConfig *cfg) {
+// Layout of the fp32 allocation: embed, per block attn_norm, the seven projections (fp32
+// matrices only) and mlp_norm, then final_norm, then lm_head (untied fp32 only). The 16-bit
+// allocation holds the blocks' projections in the same order, then an untied lm_head.
+static void weight_sizes(const LlamaConfig *cfg, bool matrices16, size_t *n_floats,
+                         size_t *n_halves) {
     size_t table = (size_t)cfg->vocab_size * (size_t)cfg->dim;
-    return table + (size_t)cfg->n_layers * block_floats(cfg) + (size_t)cfg->dim +
-           (cfg->tie_embeddings ? 0 : table);
+    size_t matrices =
+        (size_t)cfg->n_layers * block_matrix_size(cfg) + (cfg->tie_embeddings ? 0 : table);
+    *n_floats = table + (size_t)cfg->n_layers * 2 * (size_t)cfg->dim + (size_t)cfg->dim +
+                (matrices16 ? 0 : matrices);
+    *n_halves = matrices16 ? matrices : 0;
 }
 
 static float *take(float **cursor, size_t n) {
@@ -56,34 +62,61 @@ static float *take(float **cursor, size_t n) {
     return view;
 }
 
-int llama_weights_alloc(LlamaWeights *w, const LlamaConfig *cfg, Backend *be) {
+static uint16_t *take16(uint16_t **cursor, size_t n) {
+    uint16_t *view = *cursor;
+    *cursor += n;
+    return view;
+}
+
+int llama_weights_alloc(LlamaWeights *w, const LlamaConfig *cfg, Backend *be, MatrixType matrices) {
     assert(llama_config_check(cfg) == NULL);
+    assert(matrices == MATRIX_F32 || matrices == be->matrix_type);
     memset(w, 0, sizeof *w);
-    w->n_floats = weight_floats(cfg);
+    bool narrow = matrices != MATRIX_F32;
+    w->matrices = matrices;
+    weight_sizes(cfg, narrow, &w->n_floats, &w->n_halves);
     w->blocks = calloc((size_t)cfg->n_layers, sizeof *w->blocks);
     w->memory = be->alloc(be, w->n_floats * sizeof(float));
-    if (!w->blocks || !w->memory) {
+    if (narrow) w->memory16 = be->alloc(be, w->n_halves * sizeof(uint16_t));
+    if (!w->blocks || !w->memory || (narrow && !w->memory16)) {
         llama_weights_free(w, be);
         return -1;
     }
     size_t table = (size_t)cfg->vocab_size * (size_t)cfg->dim;
     float *cursor = w->memory;
+    uint16_t *cursor16 = w->memory16;
     w->embed = take(&cursor, table);
     for (int l = 0; l < cfg->n_layers; l++) {
         LlamaBlockWeights *b = &w->blocks[l];
         b->attn_norm = take(&cursor, (size_t)cfg->dim);
-        for (int p = 0; p < PROJ_COUNT; p++)
-            b->proj[p] = take(&cursor, projection_size(cfg, (Projection)p));
+        for (int p = 0; p < PROJ_COUNT; p++) {
+            size_t n = projection_size(cfg, (Projection)p);
+            if (narrow)
+                b->proj16[p] = take16(&cursor16, n);
+            else
+                b->proj[p] = take(&cursor, n);
+        }
         b->mlp_norm = take(&cursor, (size_t)cfg->dim);
     }
     w->final_norm = take(&cursor, (size_t)cfg->dim);
-    w->lm_head = cfg->tie_embeddings ? w->embed : take(&cursor, table);
+    if (cfg->tie_embeddings)
+        w->lm_head = w->embed;
+    else if (narrow)
+        w->lm_head16 = take16(&cursor16, table);
+    else
+        w->lm_head = take(&cursor, table);
     assert((size_t)(cursor - w->memory) == w->n_floats);
+    assert((size_t)(cursor16 - w->memory16) == w->n_halves);
     return 0;
+}
+
+size_t llama_weights_bytes(const LlamaWeights *w) {
+    return w->n_floats * sizeof(float) + w->n_halves * sizeof(uint16_t);
 }
 
 void llama_weights_free(LlamaWeights *w, Backend *be) {
     if (w->memory) be->free(be, w->memory);
+    if (w->memory16) be->free(be, w->memory16);
     free(w->blocks);
     memset(w, 0, sizeof *w);
 }
@@ -93,13 +126,17 @@ void llama_weights_free(LlamaWeights *w, Backend *be) {
 // Values are generated on the host in chunks of this many floats, then uploaded.
 #define FILL_CHUNK 4096
 
-// dst[n] = std * N(0,1) from rng, or 1 when std is 0 (a norm's weight).
-static void fill(Backend *be, float *dst, size_t n, float std, Rng *rng) {
+// dst[n] (fp32) or dst16[n] (16-bit, the other NULL) = std * N(0,1) from rng, or 1 when std is
+// 0 (a norm's weight). The same seed gives the same values either way, before rounding.
+static void fill(Backend *be, float *dst, uint16_t *dst16, size_t n, float std, Rng *rng) {
     float chunk[FILL_CHUNK];
     for (size_t done = 0; done < n; done += FILL_CHUNK) {
         size_t count = n - done < FILL_CHUNK ? n - done : FILL_CHUNK;
         for (size_t i = 0; i < count; i++) chunk[i] = std ? std * rng_normal(rng) : 1.0f;
-        be->to_device(be, dst + done, chunk, count * sizeof(float));
+        if (dst16)
+            be->matrix_to_device(be, dst16 + done, chunk, count);
+        else
+            be->to_device(be, dst + done, chunk, count * sizeof(float));
     }
 }
 
@@ -108,23 +145,23 @@ void llama_weights_init_random(LlamaWeights *w, const LlamaConfig *cfg, Backend 
     Rng rng;
     rng_seed(&rng, seed);
     size_t table = (size_t)cfg->vocab_size * (size_t)cfg->dim;
-    fill(be, w->embed, table, init_std, &rng);
+    fill(be, w->embed, NULL, table, init_std, &rng);
     for (int l = 0; l < cfg->n_layers; l++) {
         LlamaBlockWeights *b = &w->blocks[l];
-        fill(be, b->attn_norm, (size_t)cfg->dim, 0, &rng);
+        fill(be, b->attn_norm, NULL, (size_t)cfg->dim, 0, &rng);
         for (int p = 0; p < PROJ_COUNT; p++)
-            fill(be, b->proj[p], projection_size(cfg, (Projection)p), init_std, &rng);
-        fill(be, b->mlp_norm, (size_t)cfg->dim, 0, &rng);
+            fill(be, b->proj[p], b->proj16[p], projection_size(cfg, (Projection)p), init_std, &rng);
+        fill(be, b->mlp_norm, NULL, (size_t)cfg->dim, 0, &rng);
     }
-    fill(be, w->final_norm, (size_t)cfg->dim, 0, &rng);
-    if (!cfg->tie_embeddings) fill(be, w->lm_head, table, init_std, &rng);
+    fill(be, w->final_norm, NULL, (size_t)cfg->dim, 0, &rng);
+    if (!cfg->tie_embeddings) fill(be, w->lm_head, w->lm_head16, table, init_std, &rng);
 }
 
 // --- the model -------------------------------------------------------------------------------
 
 int llama_alloc_grads(LlamaModel *m) {
     if (m->grad.memory) return 0;
-    return llama_weights_alloc(&m->grad, &m->cfg, m->be);
+    return llama_weights_alloc(&m->grad, &m->cfg, m->be, MATRIX_F32);
 }
 
 void llama_free(LlamaModel *m) {

@@ -77,6 +77,9 @@ static int resolve_plan(LlamaWorkspace *ws) {
         if (!m->grad.memory)
             return llama_workspace_fail(ws, "full backward needs the model's gradients "
                                             "(llama_alloc_grads)");
+        if (m->w.matrices != MATRIX_F32)
+            return llama_workspace_fail(ws, "full backward trains the base weights, which need "
+                                            "fp32 matrices (base_weights = \"fp32\")");
         if (out->n_capture == 0 && !out->logits)
             return llama_workspace_fail(ws, "backward needs an output: logits or a capture");
         ws->lowest_stored = 0;

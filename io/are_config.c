@@ -49,6 +49,7 @@ static const char *const default_markers[] = {
 
 // Choices of enum fields, in the order of the C enum (or false, true for a bool).
 static const char *const devices[] = {"auto", "cpu", "cuda", NULL};
+static const char *const weight_types[] = {"auto", "fp32", "bf16", "fp16", NULL};
 static const char *const positions[] = {"last", NULL};
 static const char *const splits[] = {"test", "train", NULL}; // converge_on_train
 static const char *const disc_kinds[] = {"linear", "mlp", NULL};
@@ -94,6 +95,9 @@ static const SchemaField are_fields[] = {
      .doc = "chat template; {prompt} marks the prompt (Llama-2-chat: \"[INST] {prompt} [/INST]\")"},
     {"device", SCHEMA_STRING, .text = "auto", .choices = devices, SCHEMA_AT(AreConfig, device),
      .doc = "where the model runs; auto: a GPU when there is one"},
+    {"base_weights", SCHEMA_STRING, .text = "auto", .choices = weight_types,
+     SCHEMA_AT(AreConfig, base_weights),
+     .doc = "how the frozen projection matrices are stored; auto: bf16 on a GPU, fp32 on a CPU"},
     {"threads", SCHEMA_INT, .min = 0, .max = 4096, SCHEMA_AT(AreConfig, threads),
      .doc = "CPU threads; 0: this rank's share of the node's cores"},
     {"seed", SCHEMA_INT64, .number = 1, .min = 0, .max = 9007199254740992.0,

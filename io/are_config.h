@@ -5,6 +5,7 @@
 //   model = "models/tinychat";             # HF folder or .gguf file
 //   template = "<|user|> {prompt}\n<|assistant|>";   # chat template, {prompt} marks the prompt
 //   device = "auto";                        # "auto" | "cpu" | "cuda"
+//   base_weights = "auto";                  # "auto" | "fp32" | "bf16" | "fp16"
 //   threads = 0;                            # CPU threads, 0 = the placement's share
 //   seed = 1;
 //   task = "jailbreak";                     # which entry of tasks to run
@@ -125,6 +126,7 @@ typedef struct {
     char model[ARE_PATH_MAX];
     char template_text[ARE_TEMPLATE_MAX];
     char device[16];
+    char base_weights[8];
     int threads;
     long long seed;
     char task_name[ARE_NAME_MAX];

@@ -21,6 +21,7 @@ static const char usage[] =
     "  --adapter DIR      evaluate with a PEFT LoRA adapter folder applied\n"
     "  --show N           also print the first N generated answers of every set\n"
     "  --threads N        CPU threads (default: the config's, else every core)\n"
+    "  --device D         auto, cpu or cuda: --set device=D (auto: a GPU when there is one)\n"
     "  -h, --help         this text\n";
 
 int cmd_evaluate(int argc, char **argv) {
@@ -38,8 +39,10 @@ int cmd_evaluate(int argc, char **argv) {
     ModelEval eval = {0};
     rc = EXIT_FAILED;
     if (are_config_load(a.config, a.overrides, a.n_overrides, c, err, sizeof err) < 0) goto done;
-    if (model_session_open(&ms, c->model, a.adapter, a.threads ? a.threads : c->threads, err,
-                           sizeof err) < 0 ||
+    if (model_session_open(
+            &ms, c->model, a.adapter,
+            &(DeviceChoice){c->device, c->base_weights, a.threads ? a.threads : c->threads, -1},
+            err, sizeof err) < 0 ||
         eval_inputs_load(&in, &ms, c, err, sizeof err) < 0)
         goto done;
     fprintf(stderr, "are evaluate: %s%s%s, task %s, %d sets, %d held-out documents\n", c->model,

@@ -29,6 +29,8 @@ static const char usage[] =
     "  --top-p P             sample from the smallest set of tokens with mass P (default 1)\n"
     "  --seed S              seed of the sampling (default 0)\n"
     "  --threads N           CPU threads (default: every core)\n"
+    "  --device D            auto (default: a GPU when there is one), cpu or cuda\n"
+    "  --base-weights W      auto (bf16 on a GPU, fp32 on a CPU), fp32, bf16 or fp16\n"
     "  -h, --help            this text\n";
 
 typedef struct {
@@ -37,11 +39,12 @@ typedef struct {
     float temperature, top_p;
     unsigned long long seed;
     int threads;
+    const char *device, *base_weights;
 } Args;
 
 // Returns -1 to go on, or the exit code to return at once.
 static int parse_args(int argc, char **argv, Args *a) {
-    *a = (Args){.top_p = 1};
+    *a = (Args){.top_p = 1, .device = "auto", .base_weights = "auto"};
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
@@ -93,6 +96,14 @@ static int parse_args(int argc, char **argv, Args *a) {
             expects = "an integer in 1..4096";
             ok = parse_int_arg(value, 1, 4096, &n);
             a->threads = (int)n;
+        } else if (!strcmp(opt, "--device")) {
+            expects = "auto, cpu or cuda";
+            ok = !strcmp(value, "auto") || !strcmp(value, "cpu") || !strcmp(value, "cuda");
+            a->device = value;
+        } else if (!strcmp(opt, "--base-weights")) {
+            expects = "auto, fp32, bf16 or fp16";
+            ok = compute_device_matrix_type(value, "cpu") >= 0;
+            a->base_weights = value;
         } else {
             fprintf(stderr, "are generate: unknown option '%s'\n%s", opt, usage);
             return EXIT_USAGE;
@@ -215,7 +226,8 @@ int cmd_generate(int argc, char **argv) {
     Session s = {0};
     char err[1024] = "";
     rc = EXIT_OK;
-    if (model_session_open(&s.ms, a.model, a.adapter, a.threads, err, sizeof(err)) < 0 ||
+    DeviceChoice dev = {a.device, a.base_weights, a.threads, -1};
+    if (model_session_open(&s.ms, a.model, a.adapter, &dev, err, sizeof(err)) < 0 ||
         encode(&s, &a, err, sizeof(err)) < 0 || generate(&s, &a, err, sizeof(err)) < 0)
         rc = EXIT_FAILED;
     if (rc != EXIT_OK) fprintf(stderr, "are generate: %s\n", err);

@@ -251,7 +251,7 @@ static int setup(Run *r, const Args *a, char *err, size_t err_len) {
         return -1;
     }
     r->model.be = r->be;
-    if (llama_weights_alloc(&r->model.w, &r->model.cfg, r->be) < 0) {
+    if (llama_weights_alloc(&r->model.w, &r->model.cfg, r->be, MATRIX_F32) < 0) {
         snprintf(err, err_len, "out of memory for the model's weights");
         return -1;
     }

@@ -20,6 +20,7 @@ static const char usage[] =
     "\n"
     "  --set PATH=VALUE   override a config field (repeatable), e.g. --set are.max_rounds=5\n"
     "  --threads N        CPU threads (default: the config's, else every core)\n"
+    "  --device D         auto, cpu or cuda: --set device=D (auto: a GPU when there is one)\n"
     "  -h, --help         this text\n"
     "\n"
     "exit codes: 0 the trial ran (converged or not), 1 it failed, 2 bad command line\n";
@@ -40,8 +41,10 @@ int cmd_run(int argc, char **argv) {
     char id[TRIAL_ID_LEN + 1];
     if (are_config_load(a.config, a.overrides, a.n_overrides, c, err, sizeof err) == 0 &&
         trial_id_of_config(c, 0, id, err, sizeof err) == 0 &&
-        model_session_open(&ms, c->model, NULL, a.threads ? a.threads : c->threads, err,
-                           sizeof err) == 0 &&
+        model_session_open(
+            &ms, c->model, NULL,
+            &(DeviceChoice){c->device, c->base_weights, a.threads ? a.threads : c->threads, -1},
+            err, sizeof err) == 0 &&
         trial_run(&ms, c, id, stderr, &outcome, err, sizeof err) == 0) {
         rc = EXIT_OK;
         printf("trial %s: %s\n", outcome.id, outcome.summary_line);

@@ -5,7 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-// The engine's view of parameter kind at layer (whole-model kinds ignore layer).
+// The engine's 16-bit view of parameter kind at layer, or NULL when it is stored in fp32.
+static uint16_t *matrix16_view(const LlamaWeights *w, ParamKind kind, int layer) {
+    if (kind == PARAM_LM_HEAD) return w->lm_head16;
+    if (kind >= PARAM_PROJ_FIRST && kind < PARAM_PROJ_FIRST + PROJ_COUNT)
+        return w->blocks[layer].proj16[kind - PARAM_PROJ_FIRST];
+    return NULL;
+}
+
+// The engine's fp32 view of parameter kind at layer (whole-model kinds ignore layer), or NULL
+// when it is stored in 16 bits.
 static float *weight_view(const LlamaWeights *w, ParamKind kind, int layer) {
     switch (kind) {
     case PARAM_EMBED:
@@ -23,7 +32,8 @@ static float *weight_view(const LlamaWeights *w, ParamKind kind, int layer) {
     }
 }
 
-int model_load(LlamaModel *m, const ModelSource *src, Backend *be, char *err, size_t err_len) {
+int model_load(LlamaModel *m, const ModelSource *src, Backend *be, MatrixType matrices, char *err,
+               size_t err_len) {
     const LlamaConfig *cfg = model_source_config(src);
     const char *bad = llama_config_check(cfg);
     if (bad) {
@@ -40,7 +50,7 @@ int model_load(LlamaModel *m, const ModelSource *src, Backend *be, char *err, si
         if (n > largest) largest = n;
     }
     float *host = malloc(largest * sizeof(float));
-    if (!host || llama_weights_alloc(&m->w, cfg, be) < 0) {
+    if (!host || llama_weights_alloc(&m->w, cfg, be, matrices) < 0) {
         snprintf(err, err_len, "out of memory for the model's weights");
         free(host);
         return -1;
@@ -52,7 +62,10 @@ int model_load(LlamaModel *m, const ModelSource *src, Backend *be, char *err, si
         size_t n = param_elements(cfg, (ParamKind)k);
         for (int l = 0; rc == 0 && l < n_layers; l++) {
             rc = model_source_read(src, (ParamKind)k, l, host, err, err_len);
-            if (rc == 0)
+            uint16_t *narrow = matrix16_view(&m->w, (ParamKind)k, l);
+            if (rc == 0 && narrow)
+                be->matrix_to_device(be, narrow, host, n);
+            else if (rc == 0)
                 be->to_device(be, weight_view(&m->w, (ParamKind)k, l), host, n * sizeof(float));
         }
     }
@@ -68,21 +81,26 @@ static bool same_shape(const LlamaConfig *a, const LlamaConfig *b) {
 
 typedef struct {
     const LlamaWeights *w;
-    const float *host; // [w->n_floats], a host copy of w->memory
+    // [w->n_floats + w->n_halves]: a host copy of w->memory, then w->memory16 widened to fp32
+    const float *host;
 } HostWeights;
 
 static const float *host_param(void *ctx, ParamKind kind, int layer) {
     const HostWeights *h = ctx;
+    const uint16_t *narrow = matrix16_view(h->w, kind, layer);
+    if (narrow) return h->host + h->w->n_floats + (narrow - h->w->memory16);
     return h->host + (weight_view(h->w, kind, layer) - h->w->memory);
 }
 
 int model_save(const LlamaModel *m, const char *dir, int bos, int eos, char *err, size_t err_len) {
-    float *host = malloc(m->w.n_floats * sizeof(float));
+    float *host = malloc((m->w.n_floats + m->w.n_halves) * sizeof(float));
     if (!host) {
         snprintf(err, err_len, "%s: out of memory for a host copy of the weights", dir);
         return -1;
     }
     m->be->to_host(m->be, host, m->w.memory, m->w.n_floats * sizeof(float));
+    if (m->w.memory16)
+        m->be->matrix_to_host(m->be, host + m->w.n_floats, m->w.memory16, m->w.n_halves);
     HostWeights h = {&m->w, host};
     int rc = hf_write_folder(dir, &m->cfg, bos, eos, host_param, &h, err, err_len);
     free(host);

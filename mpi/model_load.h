@@ -11,9 +11,11 @@
 
 #include <stddef.h>
 
-// Sets m up for src's config on be and fills every weight from src. Returns 0, or -1 with the
-// reason in err (nothing left allocated).
-int model_load(LlamaModel *m, const ModelSource *src, Backend *be, char *err, size_t err_len);
+// Sets m up for src's config on be and fills every weight from src, the matrices stored as
+// `matrices` (MATRIX_F32, or be->matrix_type: see llama_weights_alloc). Returns 0, or -1 with
+// the reason in err (nothing left allocated).
+int model_load(LlamaModel *m, const ModelSource *src, Backend *be, MatrixType matrices, char *err,
+               size_t err_len);
 
 // Writes m's weights as a Hugging Face folder dir (config.json, model.safetensors in F32), which
 // model_load reads back to the same weights; bos / eos (or -1) go into config.json. Returns 0,

@@ -1,6 +1,5 @@
 #include "model_session.h"
 
-#include "backend_cpu.h"
 #include "chat_template.h"
 #include "model_load.h"
 #include "peft.h"
@@ -20,15 +19,12 @@ static void collect_stop_tokens(ModelSession *s, const char *path) {
     if (eos >= 0 && !model_session_is_stop(s, eos)) s->stop[s->n_stop++] = eos;
 }
 
-int model_session_open(ModelSession *s, const char *path, const char *adapter, int threads,
-                       char *err, size_t err_len) {
+int model_session_open(ModelSession *s, const char *path, const char *adapter,
+                       const DeviceChoice *dev, char *err, size_t err_len) {
     *s = (ModelSession){0};
-    if (!(s->be = backend_cpu_create(threads))) {
-        snprintf(err, err_len, "out of memory creating the CPU backend");
-        return -1;
-    }
+    if (!(s->be = compute_device_open(dev, s->device, sizeof s->device, err, err_len))) return -1;
     if (!(s->src = model_source_open(path, err, err_len)) ||
-        model_load(&s->model, s->src, s->be, err, err_len) < 0 ||
+        model_load(&s->model, s->src, s->be, s->be->matrix_type, err, err_len) < 0 ||
         !(s->tok = tokenizer_load(path, err, err_len)))
         return -1;
     if (tokenizer_vocab_size(s->tok) > s->model.cfg.vocab_size) {

@@ -1,9 +1,10 @@
-// A model ready to run: the CPU backend, the weights (with an optional PEFT adapter
+// A model ready to run: the backend (CPU or GPU), the weights (with an optional PEFT adapter
 // attached), the tokenizer and the tokens generation stops at. Shared by every command that
 // runs a model, so they all load, template and encode prompts the same way.
 #ifndef ARE_MODEL_SESSION_H
 #define ARE_MODEL_SESSION_H
 
+#include "compute_device.h"
 #include "hf_config.h"
 #include "llama.h"
 #include "model_source.h"
@@ -16,6 +17,7 @@
 
 typedef struct {
     Backend *be;
+    char device[32]; // what be is: "cpu", "cuda:0"
     ModelSource *src;
     LlamaModel model;
     Tokenizer *tok;
@@ -25,11 +27,11 @@ typedef struct {
     int n_stop;
 } ModelSession;
 
-// Loads the model at path (HF folder or .gguf) on a CPU backend of `threads` threads (0: every
-// core), with the PEFT adapter folder attached when adapter is not NULL. Returns 0, or -1 with
-// the reason in err; model_session_close releases what was loaded either way.
-int model_session_open(ModelSession *s, const char *path, const char *adapter, int threads,
-                       char *err, size_t err_len);
+// Loads the model at path (HF folder or .gguf) on the backend dev resolves to, with the PEFT
+// adapter folder attached when adapter is not NULL. Returns 0, or -1 with the reason in err;
+// model_session_close releases what was loaded either way.
+int model_session_open(ModelSession *s, const char *path, const char *adapter,
+                       const DeviceChoice *dev, char *err, size_t err_len);
 void model_session_close(ModelSession *s);
 
 // The prompt inside the template (NULL: the prompt alone) as token ids, BOS first when the

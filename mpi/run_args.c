@@ -27,6 +27,7 @@ int run_args_parse(int argc, char **argv, const char *command, const char *usage
             continue;
         }
         bool known = !strcmp(opt, "--set") || !strcmp(opt, "--threads") ||
+                     !strcmp(opt, "--device") ||
                      (!strcmp(opt, "--adapter") && (allowed & RUN_ARGS_ADAPTER)) ||
                      (!strcmp(opt, "--show") && (allowed & RUN_ARGS_SHOW));
         if (!known) return usage_error(command, usage, "unknown option", opt);
@@ -39,6 +40,11 @@ int run_args_parse(int argc, char **argv, const char *command, const char *usage
             if (a->n_overrides == RUN_ARGS_MAX_OVERRIDES)
                 return usage_error(command, usage, "more than 64 --set options at", value);
             a->overrides[a->n_overrides++] = value;
+        } else if (!strcmp(opt, "--device")) {
+            if (a->n_overrides == RUN_ARGS_MAX_OVERRIDES || a->device_override[0])
+                return usage_error(command, usage, "a second --device or too many --set at", value);
+            snprintf(a->device_override, sizeof a->device_override, "device=%s", value);
+            a->overrides[a->n_overrides++] = a->device_override;
         } else if (!strcmp(opt, "--adapter")) {
             a->adapter = value;
         } else if (!strcmp(opt, "--show")) {

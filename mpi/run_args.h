@@ -1,5 +1,6 @@
 // The command line shared by the commands that take a trial config (`are run`, `are
-// evaluate`): CONFIG, repeatable --set PATH=VALUE overrides, --threads, and per command
+// evaluate`): CONFIG, repeatable --set PATH=VALUE overrides, --threads, --device D (the same
+// as --set device=D, so that the trial's config records it), and per command
 // --adapter and --show.
 #ifndef ARE_RUN_ARGS_H
 #define ARE_RUN_ARGS_H
@@ -12,9 +13,10 @@ typedef struct {
     const char *config;
     const char *overrides[RUN_ARGS_MAX_OVERRIDES];
     int n_overrides;
-    const char *adapter; // NULL when not given
-    int show;            // answers to print per set
-    int threads;         // 0: not given
+    const char *adapter;      // NULL when not given
+    int show;                 // answers to print per set
+    int threads;              // 0: not given
+    char device_override[32]; // "device=D" for --device D, one of overrides
 } RunArgs;
 
 // Parses argv (argv[0] = the command name) allowing the options in `allowed`. Returns -1 to go

@@ -373,7 +373,8 @@ int sweep_run(const SweepOptions *o) {
     SweepWorker w = {.config_path = o->config_path,
                      .overrides = o->overrides,
                      .n_overrides = o->n_overrides,
-                     .threads = pl.threads};
+                     .threads = pl.threads,
+                     .gpu = pl.gpu};
     int rc = 0;
     if (rank == 0) {
         rc = open_run(&s, err, sizeof err);

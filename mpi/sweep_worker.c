@@ -16,14 +16,19 @@ static double now_seconds(void) {
 // The session for the config's model, loaded once and kept while trials share it.
 static int session_for(SweepWorker *w, const AreConfig *c, char *err, size_t err_len) {
     int threads = w->threads ? w->threads : c->threads;
-    if (w->model[0] && !strcmp(w->model, c->model) && w->model_threads == threads) return 0;
+    if (w->model[0] && !strcmp(w->model, c->model) && w->model_threads == threads &&
+        !strcmp(w->model_device, c->device) && !strcmp(w->model_base_weights, c->base_weights))
+        return 0;
     sweep_worker_close(w);
-    if (model_session_open(&w->ms, c->model, NULL, threads, err, err_len) < 0) {
+    DeviceChoice dev = {c->device, c->base_weights, threads, w->gpu};
+    if (model_session_open(&w->ms, c->model, NULL, &dev, err, err_len) < 0) {
         model_session_close(&w->ms);
         return -1;
     }
     snprintf(w->model, sizeof w->model, "%s", c->model);
     w->model_threads = threads;
+    snprintf(w->model_device, sizeof w->model_device, "%s", c->device);
+    snprintf(w->model_base_weights, sizeof w->model_base_weights, "%s", c->base_weights);
     return 0;
 }
 
@@ -75,7 +80,7 @@ void sweep_worker_run(SweepWorker *w, const SweepPlan *plan, const SweepTrial *t
         report->done = true;
         report->summary = outcome->summary;
     }
-    snprintf(report->device, sizeof report->device, "%s", w->ms.be ? w->ms.be->name : "cpu");
+    snprintf(report->device, sizeof report->device, "%s", w->ms.be ? w->ms.device : "cpu");
     report->seconds = now_seconds() - start;
     free(outcome);
     free(c);

@@ -17,9 +17,12 @@ typedef struct {
     const char *const *overrides; // the command line's --set, before each trial's own
     int n_overrides;
     int threads; // this rank's CPU threads
+    int gpu;     // the GPU picked by node-local rank, -1 when the node has none
     ModelSession ms;
-    char model[1024]; // what ms holds ("" when nothing is loaded)
+    // What ms holds ("" when nothing is loaded), on what: a trial with other values reloads.
+    char model[1024];
     int model_threads;
+    char model_device[16], model_base_weights[8];
 } SweepWorker;
 
 typedef struct {

@@ -259,7 +259,7 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
                            .seed = c->seed,
                            .host = host,
                            .rank = 0,
-                           .device = ms->be->name,
+                           .device = ms->device,
                            .version = ARE_VERSION,
                            .refusal_markers = markers,
                            .n_refusal_markers = c->n_markers,

@@ -227,6 +227,9 @@ static void test_errors(void) {
          "\"mlp\""},
         {"device = \"cpu\";", "device = \"gpu\";",
          "c.cfg:4: field 'device' is \"gpu\", expected one of \"auto\", \"cpu\", \"cuda\""},
+        {"device = \"cpu\";", "device = \"cpu\"; base_weights = \"int8\";",
+         "c.cfg:4: field 'base_weights' is \"int8\", expected one of \"auto\", \"fp32\", "
+         "\"bf16\", \"fp16\""},
         {"markers = [\"no\", \"never\"];", "markers = [\"no\", \"\"];",
          "c.cfg:35: field 'evaluation.markers[1]' must not be empty"},
         {"name = \"mc\";", "name = \"" SIXTY_FOUR_LETTERS "\";",
@@ -429,10 +432,10 @@ static void test_canonical(void) {
         lines++;
     }
     free(copy);
-    // 6 top-level fields, are: 5, discriminator 7, generator 10, guard 5, evaluation 8,
+    // 7 top-level fields, are: 5, discriminator 7, generator 10, guard 5, evaluation 8,
     // output 3, task 3 (position and dropout are fixed, output.dir is where, not what: not
     // printed).
-    CHECK(sorted && lines == 47 && !strstr(a, "output.dir"), "%d canonical lines, sorted %d", lines,
+    CHECK(sorted && lines == 48 && !strstr(a, "output.dir"), "%d canonical lines, sorted %d", lines,
           sorted);
     const char *expected[] = {
         "are.converge_low = 0.3333333;\n",
@@ -441,6 +444,7 @@ static void test_canonical(void) {
         "are.generator.lr = 0.0003;\n",
         "are.generator.targets = [\"up_proj\", \"down_proj\"];\n",
         "are.layers = [-18, -19, -20, -21, -22];\n",
+        "base_weights = \"auto\";\n",
         "evaluation.markers = [\"I'm sorry\", \"Sorry\", ",
         "seed = 1;\n",
         "task = \"jb\";\n",

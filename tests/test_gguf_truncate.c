@@ -440,8 +440,8 @@ static void test_fixture_model(const char *dir) {
     ModelSource *full_src = model_source_open(src_path, err, sizeof err);
     ModelSource *cut_src = full_src ? model_source_open(path, err, sizeof err) : NULL;
     LlamaModel full = {0}, cut = {0};
-    bool loaded = cut_src && model_load(&full, full_src, be, err, sizeof err) == 0 &&
-                  model_load(&cut, cut_src, be, err, sizeof err) == 0;
+    bool loaded = cut_src && model_load(&full, full_src, be, MATRIX_F32, err, sizeof err) == 0 &&
+                  model_load(&cut, cut_src, be, MATRIX_F32, err, sizeof err) == 0;
     CHECK(loaded, "%s", err);
     if (loaded) {
         int tokens[] = {3, 31, 0, 7, 7, 19, 2, 30, 11, 5, 23};
@@ -469,8 +469,9 @@ static void test_smollm2(const char *dir) {
     CHECK(cmd_truncate(4, argv) == EXIT_OK, "are truncate %s", src_path);
     check_truncated_file(src_path, path, 7);
     ModelSession full = {0}, cut = {0};
-    int rc = model_session_open(&full, src_path, NULL, 2, err, sizeof err);
-    if (rc == 0) rc = model_session_open(&cut, path, NULL, 2, err, sizeof err);
+    DeviceChoice cpu = {"cpu", "fp32", 2, -1};
+    int rc = model_session_open(&full, src_path, NULL, &cpu, err, sizeof err);
+    if (rc == 0) rc = model_session_open(&cut, path, NULL, &cpu, err, sizeof err);
     CHECK(rc == 0, "%s", err);
     if (rc == 0) {
         const char *template_text = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n";

@@ -40,7 +40,7 @@ static int load_model(const char *path, LlamaModel *m) {
     ModelSource *src = open_source(path);
     if (!src) return -1;
     char err[1024] = "";
-    int rc = model_load(m, src, be, err, sizeof(err));
+    int rc = model_load(m, src, be, MATRIX_F32, err, sizeof(err));
     CHECK(rc == 0, "model_load %s: %s", path, err);
     model_source_close(src);
     return rc;

@@ -68,7 +68,7 @@ static void model_init(LlamaModel *m, Backend *be, bool tied, uint64_t seed) {
     memset(m, 0, sizeof *m);
     m->cfg = test_config(tied);
     m->be = be;
-    if (llama_weights_alloc(&m->w, &m->cfg, be) != 0) {
+    if (llama_weights_alloc(&m->w, &m->cfg, be, MATRIX_F32) != 0) {
         fprintf(stderr, "out of memory for the test model\n");
         exit(1);
     }

@@ -159,7 +159,7 @@ static int count_with_prefix(const SafetensorsFile *f, const char *prefix) {
 }
 
 static int load_weights(const SafetensorsFile *f, LlamaModel *m) {
-    if (llama_weights_alloc(&m->w, &m->cfg, be) < 0) return -1;
+    if (llama_weights_alloc(&m->w, &m->cfg, be, MATRIX_F32) < 0) return -1;
     NamedView *views = malloc(MAX_NAMED(m->cfg.n_layers) * sizeof(NamedView));
     int n = named_views(&m->cfg, &m->w, views), rc = 0;
     for (int i = 0; i < n && rc == 0; i++)

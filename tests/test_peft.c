@@ -142,7 +142,7 @@ static void test_peft_made_adapter(void) {
     CHECK(f && src, "%s", err);
     LlamaModel m;
     PeftAdapter a;
-    if (!f || !src || model_load(&m, src, be, err, sizeof(err)) < 0) {
+    if (!f || !src || model_load(&m, src, be, MATRIX_F32, err, sizeof(err)) < 0) {
         CHECK(!f || !src, "model_load: %s", err);
         safetensors_close(f);
         model_source_close(src);

@@ -121,7 +121,7 @@ static double batch_loss(Pretrainer *p, const int *tokens, const int *targets) {
 // quarter as long (eps far above the gradient makes AdamW's first step linear in it).
 static void test_step_gradient_and_clipping(void) {
     LlamaModel m = {.cfg = tiny, .be = be};
-    CHECK(llama_weights_alloc(&m.w, &m.cfg, be) == 0, "weights");
+    CHECK(llama_weights_alloc(&m.w, &m.cfg, be, MATRIX_F32) == 0, "weights");
     llama_weights_init_random(&m.w, &m.cfg, be, 0.3f, 11);
     size_t n = m.w.n_floats;
     float *start = malloc(n * sizeof(float)), *probe = malloc(n * sizeof(float));
@@ -197,7 +197,7 @@ static float *logits_of(LlamaModel *m, const int *tokens, int T) {
 static void test_save_load(bool tied) {
     LlamaModel m = {.cfg = tiny, .be = be}, loaded;
     m.cfg.tie_embeddings = tied;
-    CHECK(llama_weights_alloc(&m.w, &m.cfg, be) == 0, "weights");
+    CHECK(llama_weights_alloc(&m.w, &m.cfg, be, MATRIX_F32) == 0, "weights");
     llama_weights_init_random(&m.w, &m.cfg, be, 0.5f, tied ? 5 : 6);
     char dir[512], path[600], err[1024] = "";
     snprintf(dir, sizeof(dir), "%s/saved/%s", tmp_dir, tied ? "tied" : "untied");
@@ -212,7 +212,7 @@ static void test_save_load(bool tied) {
               c->max_seq_len == m.cfg.max_seq_len && c->rms_eps == m.cfg.rms_eps &&
               c->rope_theta == m.cfg.rope_theta && c->tie_embeddings == tied,
           "the config read back differs (tied %d)", tied);
-    CHECK(model_load(&loaded, src, be, err, sizeof(err)) == 0, "load: %s", err);
+    CHECK(model_load(&loaded, src, be, MATRIX_F32, err, sizeof(err)) == 0, "load: %s", err);
     model_source_close(src);
     int tokens[12] = {1, 7, 3, 49, 0, 22, 22, 8, 31, 2, 40, 17};
     float *want = logits_of(&m, tokens, 12), *got = logits_of(&loaded, tokens, 12);

@@ -125,7 +125,7 @@ static void model_init(LlamaModel *m, uint64_t seed) {
                               .rms_eps = 1e-5f,
                               .rope_theta = 10000.0f},
                       .be = cpu};
-    if (llama_weights_alloc(&m->w, &m->cfg, cpu) != 0) {
+    if (llama_weights_alloc(&m->w, &m->cfg, cpu, MATRIX_F32) != 0) {
         fprintf(stderr, "out of memory for the test model\n");
         exit(1);
     }

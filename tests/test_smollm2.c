@@ -234,7 +234,8 @@ int main(void) {
     CHECK(fixture, "%s:%d: %s", expect, jerr.line, jerr.text);
     ModelSession s;
     char err[1024] = "";
-    int rc = model_session_open(&s, model, NULL, 0, err, sizeof err);
+    int rc =
+        model_session_open(&s, model, NULL, &(DeviceChoice){"cpu", "fp32", 0, -1}, err, sizeof err);
     CHECK(rc == 0, "%s: %s", model, err);
     if (fixture && rc == 0) {
         int eos = (int)json_integer_value(json_object_get(fixture, "eos"));

@@ -62,7 +62,16 @@ static void cpu_zero(Backend *be, void *dst, size_t bytes) {
     if (bytes) memset(dst, 0, bytes);
 }
 
+// The backend and the scratch its 16-bit matrix products widen W into, one panel at a time.
+#define PANEL_FLOATS (1 << 20)
+
+typedef struct {
+    Backend base; // first member: the Backend * handed out points at a CpuBackend
+    float *panel; // [PANEL_FLOATS]
+} CpuBackend;
+
 static void cpu_destroy(Backend *be) {
+    free(((CpuBackend *)be)->panel);
     free(be);
 }
 
@@ -95,6 +104,95 @@ static void cpu_gemm(Backend *be, bool trans_a, bool trans_b, int M, int N, int 
         else // columns of op(B) and C
             cblas_sgemm(CblasRowMajor, ta, tb, M, n, K, alpha, A, lda,
                         trans_b ? B + (size_t)start * ldb : B + start, ldb, beta, C + start, ldc);
+    }
+}
+
+// --- 16-bit frozen matrices ----------------------------------------------------------------------
+
+static uint32_t float_bits(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits;
+}
+
+static float bits_float(uint32_t bits) {
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+// Round to nearest even: add half an ulp of the kept bits, plus one when the kept part is odd.
+static uint16_t f32_to_bf16(float x) {
+    uint32_t bits = float_bits(x);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(bits >> 16 | 0x40); // quiet NaN
+    bits += 0x7fffu + (bits >> 16 & 1);
+    return (uint16_t)(bits >> 16);
+}
+
+static uint16_t f32_to_f16(float x) {
+    uint32_t bits = float_bits(x);
+    uint16_t sign = (uint16_t)(bits >> 16 & 0x8000);
+    uint32_t magnitude = bits & 0x7fffffffu;
+    if (magnitude > 0x7f800000u) return sign | 0x7e00;      // NaN
+    if (magnitude >= 0x477ff000u) return sign | 0x7c00;     // 65520 and up round to infinity
+    if (magnitude < 0x38800000u)                            // below 2^-14: a subnormal half,
+        return sign | (uint16_t)lrintf(fabsf(x) * 0x1p24f); // in units of 2^-24 (exact scaling)
+    magnitude += 0xfffu + (magnitude >> 13 & 1);
+    return sign | (uint16_t)((magnitude - ((127u - 15u) << 23)) >> 13);
+}
+
+static float bf16_to_f32(uint16_t h) {
+    return bits_float((uint32_t)h << 16);
+}
+
+static float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exponent = h >> 10 & 0x1f, mantissa = h & 0x3ff;
+    if (exponent == 0) return bits_float(sign | float_bits(ldexpf((float)mantissa, -24)));
+    if (exponent == 0x1f) return bits_float(sign | 0x7f800000u | mantissa << 13);
+    return bits_float(sign | (exponent + 127 - 15) << 23 | mantissa << 13);
+}
+
+static void cpu_matrix_to_device(Backend *be, uint16_t *dst, const float *host_src, size_t n) {
+    bool bf16 = be->matrix_type == MATRIX_BF16;
+#pragma omp parallel for schedule(static) num_threads(team(be, n, 1))
+    for (size_t i = 0; i < n; i++)
+        dst[i] = bf16 ? f32_to_bf16(host_src[i]) : f32_to_f16(host_src[i]);
+}
+
+static void widen(const Backend *be, float *dst, const uint16_t *src, size_t n) {
+    bool bf16 = be->matrix_type == MATRIX_BF16;
+    for (size_t i = 0; i < n; i++) dst[i] = bf16 ? bf16_to_f32(src[i]) : f16_to_f32(src[i]);
+}
+
+static void cpu_matrix_to_host(Backend *be, float *host_dst, const uint16_t *src, size_t n) {
+    widen(be, host_dst, src, n);
+}
+
+// W is widened to fp32 a panel of whole rows at a time and multiplied by cpu_gemm, so the result
+// equals an fp32 product with the rounded W up to the order of the sums over K (non-transposed W
+// splits K into panels).
+static void cpu_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, float alpha,
+                            const float *A, int lda, const uint16_t *W, int ldw, float beta,
+                            float *C, int ldc) {
+    float *panel = ((CpuBackend *)be)->panel;
+    int w_rows = trans_w ? N : K, w_cols = trans_w ? K : N;
+    if (w_rows == 0 || w_cols == 0) { // nothing to widen: C = beta C (or zero-sized)
+        be->gemm(be, false, trans_w, M, N, K, alpha, A, lda, panel, 1, beta, C, ldc);
+        return;
+    }
+    assert(w_cols <= PANEL_FLOATS); // a row of W is an input or output dimension of a layer
+    int rows_per_panel = PANEL_FLOATS / w_cols;
+    for (int r0 = 0; r0 < w_rows; r0 += rows_per_panel) {
+        int rows = min_int(rows_per_panel, w_rows - r0);
+#pragma omp parallel for schedule(static) num_threads(team(be, rows, w_cols))
+        for (int r = 0; r < rows; r++)
+            widen(be, panel + (size_t)r * w_cols, W + (size_t)(r0 + r) * ldw, (size_t)w_cols);
+        if (trans_w) // C[:, r0..r0+rows) = alpha A panel^T + beta C[:, r0..)
+            be->gemm(be, false, true, M, rows, K, alpha, A, lda, panel, w_cols, beta, C + r0, ldc);
+        else // C = alpha A[:, r0..r0+rows) panel + (beta on the first panel, then 1) C
+            be->gemm(be, false, false, M, N, rows, alpha, A + r0, lda, panel, w_cols,
+                     r0 == 0 ? beta : 1.0f, C, ldc);
     }
 }
 
@@ -531,12 +629,19 @@ static void cpu_kl_divergence(Backend *be, int n, int V, const float *ref_logits
 }
 
 Backend *backend_cpu_create(int threads) {
-    Backend *be = malloc(sizeof *be);
-    if (!be) return NULL;
+    CpuBackend *cpu = malloc(sizeof *cpu);
+    float *panel = malloc(PANEL_FLOATS * sizeof(float));
+    if (!cpu || !panel) {
+        free(cpu);
+        free(panel);
+        return NULL;
+    }
     if (threads <= 0) threads = omp_get_max_threads();
     omp_set_num_threads(threads);
     openblas_set_num_threads(1); // cpu_gemm parallelises around OpenBLAS
 
+    cpu->panel = panel;
+    Backend *be = &cpu->base;
     *be = (Backend){
         .name = "cpu",
         .threads = threads,
@@ -547,7 +652,11 @@ Backend *backend_cpu_create(int threads) {
         .copy = cpu_copy,
         .zero = cpu_zero,
         .destroy = cpu_destroy,
+        .matrix_type = MATRIX_F32,
+        .matrix_to_device = cpu_matrix_to_device,
+        .matrix_to_host = cpu_matrix_to_host,
         .gemm = cpu_gemm,
+        .gemm_matrix = cpu_gemm_matrix,
         .axpy = cpu_axpy,
         .add = cpu_add,
         .gather_rows = cpu_gather_rows,
