@@ -8,17 +8,29 @@
 #include <stddef.h>
 
 typedef struct {
-    int round;                     // 0 = the base model's discriminator, then 1, 2, ...
+    int round; // 0 = the base model's discriminator, then 1, 2, ...
     double disc_loss_train, disc_acc_train, disc_acc_test, disc_loss_test;
-    double gen_loss_train, gen_loss_test; // NaN in round 0 (no generator step yet)
-    double retain_loss;                   // NaN when the retain loss is off
+    double gen_loss_train, gen_loss_test;       // NaN in round 0 (no generator step yet)
+    double retain_loss;                         // NaN when the retain loss is off
     double guard_answer_rate, guard_perplexity; // NaN when not measured this round
     double seconds_generator, seconds_extract, seconds_discriminator, seconds_guard;
     double tokens_per_second; // generator step throughput
 } AreRoundMetrics;
 
+// Backend memory of a trial, all of it allocated before round 0 (nothing grows later).
+typedef struct {
+    size_t weights;              // the base model (16-bit matrices count 2 bytes)
+    size_t lora;                 // LoRA parameters and gradients, AdamW moments
+    size_t activations;          // forward activations and their gradients for the generator step
+    size_t frozen_cache;         // hidden_states[first_block] of every prompt token (0: no cache)
+    size_t trial;                // representations, discriminator, retain-loss workspace
+    int first_block, last_block; // the blocks a generator step runs (first..last inclusive)
+} AreMemoryPlan;
+
 typedef struct {
     void *ctx;
+    // Once, before round 0.
+    int (*memory_plan)(void *ctx, const AreMemoryPlan *plan);
     int (*round_metrics)(void *ctx, const AreRoundMetrics *m);
     // Representations after `round`: reps [n_samples, n_layers, dim], in dataset order.
     int (*representations)(void *ctx, int round, const float *reps, int n_samples, int n_layers,

@@ -64,6 +64,7 @@ typedef struct {
     Discriminator *disc;
     AdamW adam;
     Retain *retain; // NULL when the retain loss is off
+    AreMemoryPlan memory;
 } Trial;
 
 static int check_options(const LlamaModel *m, const AreSamples *s, const AreOptions *o, char *err,
@@ -283,7 +284,24 @@ static int trial_init(Trial *t, LlamaModel *m, const AreSamples *s, const AreOpt
     free(rows);
     t->start_block = frozen_blocks(m, o);
     if (t->start_block > 0 && cache_frozen(t, max_tokens, longest, err, err_len) < 0) return -1;
-    return o->retain_weight > 0 ? retain_init(t, err, err_len) : 0;
+    if (o->retain_weight > 0 && retain_init(t, err, err_len) < 0) return -1;
+
+    AreMemoryPlan *mem = &t->memory;
+    mem->weights = llama_weights_bytes(&m->w);
+    mem->lora = (2 + 2) * n_params * sizeof(float); // params, grads, AdamW's two moments
+    mem->activations = llama_workspace_bytes(t->ws);
+    for (int i = 0; i < s->n && t->start_block > 0; i++)
+        mem->frozen_cache += (size_t)s->len[i] * (size_t)m->cfg.dim * sizeof(float);
+    mem->trial = floats * sizeof(float) + n * sizeof(int) + discriminator_bytes(t->disc) +
+                 (t->retain ? retain_bytes(t->retain) : 0);
+    mem->first_block = m->lora->lowest_layer;
+    mem->last_block = 0;
+    for (int i = 0; i < o->n_rep_layers; i++) {
+        int layer = llama_resolve_layer(&m->cfg, o->rep_layers[i]);
+        // hidden_states[L] is the output of block L - 1 (the last one after the final norm)
+        if (layer - 1 > mem->last_block) mem->last_block = layer - 1;
+    }
+    return 0;
 }
 
 // Packs the prompts idx[0..k) into the batch buffers (and their cached residual rows).
@@ -556,6 +574,8 @@ int are_trial_run(LlamaModel *m, const AreSamples *samples, const AreOptions *op
         return fail(err, err_len, "out of memory initialising the LoRA");
     Trial t;
     int rc = trial_init(&t, m, samples, opt, err, err_len);
+    if (rc == 0 && sink && sink->memory_plan && sink->memory_plan(sink->ctx, &t.memory) < 0)
+        rc = fail(err, err_len, "the trial's sink stopped it before round 0");
     if (rc == 0) rc = run_rounds(&t, sink, guard, result, err, err_len);
     trial_free(&t);
     result->seconds = now_seconds() - start;

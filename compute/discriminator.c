@@ -32,8 +32,9 @@ struct Discriminator {
     int n_layers;   // 1 (linear) or 2 (MLP)
     Layer layers[2];
     size_t n_params;
-    float *params; // [n_params] backend: each layer's W then b
-    float *grads;  // [n_params] backend, the same layout
+    size_t device_bytes; // backend memory held, for the memory plan
+    float *params;       // [n_params] backend: each layer's W then b
+    float *grads;        // [n_params] backend, the same layout
     AdamW opt;
     bool has_stats; // mean and inv_std hold the last fit's statistics (with standardize)
 
@@ -201,6 +202,8 @@ Discriminator *discriminator_create(Backend *be, const DiscriminatorConfig *cfg,
         return NULL;
     }
     place_activations(d);
+    d->device_bytes = (4 * d->n_params + activation_floats(d)) * sizeof(float) +
+                      2 * (size_t)max_rows * sizeof(int); // params, grads, 2 moments
     d->targets = d->rows + max_rows;
     d->host_targets = d->host_rows + max_rows;
     d->host_loss = d->host_logits + (size_t)max_rows * N_CLASSES;
@@ -254,6 +257,10 @@ void discriminator_reset(Discriminator *d, uint64_t seed) {
     d->be->zero(d->be, d->grads, d->n_params * sizeof(float));
     adamw_reset(&d->opt, d->be);
     d->has_stats = false;
+}
+
+size_t discriminator_bytes(const Discriminator *d) {
+    return d->device_bytes;
 }
 
 size_t discriminator_param_count(const Discriminator *d) {

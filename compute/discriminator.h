@@ -66,6 +66,8 @@ double discriminator_input_grad(Discriminator *d, const float *X, int n, int tar
 // The parameters as torch.nn.Linear's (weight, bias) of each layer in turn, on the host:
 // MLP: W1 [H, F], b1 [H], W2 [2, H], b2 [2]; linear: W [2, F], b [2].
 size_t discriminator_param_count(const Discriminator *d);
+// Backend memory the discriminator holds (parameters, gradients, moments, activations).
+size_t discriminator_bytes(const Discriminator *d);
 void discriminator_get_params(const Discriminator *d, float *host);
 // Sets them (the optimiser and statistics are kept: reset first for a fresh discriminator).
 void discriminator_set_params(Discriminator *d, const float *host);

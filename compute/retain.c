@@ -14,8 +14,9 @@ struct Retain {
     Rng rng;
     int next; // position in order of the next step's first prompt; n: a new pass starts
 
-    // Backend memory, one allocation.
+    // Backend memory, one allocation of device_bytes.
     void *device;
+    size_t device_bytes;
     float *base_logits; // [n, V]  p_base of each prompt, as logits
     float *rows;        // [batch, V]  logits at the batch's last tokens, then their gradient
     float *ref;         // [batch, V]  base logits of the batch's prompts
@@ -36,6 +37,10 @@ struct Retain {
     int *sequential;   // [batch]  the prompts of a batch that reads the set in dataset order
     float *host_kl;    // [batch]
 };
+
+size_t retain_bytes(const Retain *r) {
+    return r->device_bytes + llama_workspace_bytes(r->ws);
+}
 
 void retain_free(Retain *r) {
     if (!r) return;
@@ -102,7 +107,8 @@ Retain *retain_create(LlamaModel *m, int n, const int *len, const int *tokens, i
 
     size_t batch = (size_t)r->batch_size, V = (size_t)r->V;
     size_t floats = ((size_t)n + 2 * batch + (size_t)max_tokens) * V + batch;
-    r->device = r->be->alloc(r->be, floats * sizeof(float) + 2 * batch * sizeof(int));
+    r->device_bytes = floats * sizeof(float) + 2 * batch * sizeof(int);
+    r->device = r->be->alloc(r->be, r->device_bytes);
     r->host = malloc((size_t)n * sizeof(size_t) +
                      ((size_t)n + total_tokens + (size_t)n + (size_t)max_tokens + 4 * batch) *
                          sizeof(int) +

@@ -28,6 +28,8 @@ typedef struct Retain Retain;
 Retain *retain_create(LlamaModel *m, int n, const int *len, const int *tokens, int batch_size,
                       uint64_t seed, char *err, size_t err_len);
 void retain_free(Retain *r);
+// Backend memory the retain loss holds (its workspace and buffers).
+size_t retain_bytes(const Retain *r);
 
 // Records p_base: the distributions of the model as it is now (a fresh LoRA, B = 0, changes
 // nothing). Returns 0, or -1 with the reason in err.

@@ -17,9 +17,28 @@
 typedef struct {
     AreSink file;
     FILE *log;
+    const char *device;
+    const char *matrices; // "fp32", "bf16", "fp16"
     int max_rounds;
     double seconds_so_far;
 } ProgressSink;
+
+static double gib(size_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0 * 1024.0);
+}
+
+static int progress_memory(void *ctx, const AreMemoryPlan *m) {
+    ProgressSink *p = ctx;
+    if (p->log)
+        fprintf(p->log,
+                "memory on %s: weights %.2f GiB (%s matrices), LoRA + AdamW %.3f GiB, "
+                "activations %.3f GiB (blocks %d..%d), frozen-block cache %.3f GiB, "
+                "representations + discriminator + retain %.3f GiB; %.2f GiB in all\n",
+                p->device, gib(m->weights), p->matrices, gib(m->lora), gib(m->activations),
+                m->first_block, m->last_block, gib(m->frozen_cache), gib(m->trial),
+                gib(m->weights + m->lora + m->activations + m->frozen_cache + m->trial));
+    return 0;
+}
 
 static int progress_round(void *ctx, const AreRoundMetrics *r) {
     ProgressSink *p = ctx;
@@ -275,9 +294,14 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     free(is_test);
     if (!s->store) return -1;
 
-    ProgressSink progress = {
-        .file = trial_store_sink(s->store), .log = log, .max_rounds = c->max_rounds};
+    static const char *const matrix_names[] = {"fp32", "bf16", "fp16"};
+    ProgressSink progress = {.file = trial_store_sink(s->store),
+                             .log = log,
+                             .device = ms->device,
+                             .matrices = matrix_names[ms->model.w.matrices],
+                             .max_rounds = c->max_rounds};
     AreSink sink = {.ctx = &progress,
+                    .memory_plan = progress_memory,
                     .round_metrics = progress_round,
                     .representations = progress_representations,
                     .lora_weights = progress_lora};
