@@ -18,7 +18,7 @@ int cuda_device_info(int i, CudaDeviceInfo *info) {
     if (i < 0 || i >= cuda_device_count() || cudaGetDeviceProperties(&prop, i) != cudaSuccess)
         return -1;
     memset(info, 0, sizeof(*info));
-    strncpy(info->name, prop.name, sizeof(info->name) - 1);
+    memcpy(info->name, prop.name, sizeof(info->name) - 1); // zeroed above: stays terminated
     info->major = prop.major;
     info->minor = prop.minor;
     info->memory_bytes = prop.totalGlobalMem;

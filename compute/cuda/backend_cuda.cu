@@ -1,0 +1,341 @@
+// The CUDA backend object: creation, the table of ops, memory, the matrix products on cuBLAS,
+// and the 16-bit frozen matrices. The other ops live in one file per concept (cuda_ops.h),
+// attention in cuda_attention.cu.
+//
+// One backend per process: backend_cuda_create selects its device with cudaSetDevice and no op
+// selects it again, so every op must run on the thread that created the backend (or one that
+// selected the same device). Each MPI rank creates one backend on its own GPU.
+#include "backend_cuda.h"
+#include "cuda_attention.h"
+#include "cuda_backend.h"
+#include "cuda_ops.h"
+#include "cuda_reduce.cuh"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdarg.h>
+
+// Frozen matrices are uploaded (and read back) through an fp32 staging buffer of at most this
+// many floats (32 MiB), so a 7B-parameter model needs no staging buffer its size.
+#define MATRIX_CHUNK ((size_t)8 << 20)
+
+// --- memory --------------------------------------------------------------------------------------
+
+static void *cuda_alloc(Backend *be, size_t bytes) {
+    void *ptr = NULL;
+    // cudaMalloc(0) gives NULL, which means failure here: a zero-byte request gets a byte.
+    if (cudaMalloc(&ptr, bytes ? bytes : 1) != cudaSuccess) {
+        cudaGetLastError(); // out of memory does not break the context: clear it for later checks
+        return NULL;
+    }
+    if (bytes) CUDA_CHECK(cudaMemsetAsync(ptr, 0, bytes, cuda_stream(be)));
+    return ptr;
+}
+
+// cudaFree waits for the device, so memory that queued work still uses is not freed under it.
+static void cuda_free(Backend *be, void *ptr) {
+    (void)be;
+    if (ptr) CUDA_CHECK(cudaFree(ptr));
+}
+
+// The caller may reuse host_src as soon as this returns, so it waits for the copy.
+static void cuda_to_device(Backend *be, void *dst, const void *host_src, size_t bytes) {
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, cuda_stream(be)));
+    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));
+}
+
+// Waits for every op queued before it, then for the copy.
+static void cuda_to_host(Backend *be, void *host_dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, cuda_stream(be)));
+    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));
+}
+
+static void cuda_copy(Backend *be, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_stream(be)));
+}
+
+static void cuda_zero(Backend *be, void *dst, size_t bytes) {
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, cuda_stream(be)));
+}
+
+// A scratch buffer of at least `bytes`: `buffer` (capacity *capacity) itself, or a larger one
+// replacing it. Scratch only grows, so once a model's first step has run nothing is allocated.
+static void *scratch(Backend *be, void *buffer, size_t *capacity, size_t bytes) {
+    if (bytes <= *capacity) return buffer;
+    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be))); // queued work may still read the old one
+    CUDA_CHECK(cudaFree(buffer));
+    void *grown = NULL;
+    CUDA_CHECK(cudaMalloc(&grown, bytes));
+    *capacity = bytes;
+    return grown;
+}
+
+// --- 16-bit frozen matrices ----------------------------------------------------------------------
+
+template <typename Half> static __device__ Half round_to_half(float x);
+template <> __device__ __nv_bfloat16 round_to_half<__nv_bfloat16>(float x) {
+    return __float2bfloat16_rn(x);
+}
+template <> __device__ __half round_to_half<__half>(float x) {
+    return __float2half_rn(x);
+}
+
+// dst [rows, cols] (contiguous) = src [rows, cols] (row stride ld) rounded to nearest even.
+template <typename Half>
+static __global__ void round_kernel(size_t rows, int cols, const float *src, size_t ld, Half *dst) {
+    size_t idx = thread_index();
+    if (idx >= rows * cols) return;
+    size_t r = idx / cols, c = idx % cols;
+    dst[idx] = round_to_half<Half>(src[r * ld + c]);
+}
+
+// dst [n] = src [n] widened to fp32, exactly.
+static __global__ void widen_kernel(size_t n, const __nv_bfloat16 *src, float *dst) {
+    size_t i = thread_index();
+    if (i < n) dst[i] = __bfloat162float(src[i]);
+}
+
+static __global__ void widen_kernel(size_t n, const __half *src, float *dst) {
+    size_t i = thread_index();
+    if (i < n) dst[i] = __half2float(src[i]);
+}
+
+// The frozen matrices' type for cuBLAS. With MATRIX_F32 the model keeps them in fp32 and never
+// calls a 16-bit op: a call is a bug in the caller.
+static cudaDataType matrix_data_type(Backend *be) {
+    switch (be->matrix_type) {
+    case MATRIX_BF16:
+        return CUDA_R_16BF;
+    case MATRIX_F16:
+        return CUDA_R_16F;
+    default:
+        fprintf(stderr, "are: 16-bit matrix op on a CUDA backend with fp32 matrices\n");
+        exit(3);
+    }
+}
+
+// dst [rows, cols] (16-bit, contiguous) = src [rows, cols] (fp32, row stride ld), rounded.
+static void round_to_matrix(Backend *be, size_t rows, int cols, const float *src, size_t ld,
+                            void *dst) {
+    size_t count = rows * cols;
+    unsigned blocks = cuda_blocks(count, ELEMENT_THREADS);
+    if (matrix_data_type(be) == CUDA_R_16BF)
+        round_kernel<<<blocks, ELEMENT_THREADS, 0, cuda_stream(be)>>>(rows, cols, src, ld,
+                                                                      (__nv_bfloat16 *)dst);
+    else
+        round_kernel<<<blocks, ELEMENT_THREADS, 0, cuda_stream(be)>>>(rows, cols, src, ld,
+                                                                      (__half *)dst);
+    CUDA_LAUNCHED();
+}
+
+// host fp32 -> staging (a chunk at a time) -> rounded into dst. The staging buffer is reused
+// for the next chunk only after the rounding kernel read it: both run in order on the stream.
+static void cuda_matrix_to_device(Backend *be, uint16_t *dst, const float *host_src, size_t n) {
+    if (!n) return;
+    CudaBackend *cb = cuda_backend(be);
+    size_t chunk = n < MATRIX_CHUNK ? n : MATRIX_CHUNK;
+    cb->matrix_staging =
+        (float *)scratch(be, cb->matrix_staging, &cb->matrix_staging_bytes, chunk * sizeof(float));
+    for (size_t done = 0; done < n; done += chunk) {
+        size_t count = n - done < chunk ? n - done : chunk;
+        CUDA_CHECK(cudaMemcpyAsync(cb->matrix_staging, host_src + done, count * sizeof(float),
+                                   cudaMemcpyHostToDevice, cb->stream));
+        round_to_matrix(be, 1, (int)count, cb->matrix_staging, count, dst + done);
+    }
+    CUDA_CHECK(cudaStreamSynchronize(cb->stream)); // host_src is the caller's again
+}
+
+// dst -> widened into staging (a chunk at a time) -> host.
+static void cuda_matrix_to_host(Backend *be, float *host_dst, const uint16_t *src, size_t n) {
+    if (!n) return;
+    CudaBackend *cb = cuda_backend(be);
+    size_t chunk = n < MATRIX_CHUNK ? n : MATRIX_CHUNK;
+    cb->matrix_staging =
+        (float *)scratch(be, cb->matrix_staging, &cb->matrix_staging_bytes, chunk * sizeof(float));
+    bool bf16 = matrix_data_type(be) == CUDA_R_16BF;
+    for (size_t done = 0; done < n; done += chunk) {
+        size_t count = n - done < chunk ? n - done : chunk;
+        unsigned blocks = cuda_blocks(count, ELEMENT_THREADS);
+        if (bf16)
+            widen_kernel<<<blocks, ELEMENT_THREADS, 0, cb->stream>>>(
+                count, (const __nv_bfloat16 *)(src + done), cb->matrix_staging);
+        else
+            widen_kernel<<<blocks, ELEMENT_THREADS, 0, cb->stream>>>(
+                count, (const __half *)(src + done), cb->matrix_staging);
+        CUDA_LAUNCHED();
+        CUDA_CHECK(cudaMemcpyAsync(host_dst + done, cb->matrix_staging, count * sizeof(float),
+                                   cudaMemcpyDeviceToHost, cb->stream));
+    }
+    CUDA_CHECK(cudaStreamSynchronize(cb->stream));
+}
+
+// --- matrix products -----------------------------------------------------------------------------
+
+// C [M,N] (row stride ldc) = beta * C, with BLAS's rule that beta == 0 writes zeros whatever C
+// held (NaN included): the product of an empty sum (K == 0).
+static __global__ void scale_kernel(int M, int N, float beta, float *C, int ldc) {
+    size_t idx = thread_index();
+    if (idx >= (size_t)M * N) return;
+    float *c = C + idx / N * ldc + idx % N;
+    *c = beta == 0 ? 0 : beta * *c;
+}
+
+static void scale(Backend *be, int M, int N, float beta, float *C, int ldc) {
+    size_t count = (size_t)M * N;
+    scale_kernel<<<cuda_blocks(count, ELEMENT_THREADS), ELEMENT_THREADS, 0, cuda_stream(be)>>>(
+        M, N, beta, C, ldc);
+    CUDA_LAUNCHED();
+}
+
+static cublasOperation_t op(bool trans) {
+    return trans ? CUBLAS_OP_T : CUBLAS_OP_N;
+}
+
+// cuBLAS is column-major, and a row-major matrix read column-major is its transpose. So the
+// row-major C = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T: the operands
+// swap places and keep their transpose flags and strides.
+static void cuda_gemm(Backend *be, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                      int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { // an empty sum: C = beta * C
+        scale(be, M, N, beta, C, ldc);
+        return;
+    }
+    CUBLAS_CHECK(cublasSgemm(cuda_backend(be)->cublas, op(trans_b), op(trans_a), N, M, K, &alpha, B,
+                             ldb, A, lda, &beta, C, ldc));
+}
+
+// C [M,N] = alpha * A [M,K] op(W) + beta * C with W 16-bit: A is rounded to W's type into a
+// contiguous scratch copy (cuBLAS multiplies two operands of one type), then the product runs
+// on the tensor cores with fp32 accumulation, mapped to column-major as in cuda_gemm.
+static void cuda_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, float alpha,
+                             const float *A, int lda, const uint16_t *W, int ldw, float beta,
+                             float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { // an empty sum: C = beta * C
+        scale(be, M, N, beta, C, ldc);
+        return;
+    }
+    CudaBackend *cb = cuda_backend(be);
+    cudaDataType type = matrix_data_type(be);
+    cb->half_scratch =
+        scratch(be, cb->half_scratch, &cb->half_scratch_bytes, (size_t)M * K * sizeof(uint16_t));
+    round_to_matrix(be, M, K, A, lda, cb->half_scratch); // A16 [M,K], row stride K
+    CUBLAS_CHECK(cublasGemmEx(cb->cublas, op(trans_w), CUBLAS_OP_N, N, M, K, &alpha, W, type, ldw,
+                              cb->half_scratch, type, K, &beta, C, CUDA_R_32F, ldc,
+                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+// --- the backend ---------------------------------------------------------------------------------
+
+static void cuda_destroy(Backend *be) {
+    CudaBackend *cb = cuda_backend(be);
+    CUDA_CHECK(cudaStreamSynchronize(cb->stream));
+    CUDA_CHECK(cudaFree(cb->half_scratch));
+    CUDA_CHECK(cudaFree(cb->matrix_staging));
+    CUBLAS_CHECK(cublasDestroy(cb->cublas));
+    CUDA_CHECK(cudaStreamDestroy(cb->stream));
+    free(cb);
+}
+
+// snprintf into err (when there is one), then NULL: create's failures report and return in one
+// statement.
+static Backend *create_failed(char *err, size_t err_len, const char *fmt, ...) {
+    if (err && err_len) {
+        va_list args;
+        va_start(args, fmt);
+        vsnprintf(err, err_len, fmt, args);
+        va_end(args);
+    }
+    return NULL;
+}
+
+// Every Backend member: the table a CudaBackend answers with.
+static void set_ops(Backend *be) {
+    be->name = "cuda";
+    be->threads = 1;
+    be->alloc = cuda_alloc;
+    be->free = cuda_free;
+    be->to_device = cuda_to_device;
+    be->to_host = cuda_to_host;
+    be->copy = cuda_copy;
+    be->zero = cuda_zero;
+    be->destroy = cuda_destroy;
+    be->matrix_to_device = cuda_matrix_to_device;
+    be->matrix_to_host = cuda_matrix_to_host;
+    be->gemm = cuda_gemm;
+    be->gemm_matrix = cuda_gemm_matrix;
+    be->axpy = cuda_axpy;
+    be->add = cuda_add;
+    be->gather_rows = cuda_gather_rows;
+    be->scatter_rows = cuda_scatter_rows;
+    be->embedding_forward = cuda_embedding_forward;
+    be->embedding_backward = cuda_embedding_backward;
+    be->rmsnorm_forward = cuda_rmsnorm_forward;
+    be->rmsnorm_backward = cuda_rmsnorm_backward;
+    be->rope_forward = cuda_rope_forward;
+    be->rope_backward = cuda_rope_backward;
+    be->attention_forward = cuda_attention_forward;
+    be->attention_backward = cuda_attention_backward;
+    be->attention_cached = cuda_attention_cached;
+    be->swiglu_forward = cuda_swiglu_forward;
+    be->swiglu_backward = cuda_swiglu_backward;
+    be->cross_entropy = cuda_cross_entropy;
+    be->adamw = cuda_adamw;
+    be->bias_forward = cuda_bias_forward;
+    be->bias_backward = cuda_bias_backward;
+    be->relu_forward = cuda_relu_forward;
+    be->relu_backward = cuda_relu_backward;
+    be->feature_stats = cuda_feature_stats;
+    be->standardize_forward = cuda_standardize_forward;
+    be->standardize_backward = cuda_standardize_backward;
+    be->kl_divergence = cuda_kl_divergence;
+}
+
+Backend *backend_cuda_create(int device, MatrixType matrix_type, char *err, size_t err_len) {
+    int count = 0;
+    cudaError_t rc = cudaGetDeviceCount(&count);
+    if (rc != cudaSuccess) {
+        cudaGetLastError();
+        return create_failed(err, err_len, "no CUDA device: %s", cudaGetErrorString(rc));
+    }
+    if (device < 0 || device >= count)
+        return create_failed(err, err_len, "CUDA device %d does not exist (%d device%s: 0..%d)",
+                             device, count, count == 1 ? "" : "s", count - 1);
+    if (matrix_type != MATRIX_F32 && matrix_type != MATRIX_BF16 && matrix_type != MATRIX_F16)
+        return create_failed(err, err_len, "unknown matrix type %d", (int)matrix_type);
+    if ((rc = cudaSetDevice(device)) != cudaSuccess) {
+        cudaGetLastError();
+        return create_failed(err, err_len, "CUDA device %d: %s", device, cudaGetErrorString(rc));
+    }
+
+    CudaBackend *cb = (CudaBackend *)calloc(1, sizeof *cb);
+    if (!cb) return create_failed(err, err_len, "out of host memory");
+    cb->device = device;
+    if ((rc = cudaStreamCreate(&cb->stream)) != cudaSuccess) {
+        cudaGetLastError();
+        free(cb);
+        return create_failed(err, err_len, "CUDA device %d: cannot create a stream: %s", device,
+                             cudaGetErrorString(rc));
+    }
+    cublasStatus_t status = cublasCreate(&cb->cublas);
+    if (status == CUBLAS_STATUS_SUCCESS) status = cublasSetStream(cb->cublas, cb->stream);
+    // No TF32 (nor any other reduced precision) in the fp32 products: they must match the CPU.
+    if (status == CUBLAS_STATUS_SUCCESS)
+        status = cublasSetMathMode(cb->cublas, CUBLAS_DEFAULT_MATH);
+    if (status != CUBLAS_STATUS_SUCCESS) {
+        if (cb->cublas) cublasDestroy(cb->cublas);
+        cudaStreamDestroy(cb->stream);
+        free(cb);
+        return create_failed(err, err_len, "CUDA device %d: cuBLAS: %s", device,
+                             cublasGetStatusString(status));
+    }
+    set_ops(&cb->base);
+    cb->base.matrix_type = matrix_type;
+    return &cb->base;
+}

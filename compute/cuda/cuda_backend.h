@@ -1,0 +1,69 @@
+// What the CUDA backend's source files share: the backend object behind a Backend pointer, its
+// stream and cuBLAS handle, and how kernels are launched and checked. Internal to compute/cuda.
+#ifndef ARE_CUDA_BACKEND_H
+#define ARE_CUDA_BACKEND_H
+
+#include "backend.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct {
+    Backend base; // first member: a Backend * from backend_cuda_create points at a CudaBackend
+    int device;
+    cudaStream_t stream; // every op runs on it, in call order
+    cublasHandle_t cublas;
+    // Scratch owned by the backend, grown (never shrunk) on first need and reused after: the
+    // sizes a model asks for are fixed once its first step ran, so a training step allocates
+    // nothing. 16-bit copies of gemm_matrix's activation operand; fp32 staging, one chunk at a
+    // time, for the uploads and downloads of frozen matrices.
+    void *half_scratch;
+    size_t half_scratch_bytes;
+    float *matrix_staging;
+    size_t matrix_staging_bytes;
+} CudaBackend;
+
+static inline CudaBackend *cuda_backend(Backend *be) {
+    return (CudaBackend *)be;
+}
+
+static inline cudaStream_t cuda_stream(Backend *be) {
+    return cuda_backend(be)->stream;
+}
+
+// A CUDA or cuBLAS failure inside an op has no caller that could recover (the ops return
+// nothing, as on the CPU, and a failed kernel leaves the context unusable): say where and exit.
+#define CUDA_CHECK(call)                                                                           \
+    do {                                                                                           \
+        cudaError_t cuda_check_rc = (call);                                                        \
+        if (cuda_check_rc != cudaSuccess) {                                                        \
+            fprintf(stderr, "are: CUDA error at %s:%d: %s\n", __FILE__, __LINE__,                  \
+                    cudaGetErrorString(cuda_check_rc));                                            \
+            exit(3);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+#define CUBLAS_CHECK(call)                                                                         \
+    do {                                                                                           \
+        cublasStatus_t cublas_check_rc = (call);                                                   \
+        if (cublas_check_rc != CUBLAS_STATUS_SUCCESS) {                                            \
+            fprintf(stderr, "are: cuBLAS error at %s:%d: %s\n", __FILE__, __LINE__,                \
+                    cublasGetStatusString(cublas_check_rc));                                       \
+            exit(3);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+// After a kernel launch: a bad launch configuration shows up here, not at the next sync.
+#define CUDA_LAUNCHED() CUDA_CHECK(cudaGetLastError())
+
+// Threads per block of the element-wise and column-wise kernels.
+#define ELEMENT_THREADS 256
+
+// Blocks of `threads` to cover n items (n > 0: a launch of zero blocks is an error).
+static inline unsigned cuda_blocks(size_t n, unsigned threads) {
+    return (unsigned)((n + threads - 1) / threads);
+}
+
+#endif
