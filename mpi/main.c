@@ -51,7 +51,8 @@ static void print_usage(FILE *f) {
                "       mpirun -np N are <command> ...\n\ncommands:\n");
     for (int i = 0; i < n_commands; i++)
         fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nexit codes: 0 done, 1 the work failed (message on stderr), 2 bad command line\n");
+    fprintf(f, "\nexit codes: 0 done, 1 the work failed (message on stderr), 2 bad command line,\n"
+               "3 the GPU failed inside an operation (CUDA or cuBLAS error, printed)\n");
 }
 
 int main(int argc, char **argv) {
