@@ -67,6 +67,13 @@ typedef struct {
     AreMemoryPlan memory;
 } Trial;
 
+// The clock once every op queued so far has run: phase times on a GPU, whose ops return before
+// they finish, would otherwise move work from one phase into the next.
+static double phase_clock(Trial *t) {
+    t->be->synchronize(t->be);
+    return now_seconds();
+}
+
 static int check_options(const LlamaModel *m, const AreSamples *s, const AreOptions *o, char *err,
                          size_t err_len) {
     if (!m->lora) return fail(err, err_len, "no LoRA attached to the model");
@@ -438,10 +445,10 @@ static int send_representations(Trial *t, const AreSink *sink, int round, char *
 static int run_guard(Trial *t, const AreGuard *guard, AreRoundMetrics *r, double base_perplexity,
                      bool *passed, char *detail, size_t detail_len, char *err, size_t err_len) {
     const AreOptions *o = t->opt;
-    double start = now_seconds();
+    double start = phase_clock(t);
     if (guard->measure(guard->ctx, t->m, &r->guard_answer_rate, &r->guard_perplexity) < 0)
         return fail(err, err_len, "the quality guard's measurement failed");
-    r->seconds_guard = now_seconds() - start;
+    r->seconds_guard = phase_clock(t) - start;
     *passed = true;
     if (o->min_answer_rate > 0 && r->guard_answer_rate < o->min_answer_rate) {
         *passed = false;
@@ -479,12 +486,12 @@ static int run_rounds(Trial *t, const AreSink *sink, const AreGuard *guard, AreR
 
     // Round 0: the base model (the LoRA starts with B = 0, so it changes nothing).
     AreRoundMetrics r = empty_metrics(0);
-    double start = now_seconds();
+    double start = phase_clock(t);
     if (extract(t, err, err_len) < 0) return -1;
-    r.seconds_extract = now_seconds() - start;
-    start = now_seconds();
+    r.seconds_extract = phase_clock(t) - start;
+    start = phase_clock(t);
     fresh_discriminator(t, 0, &r);
-    r.seconds_discriminator = now_seconds() - start;
+    r.seconds_discriminator = phase_clock(t) - start;
     be->to_host(be, t->best_lora, lora->params, lora_bytes);
     res->best_round = 0;
     if (guarded) {
@@ -504,19 +511,19 @@ static int run_rounds(Trial *t, const AreSink *sink, const AreGuard *guard, AreR
     for (int round = 1; round <= o->max_rounds; round++) {
         r = empty_metrics(round);
         double tokens;
-        start = now_seconds();
+        start = phase_clock(t);
         if (generator_step(t, round, &r, &tokens, err, err_len) < 0) return -1;
-        r.seconds_generator = now_seconds() - start;
+        r.seconds_generator = phase_clock(t) - start;
         r.tokens_per_second = r.seconds_generator > 0 ? tokens / r.seconds_generator : 0;
 
-        start = now_seconds();
+        start = phase_clock(t);
         if (extract(t, err, err_len) < 0) return -1;
-        r.seconds_extract = now_seconds() - start;
+        r.seconds_extract = phase_clock(t) - start;
         r.gen_loss_test = target_loss(t, t->H_test, t->n_test); // D of this round, still frozen
 
-        start = now_seconds();
+        start = phase_clock(t);
         fresh_discriminator(t, round, &r);
-        r.seconds_discriminator = now_seconds() - start;
+        r.seconds_discriminator = phase_clock(t) - start;
         double acc = o->converge_on_train ? r.disc_acc_train : r.disc_acc_test;
         bool converged = acc > o->converge_low && acc < o->converge_high;
         bool last = converged || round == o->max_rounds;

@@ -38,6 +38,9 @@ struct Backend {
     void (*to_host)(Backend *be, void *host_dst, const void *src, size_t bytes);
     void (*copy)(Backend *be, void *dst, const void *src, size_t bytes);
     void (*zero)(Backend *be, void *dst, size_t bytes);
+    // Waits until every op called so far has finished (a GPU runs them asynchronously), so that
+    // a clock read after it times them. Not needed for correctness: to_host waits by itself.
+    void (*synchronize)(Backend *be);
     void (*destroy)(Backend *be);
     // 16-bit frozen matrices, type matrix_type (MATRIX_F32: the model keeps them in fp32 and
     // these two are unused): dst [n] = host_src [n] rounded to nearest even, and back exactly.

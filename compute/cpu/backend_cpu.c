@@ -57,6 +57,11 @@ static void cpu_copy(Backend *be, void *dst, const void *src, size_t bytes) {
     if (bytes) memcpy(dst, src, bytes);
 }
 
+// Every op has finished when it returns.
+static void cpu_synchronize(Backend *be) {
+    (void)be;
+}
+
 static void cpu_zero(Backend *be, void *dst, size_t bytes) {
     (void)be;
     if (bytes) memset(dst, 0, bytes);
@@ -651,6 +656,7 @@ Backend *backend_cpu_create(int threads) {
         .to_host = cpu_copy,
         .copy = cpu_copy,
         .zero = cpu_zero,
+        .synchronize = cpu_synchronize,
         .destroy = cpu_destroy,
         .matrix_type = MATRIX_F32,
         .matrix_to_device = cpu_matrix_to_device,

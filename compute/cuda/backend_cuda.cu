@@ -57,6 +57,10 @@ static void cuda_copy(Backend *be, void *dst, const void *src, size_t bytes) {
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_stream(be)));
 }
 
+static void cuda_synchronize(Backend *be) {
+    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));
+}
+
 static void cuda_zero(Backend *be, void *dst, size_t bytes) {
     if (!bytes) return;
     CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, cuda_stream(be)));
@@ -265,6 +269,7 @@ static void set_ops(Backend *be) {
     be->to_host = cuda_to_host;
     be->copy = cuda_copy;
     be->zero = cuda_zero;
+    be->synchronize = cuda_synchronize;
     be->destroy = cuda_destroy;
     be->matrix_to_device = cuda_matrix_to_device;
     be->matrix_to_host = cuda_matrix_to_host;
