@@ -66,6 +66,16 @@ if command -v h5dump >/dev/null; then
     expect deterministic 0 -- test "$a" = "$b"
 fi
 
+# Frozen matrices in bf16 on the CPU: the trial runs, its plan says so, the weights shrink, and
+# the trial id differs (base_weights is part of the config that names the trial).
+expect bf16-matrices 0 '^memory on cpu: weights .* \(bf16 matrices\)' '^trial file: ' \
+    -- "$are" run "$cfg" "${small[@]}" --set 'base_weights="bf16"' --set are.max_rounds=1 \
+    --set "output.dir=\"$tmp/bf16\"" --threads 1
+expect bf16-other-id 0 -- test ! -f "$tmp/bf16/trials/$(basename "$trial")"
+expect bad-base-weights 1 "field 'base_weights' is \"int8\", expected one of" \
+    -- "$are" run "$cfg" --set 'base_weights="int8"'
+expect device-option 2 "a second --device" -- "$are" run "$cfg" --device cpu --device cpu
+
 # A task with fewer train prompts than one extraction batch (8 train, 8 test; 32 a batch).
 { for f in refusal_train refusal_test; do for label in 1 0; do
     grep "\"label\": $label" "data/$f.jsonl" | head -4; done; done; } >"$tmp/tiny.jsonl"
