@@ -117,6 +117,7 @@ typedef struct {
     int answers, max_new; // generation
     int batches[MAX_BATCHES], n_batches;
     double peak_tflops; // 0: from the device (cuda) or none (cpu)
+    bool plan_only;     // --plan-only: the full-size trial's memory plan, then stop
 } Options;
 
 // --- prompts -----------------------------------------------------------------------------------
@@ -333,7 +334,28 @@ typedef struct {
     Bench *b;
     double ended[2];
     AreRoundMetrics round1;
+    AreMemoryPlan plan;
+    bool stop_at_plan; // --plan-only: the trial stops once it has reported its plan
 } RoundClock;
+
+static int on_memory_plan(void *ctx, const AreMemoryPlan *plan) {
+    RoundClock *c = ctx;
+    c->plan = *plan;
+    return c->stop_at_plan ? -1 : 0;
+}
+
+static double gib(size_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0 * 1024.0);
+}
+
+static void print_plan(const AreMemoryPlan *m) {
+    printf("memory of the trial (allocated before round 0): weights %.2f GiB, LoRA + AdamW %.3f "
+           "GiB, activations %.3f GiB (blocks %d..%d), frozen-block cache %.3f GiB, "
+           "representations + discriminator %.3f GiB; %.2f GiB in all\n",
+           gib(m->weights), gib(m->lora), gib(m->activations), m->first_block, m->last_block,
+           gib(m->frozen_cache), gib(m->trial),
+           gib(m->weights + m->lora + m->activations + m->frozen_cache + m->trial));
+}
 
 static int on_round(void *ctx, const AreRoundMetrics *m) {
     RoundClock *c = ctx;
@@ -347,6 +369,7 @@ typedef struct {
     double wall;              // round 1, from the sink's clock
     double discriminator;     // its discriminator phase
     AreRoundMetrics reported; // the trial's own clocks
+    AreMemoryPlan plan;
 } RoundTime;
 
 // The published options, one generator round of gen_epochs epochs at batch `batch`.
@@ -381,7 +404,7 @@ static int run_round(Bench *b, const AreSamples *samples, int gen_epochs, int ba
                      RoundTime *time) {
     AreOptions opt = round_options(b->shape, gen_epochs, batch);
     RoundClock clock = {.b = b};
-    AreSink sink = {.ctx = &clock, .round_metrics = on_round};
+    AreSink sink = {.ctx = &clock, .memory_plan = on_memory_plan, .round_metrics = on_round};
     AreResult result;
     char err[256];
     if (are_trial_run(&b->model, samples, &opt, &sink, NULL, &result, err, sizeof err) < 0) {
@@ -391,7 +414,25 @@ static int run_round(Bench *b, const AreSamples *samples, int gen_epochs, int ba
     }
     *time = (RoundTime){.wall = clock.ended[1] - clock.ended[0],
                         .discriminator = clock.round1.seconds_discriminator,
-                        .reported = clock.round1};
+                        .reported = clock.round1,
+                        .plan = clock.plan};
+    return 0;
+}
+
+// --plan-only: the round's trial set up in full (frozen-block cache included), its memory plan
+// printed, then stopped before round 0. Returns 0, or -1 with the reason printed.
+static int print_round_plan(Bench *b, const AreSamples *samples) {
+    AreOptions opt = round_options(b->shape, PUBLISHED_EPOCHS, 1);
+    RoundClock clock = {.b = b, .stop_at_plan = true};
+    AreSink sink = {.ctx = &clock, .memory_plan = on_memory_plan};
+    AreResult result;
+    char err[256];
+    if (are_trial_run(&b->model, samples, &opt, &sink, NULL, &result, err, sizeof err) == 0 ||
+        clock.plan.weights == 0) {
+        fprintf(stderr, "are-bench-round: the trial did not report its plan: %s\n", err);
+        return -1;
+    }
+    print_plan(&clock.plan);
     return 0;
 }
 
@@ -499,7 +540,8 @@ static void print_usage(FILE *f) {
     fprintf(
         f, "usage: are-bench-round [--device cpu|cuda] [--threads N] [--matrices fp32|bf16|fp16]\n"
            "                       [--shape 7b|small] [--prompts N] [--test N] [--answers N]\n"
-           "                       [--max-new N] [--batches 1,8,32,...] [--peak-tflops X]\n\n"
+           "                       [--max-new N] [--batches 1,8,32,...] [--peak-tflops X]\n"
+           "                       [--plan-only]\n\n"
            "Times one ARE round (extraction, generator epochs, the published round) and batched\n"
            "greedy generation on a model with random weights, against the published code.\n\n"
            "  --device D       cpu (default) or cuda (GPU 0)\n"
@@ -512,7 +554,8 @@ static void print_usage(FILE *f) {
            "  --answers N      answers to generate (default 100)\n"
            "  --max-new N      tokens per answer (default 256)\n"
            "  --batches LIST   generator batch sizes (default 1,8,32,128)\n"
-           "  --peak-tflops X  peak for MFU (default: the GPU's from its name; none on cpu)\n\n"
+           "  --peak-tflops X  peak for MFU (default: the GPU's from its name; none on cpu)\n"
+           "  --plan-only      set the round's trial up, print its memory plan, and stop\n\n"
            "exit codes: 0 done, 1 the run failed, 2 bad command line\n");
 }
 
@@ -551,6 +594,10 @@ static int parse_args(int argc, char **argv, Options *o) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             print_usage(stdout);
             return 1;
+        }
+        if (!strcmp(a, "--plan-only")) {
+            o->plan_only = true;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "are-bench-round: unknown or incomplete option '%s'\n\n", a);
@@ -751,6 +798,7 @@ static int run_bench(const Options *o, Bench *b, const Prompts *p, const Prompts
            "(trial clocks: %.3f + %.3f + %.3f s)\n",
            round, PUBLISHED_EPOCHS, best_batch, t.reported.seconds_generator,
            t.reported.seconds_extract, t.reported.seconds_discriminator);
+    print_plan(&t.plan);
     printf("generation: %.3f s per answer in a batch of %d, %.1f tokens/s per answer\n",
            generation / o->answers, o->answers, o->max_new / generation);
     if (!published_sizes(o)) {
@@ -794,7 +842,8 @@ int main(int argc, char **argv) {
     } else {
         print_setup(&o, &b, &task, backend, synced_now(&b) - start);
         fflush(stdout); // a run cut short by a time limit still shows its setup
-        rc = run_bench(&o, &b, &task, &warm, &answers) < 0;
+        rc = (o.plan_only ? print_round_plan(&b, &task.samples)
+                          : run_bench(&o, &b, &task, &warm, &answers)) < 0;
     }
     prompts_free(&task);
     prompts_free(&warm);

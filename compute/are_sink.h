@@ -29,7 +29,7 @@ typedef struct {
 
 typedef struct {
     void *ctx;
-    // Once, before round 0.
+    // Once, when every buffer is allocated and before anything runs (return -1 to stop there).
     int (*memory_plan)(void *ctx, const AreMemoryPlan *plan);
     int (*round_metrics)(void *ctx, const AreRoundMetrics *m);
     // Representations after `round`: reps [n_samples, n_layers, dim], in dataset order.

@@ -58,7 +58,9 @@ typedef struct {
     // (hidden_states[start_block] of every token of every prompt, in s->tokens order), the
     // batch's rows gathered into batch_resid [max_tokens, dim]. start_block 0: no cache.
     int start_block;
-    float *frozen_resid, *batch_resid; // backend memory, one allocation
+    float *frozen_resid, *batch_resid; // backend memory, one allocation of frozen_cache_bytes
+    size_t frozen_cache_bytes;
+    int max_tokens, longest; // of the largest batch, and the longest prompt
 
     LlamaWorkspace *ws;
     Discriminator *disc;
@@ -176,19 +178,26 @@ static int frozen_blocks(const LlamaModel *m, const AreOptions *o) {
     return start < m->cfg.n_layers ? start : 0;
 }
 
-// Runs every prompt through the frozen blocks once, into frozen_resid. Needs its own
-// workspace, capturing hidden_states[start_block] at every token.
-static int cache_frozen(Trial *t, int max_tokens, int longest, char *err, size_t err_len) {
-    const AreSamples *s = t->s;
+// The frozen blocks' cache: frozen_resid for every prompt token, then batch_resid.
+static int alloc_frozen_cache(Trial *t, int max_tokens, char *err, size_t err_len) {
     size_t d = (size_t)t->m->cfg.dim, n_tokens = 0;
-    for (int i = 0; i < s->n; i++) n_tokens += (size_t)s->len[i];
-    t->frozen_resid = t->be->alloc(t->be, (n_tokens + (size_t)max_tokens) * d * sizeof(float));
+    for (int i = 0; i < t->s->n; i++) n_tokens += (size_t)t->s->len[i];
+    t->frozen_cache_bytes = (n_tokens + (size_t)max_tokens) * d * sizeof(float);
+    t->frozen_resid = t->be->alloc(t->be, t->frozen_cache_bytes);
     if (!t->frozen_resid) return fail(err, err_len, "out of memory for the frozen blocks' cache");
     t->batch_resid = t->frozen_resid + n_tokens * d;
+    return 0;
+}
+
+// Runs every prompt through the frozen blocks once, into frozen_resid. Needs its own
+// workspace, capturing hidden_states[start_block] at every token, for as long as it runs.
+static int fill_frozen_cache(Trial *t, char *err, size_t err_len) {
+    const AreSamples *s = t->s;
+    size_t d = (size_t)t->m->cfg.dim;
     WorkspacePlan plan = {
-        .max_tokens = max_tokens,
+        .max_tokens = t->max_tokens,
         .max_seqs = t->opt->extract_batch,
-        .max_seq_len = longest,
+        .max_seq_len = t->longest,
         .outputs = {.n_capture = 1, .layers = {t->start_block}, .capture_at = CAPTURE_ALL_TOKENS},
         .backward = BACKWARD_NONE};
     LlamaWorkspace *ws = llama_workspace_create(t->m, &plan, err, err_len);
@@ -290,15 +299,16 @@ static int trial_init(Trial *t, LlamaModel *m, const AreSamples *s, const AreOpt
     t->be->to_device(t->be, t->rows_train, rows, n * sizeof *rows);
     free(rows);
     t->start_block = frozen_blocks(m, o);
-    if (t->start_block > 0 && cache_frozen(t, max_tokens, longest, err, err_len) < 0) return -1;
+    t->max_tokens = max_tokens;
+    t->longest = longest;
+    if (t->start_block > 0 && alloc_frozen_cache(t, max_tokens, err, err_len) < 0) return -1;
     if (o->retain_weight > 0 && retain_init(t, err, err_len) < 0) return -1;
 
     AreMemoryPlan *mem = &t->memory;
     mem->weights = llama_weights_bytes(&m->w);
     mem->lora = (2 + 2) * n_params * sizeof(float); // params, grads, AdamW's two moments
     mem->activations = llama_workspace_bytes(t->ws);
-    for (int i = 0; i < s->n && t->start_block > 0; i++)
-        mem->frozen_cache += (size_t)s->len[i] * (size_t)m->cfg.dim * sizeof(float);
+    mem->frozen_cache = t->frozen_cache_bytes;
     mem->trial = floats * sizeof(float) + n * sizeof(int) + discriminator_bytes(t->disc) +
                  (t->retain ? retain_bytes(t->retain) : 0);
     mem->first_block = m->lora->lowest_layer;
@@ -583,6 +593,7 @@ int are_trial_run(LlamaModel *m, const AreSamples *samples, const AreOptions *op
     int rc = trial_init(&t, m, samples, opt, err, err_len);
     if (rc == 0 && sink && sink->memory_plan && sink->memory_plan(sink->ctx, &t.memory) < 0)
         rc = fail(err, err_len, "the trial's sink stopped it before round 0");
+    if (rc == 0 && t.start_block > 0) rc = fill_frozen_cache(&t, err, err_len);
     if (rc == 0) rc = run_rounds(&t, sink, guard, result, err, err_len);
     trial_free(&t);
     result->seconds = now_seconds() - start;
