@@ -802,8 +802,10 @@ static void test_kl_divergence(void) {
 
 // Five steps, each compared and then continued from each side's own state. A step is a handful
 // of roundings (two powers, a sqrt, a division), and differences carry into later steps: 2^-19
-// (32u) of |m| scale b1 |m_prev| + (1 - b1) |g|, of |v|, and of |p| + step * lr for params
-// (each step moves a parameter by about lr at most).
+// (32u) of |m|'s scale sum_k b1^(step-k) (1 - b1) |g_k|, carried from step to step (m keeps the
+// rounding of earlier steps, which a cancellation in this step does not shrink; nvcc fuses the
+// update into one fma, the CPU does not), of |v|, and of |p| + step * lr for params (each step
+// moves a parameter by about lr at most).
 static void test_adamw(void) {
     printf("adamw\n");
     enum { STEPS = 5 };
@@ -820,14 +822,13 @@ static void test_adamw(void) {
         g[1] = 1e-7f; // sqrt(v) comparable with eps: eps must sit where it belongs
         g[2] = 1e3f;
         Floats grads = both(g, (size_t)n);
-        float *m_prev = download(cpu, m.cpu, (size_t)n);
         cpu->adamw(cpu, (size_t)n, lr, beta1, beta2, eps, weight_decay, step, params.cpu, grads.cpu,
                    m.cpu, v.cpu);
         gpu->adamw(gpu, (size_t)n, lr, beta1, beta2, eps, weight_decay, step, params.gpu, grads.gpu,
                    m.gpu, v.gpu);
         float *p_new = download(cpu, params.cpu, (size_t)n);
         for (int i = 0; i < n; i++) {
-            m_scale[i] = beta1 * fabsf(m_prev[i]) + (1 - beta1) * fabsf(g[i]);
+            m_scale[i] = beta1 * m_scale[i] + (1 - beta1) * fabsf(g[i]);
             p_scale[i] = fabsf(p_new[i]) + step * lr;
         }
         char what[96];
