@@ -517,6 +517,7 @@ static const char *matrix_name(MatrixType t) {
     return t == MATRIX_BF16 ? "bf16" : t == MATRIX_F16 ? "fp16" : "fp32";
 }
 
+#ifdef ARE_HAVE_CUDA
 // Peak TFLOP/s of a GPU by name (NVIDIA's datasheets, dense): 16-bit tensor cores for 16-bit
 // matrices, plain fp32 for fp32 ones (the CUDA backend turns TF32 off so that its products
 // match the CPU's). 0 when unknown.
@@ -533,6 +534,7 @@ static double gpu_peak(const char *name, MatrixType matrices) {
             return matrices == MATRIX_F32 ? peaks[i].fp32 : peaks[i].half;
     return 0;
 }
+#endif
 
 // --- the command line --------------------------------------------------------------------------
 
