@@ -30,6 +30,8 @@ static const char usage[] =
     "  --fail-fast        hand out no more trials after the first failure\n"
     "  --max-failures N   hand out no more trials after N failures\n"
     "  --threads N        CPU threads per rank (default: the node's cores split among ranks)\n"
+    "  --device D         auto, cpu or cuda: --set device=D (auto: each rank's GPU when the node\n"
+    "                     has GPUs, picked by node-local rank)\n"
     "  -h, --help         this text\n"
     "\n"
     "exit codes: 0 every trial done, 1 a trial failed or the sweep could not run, 2 bad\n"
@@ -38,6 +40,7 @@ static const char usage[] =
 int cmd_sweep(int argc, char **argv) {
     SweepOptions o = {.use_mpi = placement_launched_by_mpirun()};
     const char *overrides[MAX_OVERRIDES];
+    char device_override[32] = "";
     bool dry_run = false;
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
@@ -58,10 +61,18 @@ int cmd_sweep(int argc, char **argv) {
         } else if (!strcmp(opt, "--fail-fast")) {
             o.fail_fast = true;
         } else if (i + 1 < argc && (!strcmp(opt, "--set") || !strcmp(opt, "--max-failures") ||
-                                    !strcmp(opt, "--threads"))) {
+                                    !strcmp(opt, "--threads") || !strcmp(opt, "--device"))) {
             const char *value = argv[++i];
             long long n;
-            if (!strcmp(opt, "--set")) {
+            if (!strcmp(opt, "--device")) {
+                if (device_override[0] || o.n_overrides == MAX_OVERRIDES) {
+                    fprintf(stderr, "are sweep: a second --device, or too many --set, at '%s'\n",
+                            value);
+                    return EXIT_USAGE;
+                }
+                snprintf(device_override, sizeof device_override, "device=%s", value);
+                overrides[o.n_overrides++] = device_override;
+            } else if (!strcmp(opt, "--set")) {
                 if (!strchr(value, '=') || o.n_overrides == MAX_OVERRIDES) {
                     fprintf(stderr, "are sweep: --set expects PATH=VALUE, got '%s'\n", value);
                     return EXIT_USAGE;
