@@ -513,10 +513,6 @@ static void print_row(const char *name, double seconds, double tokens, double fl
     fflush(stdout);
 }
 
-static const char *matrix_name(MatrixType t) {
-    return t == MATRIX_BF16 ? "bf16" : t == MATRIX_F16 ? "fp16" : "fp32";
-}
-
 #ifdef ARE_HAVE_CUDA
 // Peak TFLOP/s of a GPU by name (NVIDIA's datasheets, dense): 16-bit tensor cores for 16-bit
 // matrices, plain fp32 for fp32 ones (the CUDA backend turns TF32 off so that its products
@@ -696,7 +692,7 @@ static void print_setup(const Options *o, const Bench *b, const Prompts *p, cons
     const Shape *s = b->shape;
     const LlamaConfig *cfg = &s->cfg;
     const LlamaWeights *w = &b->model.w;
-    printf("are-bench-round: %s, %s matrices", backend, matrix_name(o->matrices));
+    printf("are-bench-round: %s, %s matrices", backend, matrix_type_name(o->matrices));
     if (peak_tflops > 0)
         printf(", MFU against a peak of %.4g TFLOP/s (%s)", peak_tflops,
                o->peak_tflops > 0          ? "--peak-tflops"

@@ -27,6 +27,11 @@ typedef enum {
     MATRIX_F16,  // IEEE half: 11 significant bits, |x| < 65504
 } MatrixType;
 
+// "fp32", "bf16", "fp16": the names configs and reports use.
+static inline const char *matrix_type_name(MatrixType t) {
+    return t == MATRIX_BF16 ? "bf16" : t == MATRIX_F16 ? "fp16" : "fp32";
+}
+
 struct Backend {
     const char *name; // "cpu", "cuda"
     int threads;      // CPU worker threads used by the ops (1 for GPU backends)

@@ -294,11 +294,10 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     free(is_test);
     if (!s->store) return -1;
 
-    static const char *const matrix_names[] = {"fp32", "bf16", "fp16"};
     ProgressSink progress = {.file = trial_store_sink(s->store),
                              .log = log,
                              .device = ms->device,
-                             .matrices = matrix_names[ms->model.w.matrices],
+                             .matrices = matrix_type_name(ms->model.w.matrices),
                              .max_rounds = c->max_rounds};
     AreSink sink = {.ctx = &progress,
                     .memory_plan = progress_memory,
