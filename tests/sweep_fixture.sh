@@ -2,6 +2,7 @@
 # of short trials, MPI launches, and sweep.h5 and trial files read through h5dump (CI has no
 # Python). Source it after expect.sh, with $are and $tmp set and the source tree as the working
 # directory (the configs' paths are relative to it).
+. "$(dirname "${BASH_SOURCE[0]}")/h5_dump.sh"
 
 # Exits 77 (skipped) when the model or a tool the sweep tests need is missing.
 sweep_require() {
@@ -47,18 +48,6 @@ mpi() {
     local np=$1
     shift
     "${mpirun_cmd[@]}" -np "$np" "$are" "$@"
-}
-
-# h5_values FILE DATASET: the dataset's elements, one a line, strings without their quotes,
-# floats with 17 digits. For datasets whose elements hold no comma (ids, statuses, numbers).
-h5_values() {
-    h5dump -y -w 0 -m '%.17g' -d "$2" "$1" | sed -n '/^   DATA {$/,/^   }$/p' | sed '1d;$d' |
-        tr ',' '\n' | sed 's/^ *"\{0,1\}//; s/"\{0,1\} *$//' | grep -v '^$'
-}
-
-# h5_attr FILE ATTR: a scalar string attribute of the file's root group.
-h5_attr() {
-    h5dump -a "/$2" "$1" | sed -n 's/^ *(0): "\(.*\)"$/\1/p'
 }
 
 # sweep_metrics RUN_DIR: "id metric value" for every summary metric of every trial in sweep.h5,
