@@ -134,8 +134,10 @@ outside=outside:$((1 + RANDOM % 4)):$((RANDOM % 250))
 echo "random kill: $outside (K trials finished, then MS milliseconds)"
 scenario outside "$outside"
 # Kill after kill on one folder, each run resuming what the run before left. Each comes early
-# in its run, so that trials are left for the next.
+# in its run, so that trials are left for the next; the kill from outside first, as it lets the
+# most trials finish (up to three; had it come last, the runs before could have finished all
+# eight, and the sweep would have ended before the kill).
 outside=outside:1:$((RANDOM % 250))
-echo "chain, last kill: $outside"
-scenario chain trial_started:2 sweep_write:2 trial_round:2 trial_done:1 trial_recorded:1 "$outside"
+echo "chain, first kill: $outside"
+scenario chain "$outside" trial_started:2 sweep_write:2 trial_round:2 trial_done:1 trial_recorded:1
 expect_summary
