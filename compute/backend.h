@@ -32,6 +32,15 @@ static inline const char *matrix_type_name(MatrixType t) {
     return t == MATRIX_BF16 ? "bf16" : t == MATRIX_F16 ? "fp16" : "fp32";
 }
 
+// The index of x[0..n-1]'s largest entry: the lowest index on ties; a NaN entry never wins (a
+// row of NaN gives 0). Greedy decoding's rule, on the host and in every backend's argmax_rows.
+static inline int argmax_row(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best] || (x[best] != x[best] && x[i] == x[i])) best = i;
+    return best;
+}
+
 struct Backend {
     const char *name; // "cpu", "cuda"
     int threads;      // CPU worker threads used by the ops (1 for GPU backends)
@@ -171,6 +180,11 @@ struct Backend {
     // log. dlogits may alias logits, and may be NULL (loss only).
     void (*kl_divergence)(Backend *be, int n, int V, const float *ref_logits, const float *logits,
                           float scale, float *loss, float *dlogits);
+
+    // --- greedy decoding -----------------------------------------------------------------
+    // out[i] = argmax_row(x + i*V, V) for rows i < n of x [n, V]; out [n]. A greedy decoding
+    // step then moves n ints to the host instead of n rows of logits.
+    void (*argmax_rows)(Backend *be, int n, int V, const float *x, int *out);
 };
 
 #endif

@@ -60,16 +60,25 @@ static void upload_step(LlamaWorkspace *ws, const int *tokens, int T, int n_out)
 }
 
 // Appends one sampled token to each sequence in host_seqs[n_out], whose logits are the rows of
-// the last step in that order.
+// the last step in that order. Greedy decoding takes the argmax on the backend, so that only
+// n_out ints, not n_out rows of logits, come to the host (the same rule as sample_token's).
 static void sample_step(LlamaWorkspace *ws, const GenerateOptions *opt, int n_out, int *out_tokens,
                         int *out_len) {
     Backend *be = ws->model->be;
     int vocab = ws->model->cfg.vocab_size;
-    be->to_host(be, ws->host_logits, ws->logits, (size_t)n_out * vocab * sizeof(float));
+    bool greedy = opt->temperature == 0;
+    if (greedy) {
+        be->argmax_rows(be, n_out, vocab, ws->logits, ws->greedy);
+        be->to_host(be, ws->host_greedy, ws->greedy, (size_t)n_out * sizeof(int));
+    } else {
+        be->to_host(be, ws->host_logits, ws->logits, (size_t)n_out * vocab * sizeof(float));
+    }
     for (int j = 0; j < n_out; j++) {
         int s = ws->host_seqs[j];
-        int token = sample_token(ws->host_logits + (size_t)j * vocab, vocab, opt->temperature,
-                                 opt->top_p, &ws->rngs[s], ws->host_probs, ws->host_order);
+        int token = greedy
+                        ? ws->host_greedy[j]
+                        : sample_token(ws->host_logits + (size_t)j * vocab, vocab, opt->temperature,
+                                       opt->top_p, &ws->rngs[s], ws->host_probs, ws->host_order);
         out_tokens[(size_t)s * opt->max_new_tokens + out_len[s]++] = token;
         if (opt->on_token) opt->on_token(opt->on_token_ctx, s, token);
     }

@@ -216,6 +216,7 @@ static void lay_out(LlamaWorkspace *ws, Carver *act, Carver *grad, Carver *integ
         ws->kv_slot = ints(integer, T);
         ws->kv_row = ints(integer, T);
         ws->decode_rows = ints(integer, slots);
+        ws->greedy = ints(integer, slots);
     }
 
     ws->host_pos = ints(host, T);
@@ -226,6 +227,7 @@ static void lay_out(LlamaWorkspace *ws, Carver *act, Carver *grad, Carver *integ
         ws->host_kv_row = ints(host, T);
         ws->host_tokens = ints(host, slots);
         ws->host_seqs = ints(host, slots);
+        ws->host_greedy = ints(host, slots);
         ws->host_logits = floats(host, slots * V);
         ws->host_probs = floats(host, V);
         ws->host_order = ints(host, V);

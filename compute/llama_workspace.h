@@ -67,6 +67,7 @@ struct LlamaWorkspace {
     int *kv_slot;      // [T]  cache slot (sequence) of each token during generation
     int *kv_row;       // [T]  its cache row, slot * max_seq_len + pos
     int *decode_rows;  // [kv_slots]  rows that need logits during generation
+    int *greedy;       // [kv_slots]  argmax of each of a decoding step's logit rows
 
     // --- host staging: one host allocation ---
     void *host_memory;
@@ -78,6 +79,7 @@ struct LlamaWorkspace {
     int *host_kv_row;   // [T]
     int *host_tokens;   // [kv_slots]  the tokens a decoding step feeds
     int *host_seqs;     // [kv_slots]  the sequences it samples for
+    int *host_greedy;   // [kv_slots]  greedy, on the host
     float *host_logits; // [kv_slots, vocab]
     float *host_probs;  // [vocab]  sampling scratch
     int *host_order;    // [vocab]  sampling scratch

@@ -27,9 +27,7 @@ static void sift_down(int *heap, int n, int i, const float *probs) {
 int sample_token(const float *logits, int vocab, float temperature, float top_p, Rng *rng,
                  float *probs, int *order) {
     assert(vocab > 0 && temperature >= 0 && top_p > 0 && top_p <= 1);
-    int best = 0;
-    for (int i = 1; i < vocab; i++)
-        if (logits[i] > logits[best]) best = i;
+    int best = argmax_row(logits, vocab);
     if (temperature == 0) return best;
 
     // Unnormalised softmax(logits / temperature): the largest term is 1, so nothing overflows.

@@ -747,6 +747,43 @@ static void test_cross_entropy(void) {
     release_all();
 }
 
+// Argmax has one right answer, so every index must equal the CPU's. Over V = 128257 (past Llama
+// 3's vocabulary, odd): rows of integers in -500..499, each with many tied maxima; a row whose
+// single maximum is its last entry and one whose is its first; a row of -inf, one of NaN, one
+// with NaN first and -0 tied with +0 after it. Then 100 rows of 1000 (a decoding step's batch).
+static void test_argmax_rows(void) {
+    printf("argmax_rows\n");
+    enum { N = 8, V = 128257, N_BATCH = 100, V_BATCH = 1000 };
+    float *x = new_array((size_t)N * V, sizeof *x);
+    for (size_t i = 0; i < (size_t)N * V; i++) x[i] = (float)(int)(rng_uniform(&rng) * 1000) - 500;
+    float *row = x + 2 * (size_t)V;
+    row[V - 1] = 1000;
+    row += V;
+    row[0] = 1000;
+    row += V;
+    for (int i = 0; i < V; i++) row[i] = -INFINITY;
+    row += V;
+    for (int i = 0; i < V; i++) row[i] = NAN;
+    row += V;
+    for (int i = 0; i < V; i++) row[i] = i == 0 ? NAN : i == 7 ? -0.0f : i == 9 ? 0.0f : -1;
+    for (int pass = 0; pass < 2; pass++) {
+        int n = pass ? N_BATCH : N, v = pass ? V_BATCH : V;
+        float *logits = pass ? random_floats(&rng, (size_t)n * v, 5) : x;
+        Floats dx = both(logits, (size_t)n * v);
+        Ints out = {device_alloc(cpu, n * sizeof(int)), device_alloc(gpu, n * sizeof(int))};
+        cpu->argmax_rows(cpu, n, v, dx.cpu, out.cpu);
+        gpu->argmax_rows(gpu, n, v, dx.gpu, out.gpu);
+        int *want = new_array(n, sizeof *want), *got = new_array(n, sizeof *got), same = 0;
+        cpu->to_host(cpu, want, out.cpu, n * sizeof(int));
+        gpu->to_host(gpu, got, out.gpu, n * sizeof(int));
+        for (int r = 0; r < n; r++) same += got[r] == want[r];
+        printf("  %d rows of %d: %d as on the CPU\n", n, v, same);
+        CHECK(same == n, "argmax_rows over %d rows of %d: %d differ from the CPU's", n, v,
+              n - same);
+    }
+    release_all();
+}
+
 // KL(softmax(ref) || softmax(logits)) over V = 50000, one row 100 above the rest in both, one
 // whose reference is so peaked (a spike of 200) that most of p underflows fp32 while its logs
 // do not. The loss sum_v p_v (log p_v - log q_v) is a difference of two log-sum-exps and a sum
@@ -1351,6 +1388,7 @@ int main(void) {
     test_attention();
     test_swiglu();
     test_cross_entropy();
+    test_argmax_rows();
     test_kl_divergence();
     test_adamw();
     test_bias_relu();

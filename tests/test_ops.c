@@ -602,6 +602,53 @@ static void test_cross_entropy(void) {
     release_arrays();
 }
 
+// --- greedy decoding -----------------------------------------------------------------------------
+
+// Whether out is the argmax of x [V] under backend.h's rule, checked as properties rather than by
+// a scan: x[out] is no NaN and no entry is larger, every entry before it is smaller or NaN; for
+// a row of NaN, out is 0.
+static bool is_argmax(const float *x, int V, int out) {
+    if (out < 0 || out >= V) return false;
+    if (isnan(x[out])) {
+        for (int i = 0; i < V; i++)
+            if (!isnan(x[i])) return false;
+        return out == 0;
+    }
+    for (int i = 0; i < V; i++)
+        if (x[i] > x[out] || (i < out && x[i] == x[out])) return false;
+    return true;
+}
+
+static void test_argmax_rows(void) {
+    enum { N = 12, V = 301 };
+    float *x = new_array((size_t)N * V, sizeof *x);
+    int *out = new_array(N, sizeof *out);
+    // Values on a coarse grid, so that most rows have tied maxima; then rows with the
+    // special cases: -inf everywhere, NaN everywhere, NaN first, -0 tied with +0, NaN scattered
+    // around a maximum at the end.
+    for (size_t i = 0; i < (size_t)N * V; i++) x[i] = (float)(int)(rng_uniform(&rng) * 8) - 4;
+    float *row = x + 6 * V;
+    for (int i = 0; i < V; i++) row[i] = -INFINITY;
+    row += V;
+    for (int i = 0; i < V; i++) row[i] = NAN;
+    row += V;
+    row[0] = NAN;
+    row += V;
+    for (int i = 0; i < V; i++) row[i] = i == 5 ? 0.0f : i == 9 ? -0.0f : -1;
+    row += V;
+    for (int i = 0; i < V; i++) row[i] = i % 3 ? NAN : 0;
+    row[V - 1] = 1;
+    be->argmax_rows(be, N, V, x, out);
+    int right = 0;
+    for (int r = 0; r < N; r++) right += is_argmax(x + (size_t)r * V, V, out[r]);
+    CHECK(right == N, "argmax_rows: %d of %d rows right", right, N);
+    CHECK(out[6] == 0 && out[7] == 0 && out[9] == 5 && out[10] == V - 1,
+          "argmax_rows special rows: %d %d %d %d", out[6], out[7], out[9], out[10]);
+    be->argmax_rows(be, 1, 1, x, out);
+    CHECK(out[0] == 0, "argmax_rows of one entry: %d", out[0]);
+    release_arrays();
+}
+
 // --- AdamW ---------------------------------------------------------------------------------------
 
 static void test_adamw(void) {
@@ -932,6 +979,7 @@ int main(void) {
     test_attention_cached();
     test_swiglu();
     test_cross_entropy();
+    test_argmax_rows();
     test_adamw();
     test_bias_relu();
     test_standardize();

@@ -522,6 +522,13 @@ static void cpu_cross_entropy(Backend *be, int T, int V, const float *logits, co
     }
 }
 
+// --- greedy decoding -----------------------------------------------------------------------------
+
+static void cpu_argmax_rows(Backend *be, int n, int V, const float *x, int *out) {
+#pragma omp parallel for schedule(static) num_threads(team(be, n, V))
+    for (int i = 0; i < n; i++) out[i] = argmax_row(x + (size_t)i * V, V);
+}
+
 // --- AdamW ---------------------------------------------------------------------------------------
 
 static void cpu_adamw(Backend *be, size_t n, float lr, float beta1, float beta2, float eps,
@@ -679,6 +686,7 @@ Backend *backend_cpu_create(int threads) {
         .swiglu_forward = cpu_swiglu_forward,
         .swiglu_backward = cpu_swiglu_backward,
         .cross_entropy = cpu_cross_entropy,
+        .argmax_rows = cpu_argmax_rows,
         .adamw = cpu_adamw,
         .bias_forward = cpu_bias_forward,
         .bias_backward = cpu_bias_backward,

@@ -291,6 +291,7 @@ static void set_ops(Backend *be) {
     be->swiglu_forward = cuda_swiglu_forward;
     be->swiglu_backward = cuda_swiglu_backward;
     be->cross_entropy = cuda_cross_entropy;
+    be->argmax_rows = cuda_argmax_rows;
     be->adamw = cuda_adamw;
     be->bias_forward = cuda_bias_forward;
     be->bias_backward = cuda_bias_backward;

@@ -44,6 +44,9 @@ void cuda_cross_entropy(Backend *be, int T, int V, const float *logits, const in
 void cuda_kl_divergence(Backend *be, int n, int V, const float *ref_logits, const float *logits,
                         float scale, float *loss, float *dlogits);
 
+// cuda_argmax.cu: greedy decoding
+void cuda_argmax_rows(Backend *be, int n, int V, const float *x, int *out);
+
 // cuda_adamw.cu
 void cuda_adamw(Backend *be, size_t n, float lr, float beta1, float beta2, float eps,
                 float weight_decay, int step, float *params, const float *grads, float *m,

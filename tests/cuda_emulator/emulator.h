@@ -51,6 +51,13 @@ inline const uint3 &blockIdx = cuda_emulator::block_index;
 inline const dim3 &blockDim = cuda_emulator::block_dim;
 inline const dim3 &gridDim = cuda_emulator::grid_dim;
 
+// A float's bits as an unsigned int (CUDA's reinterpretation intrinsic).
+inline unsigned __float_as_uint(float x) {
+    unsigned bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits;
+}
+
 // Waits until every thread of the block has called it. All threads must call it equally often:
 // the emulator stops the program when one exits while others still wait, as a GPU may hang.
 void __syncthreads(void);
