@@ -1,4 +1,4 @@
-// `are generate MODEL --prompt TEXT ...`: a continuation of one prompt on the CPU, streamed.
+// `are generate MODEL --prompt TEXT ...`: a prompt's continuation on a CPU or GPU, streamed.
 #include "backend_cpu.h"
 #include "chat_template.h"
 #include "cli_args.h"
@@ -16,13 +16,15 @@
 static const char usage[] =
     "usage: are generate MODEL --prompt TEXT [options]\n"
     "\n"
-    "Generates a continuation of the prompt on the CPU and prints each token's text as soon as\n"
+    "Generates a continuation of the prompt (on --device) and prints each token's text as soon as\n"
     "it is made, stopping at the model's EOS. MODEL is a Hugging Face folder or a .gguf file.\n"
     "\n"
     "  --prompt TEXT         the user's text (required)\n"
     "  --template STR        chat template with {prompt} and optionally {system}, such as\n"
-    "                        \"[INST] {prompt} [/INST]\" (default: the prompt alone)\n"
-    "  --system TEXT         system text for the template's {system}\n"
+    "                        \"[INST] {prompt} [/INST]\" (default: the prompt alone);\n"
+    "                        \\n, \\t and \\\\ in it are a newline, a tab and a backslash,\n"
+    "                        as in a config's template\n"
+    "  --system TEXT         system text for the template's {system} (the same escapes)\n"
     "  --adapter DIR         apply a PEFT LoRA adapter folder\n"
     "  --max-new-tokens N    at most N new tokens (default 128, or what the context leaves)\n"
     "  --temperature T       0 for greedy decoding (default), > 0 to sample\n"
@@ -41,6 +43,30 @@ typedef struct {
     int threads;
     const char *device, *base_weights;
 } Args;
+
+// Decodes the escapes \n, \t and \\ of a command-line template or system text in place, so that
+// the template of a config (whose strings libconfig decodes) can be pasted as is: a shell passes
+// "\n" on as two characters. Returns NULL, or the first other escape (or a lone final backslash).
+static const char *unescape(char *text) {
+    char *out = text;
+    for (const char *in = text; *in; in++) {
+        if (*in != '\\') {
+            *out++ = *in;
+            continue;
+        }
+        const char *escape = in++;
+        if (*in == 'n')
+            *out++ = '\n';
+        else if (*in == 't')
+            *out++ = '\t';
+        else if (*in == '\\')
+            *out++ = '\\';
+        else
+            return escape;
+    }
+    *out = '\0';
+    return NULL;
+}
 
 // Returns -1 to go on, or the exit code to return at once.
 static int parse_args(int argc, char **argv, Args *a) {
@@ -63,17 +89,26 @@ static int parse_args(int argc, char **argv, Args *a) {
             fprintf(stderr, "are generate: unknown option or missing value: '%s'\n%s", opt, usage);
             return EXIT_USAGE;
         }
-        const char *value = argv[++i];
+        char *value = argv[++i];
         const char *expects = NULL; // what a numeric option takes, for the message
         long long n = 0;
         double x = 0;
         bool ok = true;
         if (!strcmp(opt, "--prompt")) {
             a->prompt = value;
-        } else if (!strcmp(opt, "--template")) {
-            a->template_text = value;
-        } else if (!strcmp(opt, "--system")) {
-            a->system = value;
+        } else if (!strcmp(opt, "--template") || !strcmp(opt, "--system")) {
+            const char *escape = unescape(value);
+            if (escape) {
+                fprintf(stderr,
+                        "are generate: %s: unknown escape '\\%.1s' (\\n, \\t and \\\\ are "
+                        "understood)\n",
+                        opt, escape + 1);
+                return EXIT_USAGE;
+            }
+            if (!strcmp(opt, "--template"))
+                a->template_text = value;
+            else
+                a->system = value;
         } else if (!strcmp(opt, "--adapter")) {
             a->adapter = value;
         } else if (!strcmp(opt, "--max-new-tokens")) {

@@ -90,6 +90,12 @@ expect generate-no-prompt 2 '--prompt is required' -- "$are" generate "$model"
 expect generate-no-model 2 'no MODEL given' -- "$are" generate --prompt hi
 expect generate-bad-template 2 'chat template "User: \{question\}" has no \{prompt\}' -- \
     "$are" generate "$model" --prompt hi --template "User: {question}"
+# A template's \n is a newline, as in a config: the same continuation as with a real newline.
+expect generate-template-escapes 0 -- cmp \
+    <("$are" generate "$model" --prompt hi --template $'U: {prompt}\nA:' --max-new-tokens 8) \
+    <("$are" generate "$model" --prompt hi --template 'U: {prompt}\nA:' --max-new-tokens 8)
+expect generate-bad-escape 2 "--template: unknown escape '\\\\q'" -- \
+    "$are" generate "$model" --prompt hi --template 'U: {prompt}\q'
 expect generate-system-nowhere 2 'has no \{system\}' -- \
     "$are" generate "$model" --prompt hi --template "User: {prompt}" --system "Be brief."
 expect generate-system-alone 2 '--system needs a --template' -- \
