@@ -11,7 +11,7 @@
 
 // A larger key is a better candidate: the value's bits in the high half, mapped to an unsigned
 // order (NaN below -inf, -0 equal to +0), then the complemented index, so that of two equal
-// values the lower index wins. No NaN-free candidate maps to 0, the reduction's identity.
+// values the lower index wins. No candidate, a NaN either, maps to 0, the reduction's identity.
 static __device__ unsigned long long argmax_key(float v, int i) {
     unsigned bits = __float_as_uint(v == 0.0f ? 0.0f : v);
     unsigned order = isnan(v) ? 0u : (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
