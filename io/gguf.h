@@ -49,7 +49,7 @@ typedef struct {
 typedef struct {
     GgufString name;
     uint32_t n_dims;
-    uint64_t ne[4];     // ggml order: ne[0] is the innermost (contiguous) dimension
+    uint64_t ne[4]; // ggml order: ne[0] is the innermost (contiguous) dimension
     GgmlType type;
     uint64_t n_elements;
     uint64_t nbytes;
@@ -107,8 +107,7 @@ const GgufTensor *gguf_tensor(const Gguf *g, int i);
 const GgufTensor *gguf_find_tensor(const Gguf *g, const char *name); // NULL when absent
 // Converts a tensor to n_elements floats (dequantizing block types). 0, or -1 with a message
 // for a type that is not read.
-int gguf_tensor_to_f32(const Gguf *g, const GgufTensor *t, float *dst, char *err,
-                       size_t err_len);
+int gguf_tensor_to_f32(const Gguf *g, const GgufTensor *t, float *dst, char *err, size_t err_len);
 const char *ggml_type_name(GgmlType type); // "Q4_K", ...; "unknown" otherwise
 
 #endif
