@@ -7,6 +7,7 @@
 // is exactly one of the states the writer passed through. With the reference venv's h5py,
 // tests/ref/dump_sweep_file.py prints what h5py reads and the test compares it with the table.
 #include "check.h"
+#include "h5_read.h"
 #include "read_file.h"
 #include "sweep_store.h"
 #include "trial_store.h"
@@ -504,13 +505,6 @@ static void check_damaged(const char *run_dir, void (*edit)(hid_t file), const c
     sweep_table_free(back);
 }
 
-static hid_t utf8_type(void) {
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, H5T_VARIABLE);
-    H5Tset_cset(type, H5T_CSET_UTF8);
-    return type;
-}
-
 static void set_format_version(hid_t file) {
     int two = 2;
     hid_t attr = H5Aopen(file, "format_version", H5P_DEFAULT);
@@ -654,15 +648,10 @@ static void test_resume_and_rescue(void) {
         CHECK(linked == (old->rows[i].status == SWEEP_DONE), "link of row %d", i);
         if (i != 0 && i != 4) continue;
         hid_t trial = H5Oopen(file, path, H5P_DEFAULT);
-        hid_t attr = trial < 0 ? -1 : H5Aopen(trial, "trial_id", H5P_DEFAULT);
-        hid_t type = utf8_type();
-        char *trial_id = NULL;
-        bool ok = attr >= 0 && H5Aread(attr, type, &trial_id) >= 0 && trial_id &&
-                  strcmp(trial_id, old->rows[i].id) == 0;
-        CHECK(ok, "trial_id of row %d through its link", i);
-        H5free_memory(trial_id);
-        H5Tclose(type);
-        if (attr >= 0) H5Aclose(attr);
+        char *trial_id = trial < 0 ? NULL : read_string_attr(trial, "trial_id");
+        CHECK(trial_id && strcmp(trial_id, old->rows[i].id) == 0,
+              "trial_id of row %d through its link", i);
+        free(trial_id);
         if (trial >= 0) H5Oclose(trial);
     }
     H5Fclose(file);

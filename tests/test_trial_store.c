@@ -6,6 +6,7 @@
 // file. With the reference venv's h5py, tests/ref/check_trial_file.py reads the file as users
 // do, both while it grows (swmr=True) and finished.
 #include "check.h"
+#include "h5_read.h"
 #include "half.h"
 #include "trial_store.h"
 
@@ -129,24 +130,6 @@ static TrialStoreSpec spec_for(const char *path) {
 }
 
 // ---- reading back with the HDF5 C API ----
-
-// The file's string type; HDF5 converts no string between ASCII and UTF-8.
-static hid_t utf8_type(void) {
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, H5T_VARIABLE);
-    H5Tset_cset(type, H5T_CSET_UTF8);
-    return type;
-}
-
-static char *read_string_attr(hid_t obj, const char *name) {
-    hid_t attr = H5Aopen(obj, name, H5P_DEFAULT), type = utf8_type();
-    char *value = NULL, *copy = NULL;
-    if (attr >= 0 && H5Aread(attr, type, &value) >= 0 && value) copy = strdup(value);
-    H5free_memory(value);
-    H5Tclose(type);
-    if (attr >= 0) H5Aclose(attr);
-    return copy;
-}
 
 static double read_number_attr(hid_t obj, const char *name, hid_t mem_type) {
     hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
