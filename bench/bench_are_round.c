@@ -27,6 +27,7 @@
 // whole device budget; the timings do not depend on the values.
 #include "are_trial.h"
 #include "backend_cpu.h"
+#include "bench_flops.h"
 #include "generate.h"
 #include "llama.h"
 #include "lora.h"
@@ -253,37 +254,6 @@ static void bench_free(Bench *b) {
 
 // --- floating-point operations (2 per multiply-add) ------------------------------------------
 
-// The seven projections of one block over T tokens.
-static double projection_flops(const LlamaConfig *cfg, double T) {
-    double flops = 0;
-    for (int p = 0; p < PROJ_COUNT; p++) {
-        int out, in;
-        projection_shape(cfg, (Projection)p, &out, &in);
-        flops += 2.0 * T * in * out;
-    }
-    return flops;
-}
-
-// Blocks first..last-1 over the batch (llama_forward_flops counts from block 0).
-static double block_flops(const LlamaConfig *cfg, const TokenBatch *batch, int first, int last) {
-    return llama_forward_flops(cfg, batch, last, false) -
-           llama_forward_flops(cfg, batch, first, false);
-}
-
-// LoRA's x A^T and (x A^T) B^T over T tokens in the adapted blocks below `last`.
-static double lora_flops(const Lora *lora, const LlamaConfig *cfg, double T, int last) {
-    double flops = 0;
-    for (int l = 0; l < last; l++) {
-        for (int p = 0; p < PROJ_COUNT; p++) {
-            if (!lora_A(lora, l, (Projection)p)) continue;
-            int out, in;
-            projection_shape(cfg, (Projection)p, &out, &in);
-            flops += 2.0 * T * lora->rank * (in + out);
-        }
-    }
-    return flops;
-}
-
 // The deepest block a forward runs: hidden_states[i] is the output of block i-1.
 static int top_block(const Shape *s) {
     return s->rep_last;
@@ -293,21 +263,16 @@ static int top_block(const Shape *s) {
 static double extract_flops(const Bench *b, const TokenBatch *batch) {
     const LlamaConfig *cfg = &b->model.cfg;
     int top = top_block(b->shape);
-    return block_flops(cfg, batch, b->start_block, top) +
-           lora_flops(b->lora, cfg, total_tokens(batch), top);
+    return blocks_flops(cfg, batch, b->start_block, top) +
+           lora_forward_flops(b->lora, cfg, total_tokens(batch), 0, top);
 }
 
 // One generator pass over the batch: the extraction forward, then backward from the captured
-// states down to the lowest LoRA block. Every product's backward costs twice its forward
-// (input and weight gradient; attention's Q K^T and P V give dQ, dK and dP, dV), except the
-// frozen base projections, which take no weight gradient: backward = 2 x forward(blocks) -
-// projections(blocks) + 2 x LoRA. The discriminator and Adam are not counted (under 1%).
+// states down to the lowest LoRA block. The discriminator and Adam are not counted (under 1%).
 static double generator_flops(const Bench *b, const TokenBatch *batch) {
-    const LlamaConfig *cfg = &b->model.cfg;
     int top = top_block(b->shape), low = b->lora->lowest_layer;
-    double T = total_tokens(batch);
-    return extract_flops(b, batch) + 2.0 * block_flops(cfg, batch, low, top) -
-           (top - low) * projection_flops(cfg, T) + 2.0 * lora_flops(b->lora, cfg, T, top);
+    return extract_flops(b, batch) +
+           lora_backward_flops(b->lora, &b->model.cfg, batch, total_tokens(batch), low, top);
 }
 
 // Greedy generation of max_new tokens after each prompt: the prompt and every token but the
@@ -321,7 +286,7 @@ static double generation_flops(const Bench *b, const TokenBatch *prompts, int ma
     TokenBatch all = {.n_seqs = prompts->n_seqs, .seq_len = fed};
     double T = total_tokens(&all);
     double flops = llama_forward_flops(cfg, &all, cfg->n_layers, false) +
-                   lora_flops(b->lora, cfg, T, cfg->n_layers) +
+                   lora_forward_flops(b->lora, cfg, T, 0, cfg->n_layers) +
                    2.0 * prompts->n_seqs * max_new * (double)cfg->vocab_size * cfg->dim;
     free(fed);
     return flops;

@@ -15,6 +15,7 @@
 // a few repeats after one warm-up run (other work only ever slows a run down); the median is
 // printed beside it to show the noise.
 #include "backend_cpu.h"
+#include "bench_flops.h"
 #include "llama.h"
 #include "lora.h"
 #include "rng.h"
@@ -123,47 +124,6 @@ static int fill_normal(Backend *be, float *dst, size_t n, float std, Rng *rng) {
     be->to_device(be, dst, host, n * sizeof(float));
     free(host);
     return 0;
-}
-
-// --- floating-point operations (2 per multiply-add) -----------------------------------------
-
-static double projection_flops(const LlamaConfig *cfg, int T) {
-    double flops = 0;
-    for (int p = 0; p < PROJ_COUNT; p++) {
-        int out, in;
-        projection_shape(cfg, (Projection)p, &out, &in);
-        flops += 2.0 * T * in * out;
-    }
-    return flops;
-}
-
-// LoRA's forward products x A^T and (x A^T) B^T in blocks first..last-1.
-static double lora_forward_flops(const Lora *lora, const LlamaConfig *cfg, int T, int first,
-                                 int last) {
-    double flops = 0;
-    for (int l = first; l < last; l++) {
-        for (int p = 0; p < PROJ_COUNT; p++) {
-            if (!lora_A(lora, l, (Projection)p)) continue;
-            int out, in;
-            projection_shape(cfg, (Projection)p, &out, &in);
-            flops += 2.0 * T * lora->rank * (in + out);
-        }
-    }
-    return flops;
-}
-
-// Backward over blocks first..last-1 with only LoRA trained. Every product's backward costs
-// twice its forward (input gradient and weight gradient; attention's Q K^T and P V give dQ, dK
-// and dP, dV), except the frozen base projections, which need only the input gradient
-// dX = dY W: their skipped weight gradient dW = dY^T X is one projection_flops per block. So
-//   backward = 2 * forward(blocks) - projection(blocks) + 2 * lora_forward(blocks)
-// counting the lowest block's input gradient too, whether or not the engine skips it.
-static double lora_backward_flops(const Lora *lora, const LlamaConfig *cfg, const TokenBatch *batch,
-                                  int T, int first, int last) {
-    double blocks = llama_forward_flops(cfg, batch, last, false) -
-                    llama_forward_flops(cfg, batch, first, false);
-    return 2.0 * blocks - (last - first) * projection_flops(cfg, T) +
-           2.0 * lora_forward_flops(lora, cfg, T, first, last);
 }
 
 // --- the sgemm reference ---------------------------------------------------------------------
