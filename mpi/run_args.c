@@ -26,10 +26,21 @@ int run_args_parse(int argc, char **argv, const char *command, const char *usage
             a->config = opt;
             continue;
         }
+        bool sweep = allowed & RUN_ARGS_SWEEP;
+        bool *flag = !sweep                        ? NULL
+                     : !strcmp(opt, "--dry-run")   ? &a->dry_run
+                     : !strcmp(opt, "--force")     ? &a->force
+                     : !strcmp(opt, "--fail-fast") ? &a->fail_fast
+                                                   : NULL;
+        if (flag) {
+            *flag = true;
+            continue;
+        }
         bool known = !strcmp(opt, "--set") || !strcmp(opt, "--threads") ||
                      !strcmp(opt, "--device") ||
                      (!strcmp(opt, "--adapter") && (allowed & RUN_ARGS_ADAPTER)) ||
-                     (!strcmp(opt, "--show") && (allowed & RUN_ARGS_SHOW));
+                     (!strcmp(opt, "--show") && (allowed & RUN_ARGS_SHOW)) ||
+                     (!strcmp(opt, "--max-failures") && sweep);
         if (!known) return usage_error(command, usage, "unknown option", opt);
         if (i + 1 == argc) return usage_error(command, usage, "missing value after", opt);
         const char *value = argv[++i];
@@ -47,6 +58,11 @@ int run_args_parse(int argc, char **argv, const char *command, const char *usage
             a->overrides[a->n_overrides++] = a->device_override;
         } else if (!strcmp(opt, "--adapter")) {
             a->adapter = value;
+        } else if (!strcmp(opt, "--max-failures")) {
+            if (!parse_int_arg(value, 1, 1 << 30, &n))
+                return usage_error(command, usage, "--max-failures expects a positive integer, got",
+                                   value);
+            a->max_failures = (int)n;
         } else if (!strcmp(opt, "--show")) {
             if (!parse_int_arg(value, 0, 1 << 20, &n))
                 return usage_error(command, usage, "--show expects a count >= 0, got", value);

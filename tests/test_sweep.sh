@@ -40,6 +40,9 @@ distinct() {
 demo=configs/demo-sweep.cfg
 expect help 0 '^usage: are sweep CONFIG' '--dry-run' '--fail-fast' -- "$are" sweep --help
 expect no-config 2 'no CONFIG given' -- "$are" sweep
+expect second-device 2 'a second --device' -- "$are" sweep "$demo" --device cpu --device cpu
+expect bad-max-failures 2 "--max-failures expects a positive integer, got '0'" -- \
+    "$are" sweep "$demo" --max-failures 0
 expect dry-run 0 '^# grid sweep: 8 combinations x 2 repeats = 16 trials, sweep seed 7$' \
     '^15 +[0-9a-f]{16} +1 +[0-9]+ +"defense" .*\[3\] +\[0, 1, 2\] +8$' \
     -- "$are" sweep "$demo" --dry-run
