@@ -179,10 +179,10 @@ static int frozen_blocks(const LlamaModel *m, const AreOptions *o) {
 }
 
 // The frozen blocks' cache: frozen_resid for every prompt token, then batch_resid.
-static int alloc_frozen_cache(Trial *t, int max_tokens, char *err, size_t err_len) {
+static int alloc_frozen_cache(Trial *t, char *err, size_t err_len) {
     size_t d = (size_t)t->m->cfg.dim, n_tokens = 0;
     for (int i = 0; i < t->s->n; i++) n_tokens += (size_t)t->s->len[i];
-    t->frozen_cache_bytes = (n_tokens + (size_t)max_tokens) * d * sizeof(float);
+    t->frozen_cache_bytes = (n_tokens + (size_t)t->max_tokens) * d * sizeof(float);
     t->frozen_resid = t->be->alloc(t->be, t->frozen_cache_bytes);
     if (!t->frozen_resid) return fail(err, err_len, "out of memory for the frozen blocks' cache");
     t->batch_resid = t->frozen_resid + n_tokens * d;
@@ -301,7 +301,7 @@ static int trial_init(Trial *t, LlamaModel *m, const AreSamples *s, const AreOpt
     t->start_block = frozen_blocks(m, o);
     t->max_tokens = max_tokens;
     t->longest = longest;
-    if (t->start_block > 0 && alloc_frozen_cache(t, max_tokens, err, err_len) < 0) return -1;
+    if (t->start_block > 0 && alloc_frozen_cache(t, err, err_len) < 0) return -1;
     if (o->retain_weight > 0 && retain_init(t, err, err_len) < 0) return -1;
 
     AreMemoryPlan *mem = &t->memory;
