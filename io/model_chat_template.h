@@ -12,13 +12,11 @@
 #ifndef ARE_MODEL_CHAT_TEMPLATE_H
 #define ARE_MODEL_CHAT_TEMPLATE_H
 
+#include "chat_template.h"
 #include "tokenizer.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-
-// The value of --template and of a config's template that means "the model's own".
-#define CHAT_TEMPLATE_AUTO "auto"
 
 typedef struct {
     const char *family; // "ChatML", "Llama-3", ... (static)

@@ -4,6 +4,7 @@
 // and a user-only conversation (expect.json, from make_chat_template_fixtures.py); unknown
 // templates are refused with a message that asks for an explicit one; the template is read from
 // GGUF files and model folders, and "auto" resolves to it.
+#include "are_config.h"
 #include "chat_template.h"
 #include "check.h"
 #include "model_chat_template.h"
@@ -255,10 +256,38 @@ static void test_real_model(const char *file, const char *fixture_name) {
     tokenizer_free(tok);
 }
 
+// A config's template = "auto" passes the config check and stays "auto" in the canonical text
+// (resolved only when the model is loaded); a config without a template keeps tinychat's.
+static void test_config_auto(void) {
+    char path[] = "/tmp/test_chat_template_XXXXXX.cfg";
+    int fd = mkstemps(path, 4);
+    FILE *f = fdopen(fd, "w");
+    fputs("task = \"t\";\ntasks = { t = { data = [\"a.jsonl\"]; target_label = 0; }; };\n", f);
+    fclose(f);
+    const char *auto_template[] = {"template=auto"};
+    AreConfig c;
+    char err[512] = "";
+    int rc = are_config_load(path, auto_template, 1, &c, err, sizeof err);
+    char *canonical = rc == 0 ? are_config_canonical(&c) : NULL;
+    CHECK(canonical && !strcmp(c.template_text, "auto") &&
+              strstr(canonical, "\ntemplate = \"auto\";\n"),
+          "template = \"auto\": rc %d (%s), canonical text:\n%s", rc, err,
+          canonical ? canonical : "");
+    free(canonical);
+    rc = are_config_load(path, NULL, 0, &c, err, sizeof err);
+    CHECK(rc == 0 && !strcmp(c.template_text, "<|user|> {prompt}\n<|assistant|>"),
+          "default template: '%s' (%s)", rc == 0 ? c.template_text : "", err);
+    const char *misspelt[] = {"template=Auto"};
+    rc = are_config_load(path, misspelt, 1, &c, err, sizeof err);
+    CHECK(rc < 0 && strstr(err, "chat template \"Auto\" has no {prompt}"), "Auto: '%s'", err);
+    unlink(path);
+}
+
 int main(void) {
     test_families();
     test_refused();
     test_reading();
+    test_config_auto();
     test_real_model("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2");
     const char *qwen = getenv("ARE_QWEN_GGUF");
     test_real_model(qwen ? qwen : "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "qwen2.5");

@@ -149,6 +149,17 @@ if [ -f "$smol" ]; then
     grep -q Paris "$work/own" || fail "own-template: no answer: '$(cat "$work/own")'"
     same own-template-same "$work/own" "$are" generate "$smol" "${ask[@]}" --template "$smol_template"
     expect own-template-system 0 '[a-z]' -- "$are" generate "$smol" "${ask[@]}" --system 'Answer in French.'
+    # A config's template = "auto": the same prompts as the template written out.
+    evaluate=(evaluate configs/smollm2-jailbreak.cfg --threads 2 --show 1
+        --set evaluation.max_prompts=1 --set evaluation.max_new_tokens=4
+        --set evaluation.perplexity_docs=1
+        --set 'tasks.jailbreak.evaluate=({ name = "harmless"; data = "data/smollm2/refusal_test.jsonl"; label = 0; })')
+    (cd "$src" && "$are" "${evaluate[@]}" --set template=auto) >"$work/auto" 2>"$work/stderr" ||
+        fail "own-template-config: exit $?"
+    grep -q '^harmless .*answer_rate' "$work/auto" || fail "own-template-config: no answer rate"
+    same own-template-config "$work/auto" \
+        bash -c 'cd "$1" && shift && exec "$@"' _ "$src" "$are" "${evaluate[@]}" \
+        --set "template=\"$smol_template\""
 else
     echo "skipped: SmolLM2's own template ($smol not found: scripts/fetch-smollm2.sh)"
     skipped=$((skipped + 1))
