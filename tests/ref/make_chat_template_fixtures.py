@@ -9,7 +9,7 @@ says whether the text starts with the bos_token variable (rendered once more wit
 its place), the part a tokenizer that adds BOS itself must not get twice. The C test
 never runs Python; run this only to regenerate:
 
-    /work/main/.venv-torch/bin/python tests/ref/make_chat_template_fixtures.py
+    python3 tests/ref/make_chat_template_fixtures.py
 
 (any Python with transformers >= 4.40 and jinja2). Reruns write the same bytes.
 """
