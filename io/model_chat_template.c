@@ -167,9 +167,11 @@ int model_chat_template_recognise(const char *jinja, const ChatSpecialTokens *sp
                      "a turn with");
         } else {
             out->family = "Zephyr";
-            out->with_system =
-                join(bos, "<|system|>\n{system}", special->eos, "\n<|user|>\n{prompt}",
-                     special->eos, "\n<|assistant|>\n", NULL);
+            system_turn = has(jinja, "<|system|>");
+            if (system_turn)
+                out->with_system =
+                    join(bos, "<|system|>\n{system}", special->eos, "\n<|user|>\n{prompt}",
+                         special->eos, "\n<|assistant|>\n", NULL);
             out->plain = join(bos, "<|user|>\n{prompt}", special->eos, "\n<|assistant|>\n", NULL);
         }
     } else if (has(jinja, "<start_of_turn>")) {

@@ -134,6 +134,21 @@ static void test_refused(void) {
                    "holds {prompt} or {system}");
 }
 
+// A Zephyr template without a system branch has no system turn to fill.
+static void test_zephyr_without_system(void) {
+    const char *jinja = "{% for message in messages %}\n{% if message['role'] == 'user' %}\n"
+                        "{{ '<|user|>\\n' + message['content'] + eos_token }}\n{% endif %}\n"
+                        "{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n"
+                        "{% endif %}\n{% endfor %}";
+    ChatSpecialTokens special = {"<s>", "</s>", true};
+    ModelChatTemplate t;
+    char err[512] = "";
+    int rc = model_chat_template_recognise(jinja, &special, &t, err, sizeof err);
+    CHECK(rc == 0 && !strcmp(t.plain, "<|user|>\n{prompt}</s>\n<|assistant|>\n") && !t.with_system,
+          "Zephyr without <|system|>: rc %d (%s), plain '%s'", rc, err, rc == 0 ? t.plain : "");
+    if (rc == 0) model_chat_template_free(&t);
+}
+
 static char *fixture(const char *name) {
     static char path[4096];
     snprintf(path, sizeof path, "%s/tests/ref/fixtures/%s", source_dir(), name);
@@ -286,6 +301,7 @@ static void test_config_auto(void) {
 int main(void) {
     test_families();
     test_refused();
+    test_zephyr_without_system();
     test_reading();
     test_config_auto();
     test_real_model("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2");
