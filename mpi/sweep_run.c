@@ -5,6 +5,7 @@
 #include "fault_point.h"
 #include "hf_writer.h"
 #include "placement.h"
+#include "sweep_resume.h"
 #include "sweep_store.h"
 #include "sweep_worker.h"
 
@@ -45,9 +46,10 @@ static double wall_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-// --- rank 0: the plan, the table and resume ----------------------------------------------------
+// --- every rank: the plan and the folder -------------------------------------------------------
 
-static int open_run(Sweep *s, char *err, size_t err_len) {
+// The plan, and the run folder (the base config's output.dir) into s->run_dir.
+static int load_plan(Sweep *s, char *err, size_t err_len) {
     const SweepOptions *o = s->o;
     if (sweep_plan_load(&s->plan, o->config_path, o->overrides, o->n_overrides, err, err_len) < 0)
         return -1;
@@ -57,7 +59,14 @@ static int open_run(Sweep *s, char *err, size_t err_len) {
                                 err, err_len);
     if (rc == 0) snprintf(s->run_dir, sizeof s->run_dir, "%s", base->output_dir);
     free(base);
-    if (rc < 0) return -1;
+    return rc;
+}
+
+// --- rank 0: the table and resume ----------------------------------------------------------------
+
+static int open_run(Sweep *s, char *err, size_t err_len) {
+    const SweepOptions *o = s->o;
+    if (load_plan(s, err, err_len) < 0) return -1;
     char trials[ARE_PATH_MAX + 16];
     snprintf(trials, sizeof trials, "%s/trials", s->run_dir);
     if (hf_make_dirs(trials, err, err_len) < 0) return -1;
@@ -101,6 +110,7 @@ static int open_run(Sweep *s, char *err, size_t err_len) {
     SweepTable *old = NULL;
     int found = sweep_store_read(s->run_dir, &old, err, err_len);
     if (found < 0) return -1;
+    bool forced = false;
     if (found && sweep_store_check_config(old, s->config_record, s->run_dir, o->config_path, err,
                                           err_len) < 0) {
         if (!o->force) {
@@ -110,28 +120,11 @@ static int open_run(Sweep *s, char *err, size_t err_len) {
             return -1;
         }
         fprintf(stderr, "are sweep: %s; going on as --force says\n", err);
+        forced = true;
     }
-    int carried = found ? sweep_table_resume(s->table, old, s->run_dir, err, err_len) : 0;
+    int carried = sweep_resume(s->table, &s->plan, old, s->run_dir, forced, stderr, err, err_len);
     sweep_table_free(old);
     if (carried < 0) return -1;
-    SweepTable *files = sweep_store_scan_trials(s->run_dir, err, err_len);
-    if (!files) return -1;
-    for (int i = 0; i < s->plan.n; i++) {
-        if (s->table->rows[i].status == SWEEP_DONE) continue;
-        int f = sweep_table_find(files, s->plan.trials[i].id);
-        if (f < 0) continue;
-        char path[ARE_PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/trials/%s.h5", s->run_dir, s->plan.trials[i].id);
-        TrialSummary summary;
-        if (trial_summary_read(path, &summary, err, err_len) < 0 ||
-            sweep_table_copy_outcome(s->table, i, files, f) < 0)
-            continue; // unreadable: the trial runs again
-        const char *names[TRIAL_SUMMARY_MAX];
-        for (int k = 0; k < summary.n; k++) names[k] = summary.names[k];
-        sweep_table_set_metrics(s->table, i, names, summary.values, summary.n);
-        carried++;
-    }
-    sweep_table_free(files);
 
     s->queue = malloc((size_t)(s->plan.n + 1) * sizeof *s->queue);
     if (!s->queue) return snprintf(err, err_len, "out of memory"), -1;
@@ -381,8 +374,7 @@ int sweep_run(const SweepOptions *o) {
         if (rc < 0) fprintf(stderr, "are sweep: %s\n", err);
     } else {
         // Every rank expands the same plan from the same file, so only indices travel.
-        rc =
-            sweep_plan_load(&s.plan, o->config_path, o->overrides, o->n_overrides, err, sizeof err);
+        rc = load_plan(&s, err, sizeof err);
     }
     if (size > 1) { // a rank that could not start takes every rank down with it
         int failed = rc < 0, any = 0;
