@@ -4,8 +4,9 @@
 # runs again; a sweep seed changed under --force runs every trial again (their files then hold
 # the new seeds) instead of keeping results of the old ones; --force lists the files of trials
 # no longer in the sweep and keeps them; a trial that was running when the sweep was killed is
-# marked "interrupted" and counted on the next start; an error in the config's own sweep.set is
-# reported at its line.
+# marked "interrupted" and counted on the next start; a folder is refused while a rank of an
+# earlier sweep holds it; rank 0 failing mid-sweep ends the whole MPI job; an error in the
+# config's own sweep.set is reported at its line.
 # usage: test_sweep_resume.sh path/to/are SOURCE_DIR
 set -u
 are=$1
@@ -88,6 +89,39 @@ expect interrupted-counted 0 '1 trial was interrupted when the sweep last stoppe
 expect interrupted-marked 0 '^1$' -- sh -c "h5dump -d /table/error '$tmp/killed/sweep.h5' |
     grep -c 'interrupted: the sweep stopped while rank 0 on '"
 expect interrupted-rerun 0 '^2 done, 0 failed, 0 not run' -- sweep_in 0 "$tmp/killed" "$first"
+
+# A folder that a rank of another sweep still holds (here flock(1) in its place) is refused.
+if command -v flock >/dev/null; then
+    flock -s "$run/sweep.ranks.lock" sleep 30 &
+    holder=$!
+    sleep 0.2
+    expect ranks-lock 1 "$run/sweep.ranks.lock: ranks of an earlier sweep still work in this folder" \
+        -- sweep_in 0 "$run" "$one"
+    flock -x "$run/sweep.lock" sleep 30 &
+    holder2=$!
+    sleep 0.2
+    expect sweep-lock 1 "$run/sweep.lock: another sweep is running on this folder" \
+        -- sweep_in 0 "$run" "$one"
+    kill "$holder" "$holder2"
+    wait "$holder" "$holder2" 2>/dev/null
+else
+    echo "skipped: flock(1) not found, the lock checks"
+    skipped=$((skipped + 1))
+fi
+
+# Rank 0 failing mid-sweep (sweep.h5 cannot be updated: its .tmp name is taken by a folder)
+# aborts the job at once (exit 1), rather than leave it hanging on the workers that wait for
+# rank 0's answers (timeout's 124).
+timeout 120 "${mpirun_cmd[@]}" -np 3 "$are" sweep "$first" "${small[@]}" \
+    --set "output.dir=\"$tmp/abort\"" >"$tmp/abort.log" 2>&1 &
+job=$!
+until ls "$tmp"/abort/trials/*.tmp >/dev/null 2>&1 || ! kill -0 "$job" 2>/dev/null; do
+    sleep 0.05
+done
+mkdir -p "$tmp/abort/sweep.h5.tmp/taken"
+wait "$job"
+expect rank0-fails 0 '^1$' -- echo $?
+expect rank0-fails-said 0 "sweep.h5.tmp: cannot create" -- cat "$tmp/abort.log"
 
 # An error in the config's own sweep.set is the file's, at its line (not a --set's).
 sweep_config "$tmp/bad-set.cfg" 'sweep = {
