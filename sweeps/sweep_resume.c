@@ -26,7 +26,7 @@ static TrialFile check_trial_file(const char *run_dir, const SweepTrial *t, cons
         snprintf(why, why_len, "%.700s: %s", path, strerror(errno));
         return FILE_BAD;
     }
-    static TrialSummary summary; // 13 KB, read only to see that it reads
+    TrialSummary summary; // read only to see that it reads
     if (trial_summary_read(path, &summary, why, why_len) < 0) return FILE_BAD;
     int f = sweep_table_find(files, t->id);
     if (f < 0) {
@@ -48,17 +48,19 @@ static TrialFile check_trial_file(const char *run_dir, const SweepTrial *t, cons
     return FILE_DONE;
 }
 
-// Row i of t from its finished file, when sweep.h5 did not know it was done.
+// Row i of t from its finished file, when sweep.h5 did not know it was done. Returns 1, 0 when
+// the file no longer reads (the trial runs again), or -1 when out of memory.
 static int rescue(SweepTable *t, int i, const SweepTable *files, const char *run_dir) {
     char path[PATH_MAX], why[512];
     snprintf(path, sizeof path, "%s/trials/%s.h5", run_dir, t->rows[i].id);
-    static TrialSummary summary;
-    if (trial_summary_read(path, &summary, why, sizeof why) < 0 ||
-        sweep_table_copy_outcome(t, i, files, sweep_table_find(files, t->rows[i].id)) < 0)
-        return -1;
+    TrialSummary summary;
+    if (trial_summary_read(path, &summary, why, sizeof why) < 0) return 0;
     const char *names[TRIAL_SUMMARY_MAX];
     for (int k = 0; k < summary.n; k++) names[k] = summary.names[k];
-    return sweep_table_set_metrics(t, i, names, summary.values, summary.n);
+    if (sweep_table_copy_outcome(t, i, files, sweep_table_find(files, t->rows[i].id)) < 0 ||
+        sweep_table_set_metrics(t, i, names, summary.values, summary.n) < 0)
+        return -1;
+    return 1;
 }
 
 static int compare_strings(const void *a, const void *b) {
@@ -115,8 +117,8 @@ static int print_strays(const SweepPlan *plan, const char *run_dir, FILE *notes,
                         size_t err_len) {
     char **ids = malloc((size_t)(plan->n + 1) * sizeof *ids), **list = NULL;
     int n = 0, capacity = 0, rc = ids ? 0 : -1;
-    static const char *const trial_files[] = {".h5", ".h5.tmp", NULL}, *const adapters[] = {"",
-                                                                                            NULL};
+    static const char *const trial_files[] = {".h5", ".h5.tmp", NULL};
+    static const char *const adapters[] = {"", NULL};
     if (rc == 0) {
         for (int i = 0; i < plan->n; i++) ids[i] = (char *)plan->trials[i].id;
         qsort(ids, (size_t)plan->n, sizeof *ids, compare_strings);
@@ -170,10 +172,11 @@ int sweep_resume(SweepTable *t, const SweepPlan *plan, SweepTable *old, const ch
     for (int i = 0; carried >= 0 && i < plan->n; i++) {
         if (t->rows[i].status == SWEEP_DONE) continue;
         if (state[i] == FILE_DONE) { // finished, but sweep.h5 was not told before the run stopped
-            if (rescue(t, i, files, run_dir) < 0)
+            int rescued = rescue(t, i, files, run_dir);
+            if (rescued < 0)
                 carried = io_error(err, err_len, "out of memory resuming trial %s", t->rows[i].id);
             else
-                carried++;
+                carried += rescued;
             continue;
         }
         int j = old ? sweep_table_find(old, t->rows[i].id) : -1;
