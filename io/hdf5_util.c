@@ -27,8 +27,18 @@ int hdf5_fail(Hdf5Ctx *c, const char *fmt, ...) {
     return io_error(c->err, c->err_len, "%s: %s", c->path, message);
 }
 
+// The innermost error's description. A failed read or write of the file driver describes itself
+// over several lines ("file write failed: time = ..., errno = 28, error message = 'No space left
+// on device', buf = ..."): of that, only what failed and the system's message.
 static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *cause) {
-    if (n == 0) snprintf(cause, CAUSE_MAX, "%s", e->desc);
+    if (n != 0) return 0;
+    const char *colon = strchr(e->desc, ':'), *message = strstr(e->desc, "error message = '");
+    const char *end = message ? strchr(message + 17, '\'') : NULL;
+    if (colon && end)
+        snprintf(cause, CAUSE_MAX, "%.*s: %.*s", (int)(colon - e->desc), e->desc,
+                 (int)(end - message - 17), message + 17);
+    else
+        snprintf(cause, CAUSE_MAX, "%s", e->desc);
     return 0;
 }
 
@@ -42,8 +52,36 @@ int hdf5_fail_cause(Hdf5Ctx *c, const char *fmt, ...) {
     return hdf5_fail(c, "%s: %s", what, cause);
 }
 
+// Each kind's own close: when closing fails (a dataset whose cached chunks cannot be flushed to a
+// full disk), H5Dclose and its kin still drop the id, but H5Idec_ref keeps an id whose object is
+// already freed, and HDF5's exit handler then crashes closing it again.
 void hdf5_release(hid_t id) {
-    if (id >= 0) H5Idec_ref(id);
+    if (id < 0) return;
+    switch (H5Iget_type(id)) {
+    case H5I_FILE:
+        H5Fclose(id);
+        break;
+    case H5I_GROUP:
+        H5Gclose(id);
+        break;
+    case H5I_DATATYPE:
+        H5Tclose(id);
+        break;
+    case H5I_DATASPACE:
+        H5Sclose(id);
+        break;
+    case H5I_DATASET:
+        H5Dclose(id);
+        break;
+    case H5I_ATTR:
+        H5Aclose(id);
+        break;
+    case H5I_GENPROP_LST:
+        H5Pclose(id);
+        break;
+    default:
+        H5Idec_ref(id);
+    }
 }
 
 hid_t hdf5_string_type(void) {

@@ -28,7 +28,8 @@ int hdf5_fail(Hdf5Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2,
 // after the failed HDF5 call: every HDF5 call clears the error stack.
 int hdf5_fail_cause(Hdf5Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// Closes a dataspace, property list, datatype, attribute, group or dataset, if open (id >= 0).
+// Closes a file, dataspace, property list, datatype, attribute, group or dataset, if open (id >=
+// 0), with the close function of its kind, so that no id outlives a close that failed.
 void hdf5_release(hid_t id);
 
 // Variable-length UTF-8 strings, or H5I_INVALID_HID.
