@@ -115,9 +115,7 @@ int hdf5_write_attr(Hdf5Ctx *c, hid_t obj, const char *name, hid_t file_type, hi
     return ok ? 0 : -1;
 }
 
-// Copies s to out (room for 3 * strlen(s) + 1 bytes) with each byte that does not belong to
-// well-formed UTF-8 replaced by U+FFFD. Returns the length written, NUL excluded.
-static size_t utf8_repair(const char *s, char *out) {
+size_t hdf5_utf8_repair(const char *s, char *out) {
     size_t len = strlen(s), n = 0;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
@@ -139,7 +137,7 @@ int hdf5_write_string_attr(Hdf5Ctx *c, hid_t obj, const char *name, const char *
     if (!value) value = "";
     char *text = malloc(3 * strlen(value) + 1);
     if (!text) return hdf5_fail(c, "out of memory writing attribute %s", name);
-    utf8_repair(value, text);
+    hdf5_utf8_repair(value, text);
     int rc = hdf5_write_attr(c, obj, name, c->strings, c->strings, &text);
     free(text);
     return rc;
@@ -167,7 +165,7 @@ int hdf5_write_strings(Hdf5Ctx *c, hid_t loc, const char *name, const char *cons
     char *at = (char *)(texts + n);
     for (int i = 0; i < n; i++) {
         texts[i] = at;
-        at += utf8_repair(strings[i] ? strings[i] : "", at) + 1;
+        at += hdf5_utf8_repair(strings[i] ? strings[i] : "", at) + 1;
     }
     hsize_t dims[1] = {(hsize_t)n};
     int rc = hdf5_write_dataset(c, loc, name, c->strings, c->strings, 1, dims, texts);

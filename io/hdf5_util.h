@@ -43,6 +43,11 @@ hid_t hdf5_file_access(void);
 int hdf5_write_attr(Hdf5Ctx *c, hid_t obj, const char *name, hid_t file_type, hid_t mem_type,
                     const void *value);
 
+// Copies s to out (room for 3 * strlen(s) + 1 bytes) with each byte that does not belong to
+// well-formed UTF-8 replaced by U+FFFD, as the functions below write every string. Returns the
+// length written, NUL excluded.
+size_t hdf5_utf8_repair(const char *s, char *out);
+
 // A string attribute (NULL counts as ""), each byte that does not belong to well-formed UTF-8
 // replaced by U+FFFD (a generation cut inside a character): the type promises readers UTF-8.
 int hdf5_write_string_attr(Hdf5Ctx *c, hid_t obj, const char *name, const char *value);

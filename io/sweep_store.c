@@ -278,9 +278,17 @@ static void quote_line(const char *text, size_t start, char *out, size_t out_len
     snprintf(out, out_len, "\"%.*s%s\"", cut ? QUOTED_LINE_MAX : len, line, cut ? "..." : "");
 }
 
-int sweep_store_check_config(const SweepTable *stored, const char *config_text, const char *run_dir,
-                             const char *config_path, char *err, size_t err_len) {
-    const char *there = stored->config_text;
+// text as the file stores it (invalid UTF-8 as U+FFFD), malloc'd; NULL when out of memory.
+static char *stored_text(const char *text) {
+    char *copy = malloc(3 * strlen(text) + 1);
+    if (copy) hdf5_utf8_repair(text, copy);
+    return copy;
+}
+
+// 0 when the stored config text there equals config_text, else -1 with the first line that
+// differs in err.
+static int compare_configs(const char *there, const char *config_text, const char *run_dir,
+                           const char *config_path, char *err, size_t err_len) {
     size_t at = 0, line_start = 0;
     int line = 1;
     while (there[at] && there[at] == config_text[at]) {
@@ -300,6 +308,15 @@ int sweep_store_check_config(const SweepTable *stored, const char *config_text, 
                     run_dir, config_path, line, old_line, new_line, config_path);
 }
 
+int sweep_store_check_config(const SweepTable *stored, const char *config_text, const char *run_dir,
+                             const char *config_path, char *err, size_t err_len) {
+    char *here = stored_text(config_text); // as sweep.h5 would store it
+    if (!here) return io_error(err, err_len, "%s: out of memory comparing configs", run_dir);
+    int rc = compare_configs(stored->config_text, here, run_dir, config_path, err, err_len);
+    free(here);
+    return rc;
+}
+
 // ---- HDF5 helpers ----
 
 // The types and properties that every read and write uses, into c (-1: HDF5 failed).
@@ -317,10 +334,16 @@ static void close_ctx(Hdf5Ctx *c) {
     hdf5_release(c->transfer);
 }
 
-// 64-bit FNV-1a of text as 16 lower-case hex digits.
-static void config_hash(const char *text, char out[SWEEP_ID_LEN + 1]) {
-    uint64_t h = fnv1a_text(FNV1A_OFFSET, text);
+// 64-bit FNV-1a of text as the file stores it, as 16 lower-case hex digits (-1: out of memory).
+// Hashing the stored text rather than the bytes given lets a reader check the one against the
+// other, whatever bytes the config held.
+static int config_hash(const char *text, char out[SWEEP_ID_LEN + 1]) {
+    char *stored = stored_text(text);
+    if (!stored) return -1;
+    uint64_t h = fnv1a_text(FNV1A_OFFSET, stored);
     snprintf(out, SWEEP_ID_LEN + 1, "%016llx", (unsigned long long)h);
+    free(stored);
+    return 0;
 }
 
 // ---- writing ----
@@ -406,7 +429,7 @@ static int write_attributes(Hdf5Ctx *c, hid_t file, const SweepTable *t) {
     int version = SWEEP_FORMAT_VERSION;
     char updated[HDF5_TIME_LEN], hash[SWEEP_ID_LEN + 1];
     hdf5_time_text(time(NULL), updated);
-    config_hash(t->config_text, hash);
+    if (config_hash(t->config_text, hash)) return hdf5_fail(c, "out of memory hashing the config");
     if (hdf5_write_attr(c, file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version) ||
         hdf5_write_string_attr(c, file, "name", t->name) ||
         hdf5_write_string_attr(c, file, "version", t->version) ||
@@ -707,12 +730,13 @@ static SweepTable *read_table(Hdf5Ctx *c, hid_t file) {
              hdf5_read_string_attr(c, file, "created", &created) ||
              hdf5_read_string_attr(c, file, "config", &config) ||
              hdf5_read_string_attr(c, file, "config_hash", &hash);
-    if (rc == 0) {
-        config_hash(config, want_hash);
-        if (strcmp(hash, want_hash) != 0)
-            rc = hdf5_fail(c, "config_hash is \"%.40s\", but the config attribute hashes to %s",
-                           hash, want_hash);
-    }
+    if (rc == 0 && config_hash(config, want_hash))
+        rc = hdf5_fail(c, "out of memory hashing the config");
+    // Before are hashed the stored text, it hashed the config's bytes, which a U+FFFD in the
+    // text stands for: such a file's hash cannot be checked, and is not held against it.
+    if (rc == 0 && strcmp(hash, want_hash) != 0 && !strstr(config, "\xEF\xBF\xBD"))
+        rc = hdf5_fail(c, "config_hash is \"%.40s\", but the config attribute hashes to %s", hash,
+                       want_hash);
     SweepTable *t = rc == 0 ? sweep_table_new(name, version, config, n_trials) : NULL;
     if (rc == 0 && !t) rc = hdf5_fail(c, "out of memory for %d trials", n_trials);
     if (rc == 0) {

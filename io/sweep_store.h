@@ -3,7 +3,8 @@
 //
 //   attributes     format_version (1), name, version (are's), created and updated (ISO-8601 UTC),
 //                  n_trials, config (the whole sweep config file), config_hash (64-bit FNV-1a of
-//                  config, 16 hex digits)
+//                  config as stored, 16 hex digits; older files hashed the config file's raw bytes,
+//                  which differ where config holds U+FFFD, and such a hash goes unchecked)
 //   table/<column> [n_trials] one dataset per column, row i is trial index i: index int32, id
 //                  string (16 hex digits), repeat int32, status string ("pending", "running",
 //                  "done", "failed"), params string ("path=value; path=value"), seed uint64, host
@@ -118,8 +119,9 @@ int sweep_table_resume(SweepTable *t, const SweepTable *old, const char *run_dir
                        size_t err_len);
 
 // Whether stored (read from run_dir's sweep.h5) was written for the same sweep config text as
-// config_text (read from config_path). Returns 0 when they are equal, else -1 with a message in
-// err naming both files and the first line that differs; the caller decides whether to refuse.
+// config_text (read from config_path), compared as sweep.h5 stores it (invalid UTF-8 as U+FFFD).
+// Returns 0 when they are equal, else -1 with a message in err naming both files and the first line
+// that differs; the caller decides whether to refuse.
 int sweep_store_check_config(const SweepTable *stored, const char *config_text, const char *run_dir,
                              const char *config_path, char *err, size_t err_len);
 
