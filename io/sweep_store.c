@@ -5,6 +5,7 @@
 #include "fnv1a.h"
 #include "hdf5_util.h"
 #include "io_error.h"
+#include "trial_file_check.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -189,6 +190,16 @@ double sweep_table_metric(const SweepTable *t, int row, const char *name) {
     assert(row >= 0 && row < t->n_trials);
     int k = metric_column(t, name);
     return k < 0 ? NAN : metrics_of_row(t, row)[k];
+}
+
+void sweep_table_remove(SweepTable *t, int row) {
+    assert(row >= 0 && row < t->n_trials);
+    free_row_strings(&t->rows[row]);
+    int after = t->n_trials - row - 1, m = t->n_metrics;
+    memmove(&t->rows[row], &t->rows[row + 1], (size_t)after * sizeof(SweepRow));
+    memmove(metrics_of_row(t, row), metrics_of_row(t, row + 1),
+            (size_t)after * (size_t)m * sizeof(double));
+    t->n_trials--;
 }
 
 int sweep_table_find(const SweepTable *t, const char *id) {
@@ -856,6 +867,12 @@ static int list_trial_files(const char *folder, char (**ids)[SWEEP_ID_LEN + 1], 
 }
 
 SweepTable *sweep_store_scan_trials(const char *run_dir, char *err, size_t err_len) {
+    return sweep_store_scan_trials_noting(run_dir, NULL, NULL, err, err_len);
+}
+
+SweepTable *sweep_store_scan_trials_noting(const char *run_dir,
+                                           void (*skipped)(void *ctx, const char *why), void *ctx,
+                                           char *err, size_t err_len) {
     char folder[PATH_MAX];
     char(*ids)[SWEEP_ID_LEN + 1] = NULL;
     int n = 0;
@@ -872,18 +889,22 @@ SweepTable *sweep_store_scan_trials(const char *run_dir, char *err, size_t err_l
         free(ids);
         return NULL;
     }
-    // A file that cannot be read is no finished trial: why it is not goes nowhere.
-    char path[PATH_MAX], why[256];
+    // A file that cannot be read is no finished trial: why it is not goes to skipped.
+    char path[PATH_MAX], why[1024];
     c = (Hdf5Ctx){.path = path,
                   .err = why,
                   .err_len = sizeof(why),
                   .strings = c.strings,
                   .transfer = c.transfer};
     int kept = 0;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (make_path(path, why, sizeof(why), "%s/%s.h5", folder, ids[i]) == 0 &&
+            trial_file_check(path, ids[i], why, sizeof(why)) == TRIAL_FILE_OK &&
             read_trial_file(&c, ids[i], &t->rows[kept]) == 0)
             kept++;
+        else if (skipped)
+            skipped(ctx, why);
+    }
     // The rows of skipped files (beyond kept) are pending rows: drop them.
     for (int i = kept; i < n; i++) free_row_strings(&t->rows[i]);
     t->n_trials = kept;

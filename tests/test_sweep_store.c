@@ -198,8 +198,13 @@ static void make_trial_file(const char *run_dir, const char *id, const char *tri
     TrialStore *ts = trial_store_create(&spec, err, sizeof(err));
     CHECK(ts, "trial_store_create %s: %s", path, err);
     if (!ts) return;
-    if (finished)
-        CHECK(trial_store_finish(ts, "converged", err, sizeof(err)) == 0, "finish: %s", err);
+    const char *names[] = {"rounds"};
+    const double values[] = {1};
+    if (finished) // as a trial finishes: its result, then the final name
+        CHECK(trial_store_add_result(ts, "converged", "", names, values, 1, err, sizeof(err)) ==
+                      0 &&
+                  trial_store_finish(ts, "converged", err, sizeof(err)) == 0,
+              "finish: %s", err);
     else
         trial_store_close(ts);
 }
@@ -880,6 +885,28 @@ static void test_invalid_utf8_config(void) {
     sweep_table_free(t);
 }
 
+// Removing a row keeps every other row whole, its metrics with it.
+static void test_remove_row(void) {
+    SweepTable *t = build_state(5, 3), *want = build_state(5, 3);
+    sweep_table_remove(t, 1);
+    bool same = t->n_trials == 4;
+    for (int i = 0; same && i < 4; i++) {
+        int j = i < 1 ? i : i + 1; // the row of want that row i of t was
+        same = !strcmp(t->rows[i].id, want->rows[j].id) &&
+               !strcmp(t->rows[i].params, want->rows[j].params) &&
+               t->rows[i].status == want->rows[j].status;
+        for (int k = 0; same && k < t->n_metrics; k++)
+            same = same_double(t->metrics[i * t->n_metrics + k],
+                               want->metrics[j * want->n_metrics + k]);
+    }
+    CHECK(same, "row 1 removed: the others are not what they were");
+    sweep_table_remove(t, 3);
+    sweep_table_remove(t, 0);
+    CHECK(t->n_trials == 2 && !strcmp(t->rows[0].id, want->rows[2].id), "first and last removed");
+    sweep_table_free(t);
+    sweep_table_free(want);
+}
+
 int main(void) {
     const char *source = getenv("ARE_SOURCE_DIR");
     if (source) {
@@ -902,6 +929,7 @@ int main(void) {
     test_corrupt();
     test_config_check();
     test_invalid_utf8_config();
+    test_remove_row();
     test_resume_and_rescue();
     test_kill();
     test_timing();
