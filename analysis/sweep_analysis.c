@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MAX_BAR_METRICS 64
 
@@ -148,33 +147,31 @@ static int load_sweep(Analysis *an) {
         leave_out_unreadable(an);
         return 0;
     }
-    {
-        an->sweep =
-            sweep_store_scan_trials_noting(an->run_dir, skipped_file, an, an->err, sizeof an->err);
-        if (!an->sweep) return -1;
-        if (an->sweep->n_trials == 0)
-            return io_error(an->err, sizeof an->err,
-                            "%s: neither a sweep.h5 nor finished trial files (trials/*.h5)",
-                            an->run_dir);
-        if (an->o->progress)
-            fprintf(an->o->progress, "%s has no sweep.h5: analysing its %d finished trial files\n",
-                    an->run_dir, an->sweep->n_trials);
-        // Only sweep.h5 keeps the summary metrics; read them back from each file instead.
-        for (int i = 0; i < an->sweep->n_trials; i++) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/trials/%s.h5", an->run_dir, an->sweep->rows[i].id);
-            TrialSummary summary;
-            const char *names[TRIAL_SUMMARY_MAX];
-            char why[1024];
-            if (trial_summary_read(path, &summary, why, sizeof why) < 0) {
-                leave_out(an, why, "the tables");
-                sweep_table_remove(an->sweep, i--);
-                continue;
-            }
-            for (int k = 0; k < summary.n; k++) names[k] = summary.names[k];
-            if (sweep_table_set_metrics(an->sweep, i, names, summary.values, summary.n) < 0)
-                return io_error(an->err, sizeof an->err, "out of memory");
+    an->sweep =
+        sweep_store_scan_trials_noting(an->run_dir, skipped_file, an, an->err, sizeof an->err);
+    if (!an->sweep) return -1;
+    if (an->sweep->n_trials == 0)
+        return io_error(an->err, sizeof an->err,
+                        "%s: neither a sweep.h5 nor finished trial files (trials/*.h5)",
+                        an->run_dir);
+    if (an->o->progress)
+        fprintf(an->o->progress, "%s has no sweep.h5: analysing its %d finished trial files\n",
+                an->run_dir, an->sweep->n_trials);
+    // Only sweep.h5 keeps the summary metrics; read them back from each file instead.
+    for (int i = 0; i < an->sweep->n_trials; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/trials/%s.h5", an->run_dir, an->sweep->rows[i].id);
+        TrialSummary summary;
+        const char *names[TRIAL_SUMMARY_MAX];
+        char why[1024];
+        if (trial_summary_read(path, &summary, why, sizeof why) < 0) {
+            leave_out(an, why, "the tables");
+            sweep_table_remove(an->sweep, i--);
+            continue;
         }
+        for (int k = 0; k < summary.n; k++) names[k] = summary.names[k];
+        if (sweep_table_set_metrics(an->sweep, i, names, summary.values, summary.n) < 0)
+            return io_error(an->err, sizeof an->err, "out of memory");
     }
     return 0;
 }
@@ -222,7 +219,8 @@ static bool selected(const Ablation *a, const char *id) {
     return false;
 }
 
-// Opens and analyses the file of every selected trial that is done or running.
+// Opens and analyses the file of every selected trial that is done or running; one that cannot
+// be is left out of the representation analysis.
 static int load_representations(Analysis *an) {
     const SweepTable *t = an->sweep;
     an->readers = calloc((size_t)t->n_trials + 1, sizeof *an->readers);
@@ -239,8 +237,7 @@ static int load_representations(Analysis *an) {
             rows[n_rows++] = i;
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    int rc = 0;
-    for (int k = 0; rc == 0 && k < n_rows; k++) {
+    for (int k = 0; k < n_rows; k++) {
         const SweepRow *row = &t->rows[rows[k]];
         bool running = row->status == SWEEP_RUNNING;
         char path[4096];
@@ -267,7 +264,7 @@ static int load_representations(Analysis *an) {
                     elapsed / (k + 1) * (n_rows - k - 1));
     }
     free(rows);
-    return rc;
+    return 0;
 }
 
 // representations.csv: every trial's statistics.
