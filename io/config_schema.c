@@ -2,6 +2,8 @@
 #include "config_schema.h"
 
 #include "io_error.h"
+#include "mapped_file.h"
+#include "unicode.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -518,8 +520,33 @@ int schema_check(const Schema *schema, const config_setting_t *group, const char
     return 0;
 }
 
+// libconfig takes any bytes, but a config's text ends up in HDF5 files as UTF-8 (sweep.h5 keeps
+// the sweep config whole), where a stray byte would silently become U+FFFD: refused here, where
+// its line is known.
+static int check_utf8(const char *path, char *err, size_t err_len) {
+    MappedFile file;
+    if (mapped_file_open(&file, path, err, err_len) < 0) return -1;
+    const char *text = (const char *)file.data;
+    int line = 1, rc = 0;
+    for (size_t at = 0, line_start = 0; rc == 0 && at < file.size;) {
+        uint32_t cp;
+        int len = utf8_decode(text + at, file.size - at, &cp);
+        if (cp == UNICODE_INVALID)
+            rc = io_error(err, err_len,
+                          "%s:%d: byte 0x%02x at column %zu is not UTF-8 (save the file as UTF-8)",
+                          path, line, (unsigned char)text[at], at - line_start + 1);
+        if (cp == '\n') {
+            line++;
+            line_start = at + 1;
+        }
+        at += (size_t)len;
+    }
+    mapped_file_close(&file);
+    return rc;
+}
+
 int schema_read_file(config_t *cfg, const char *path, char *err, size_t err_len) {
-    if (config_read_file(cfg, path)) return 0;
+    if (config_read_file(cfg, path)) return check_utf8(path, err, err_len);
     if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
         return io_error(err, err_len, "%s: cannot read the file", path);
     return io_error(err, err_len, "%s:%d: %s",

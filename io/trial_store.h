@@ -89,11 +89,14 @@ int trial_store_add_result(TrialStore *ts, const char *stop, const char *stop_de
 
 // Sets status (e.g. "done") and end_time, closes and fsyncs the file, renames it to path
 // (replacing a file of that name) and frees ts. Returns 0, or -1 with the .tmp file kept (ts is
-// freed either way).
+// freed either way; a .tmp that a full disk kept HDF5 from completing is emptied, see
+// trial_store_close).
 int trial_store_finish(TrialStore *ts, const char *status, char *err, size_t err_len);
 
 // Abandons an unfinished trial: closes whatever is open and frees ts (NULL is fine). The .tmp
-// file stays for inspection; the final name is never created.
+// file stays for inspection; the final name is never created. When a full disk keeps HDF5 from
+// flushing the file, the .tmp is emptied first, since HDF5 can close it only once the rest of it
+// fits.
 void trial_store_close(TrialStore *ts);
 
 #endif

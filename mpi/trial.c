@@ -308,8 +308,13 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
         .ms = ms, .c = c, .set = guard_set, .docs = &s->eval.docs, .err = err, .err_len = err_len};
     AreGuard guard = {.ctx = &guard_ctx, .measure = guard_set ? guard_measure : NULL};
     AreSamples samples = task_prompts_samples(&s->task);
-    if (are_trial_run(&ms->model, &samples, &opt, &sink, &guard, &out->result, err, err_len) < 0)
+    if (are_trial_run(&ms->model, &samples, &opt, &sink, &guard, &out->result, err, err_len) < 0) {
+        // The loop says what it was writing; the store says why that failed (a full disk, ...).
+        const char *why = trial_store_error(s->store);
+        size_t used = strlen(err);
+        if (why[0] && used + 1 < err_len) snprintf(err + used, err_len - used, ": %s", why);
         return -1;
+    }
 
     if (log)
         fprintf(log, "trial %s: %s; evaluating the edited model (round %d)\n", out->id,

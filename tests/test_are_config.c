@@ -551,6 +551,34 @@ static void test_reference(void) {
     free(text);
 }
 
+// A byte that is not UTF-8, even in a comment, is refused with its line and column: sweep.h5
+// stores a config's text as UTF-8 and could not keep it as it is.
+static void test_invalid_utf8(void) {
+    static const struct {
+        const char *tail, *message;
+    } bad[] = {
+        {"# caf\xE9 au lait\n", "u.cfg:3: byte 0xe9 at column 6 is not UTF-8"},
+        {"seed = 1;\n# a cut \xE2\x82\n", "u.cfg:4: byte 0xe2 at column 9 is not UTF-8"},
+        {"#\xC0\xAF overlong\n", "u.cfg:3: byte 0xc0 at column 2 is not UTF-8"},
+    };
+    char path[600], text[512], err[512];
+    tmp_path(path, sizeof(path), "u.cfg");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "%s%s", minimal_config, bad[i].tail);
+        write_text(path, text);
+        static AreConfig c;
+        err[0] = '\0';
+        CHECK(are_config_load(path, NULL, 0, &c, err, sizeof(err)) < 0 &&
+                  strstr(err, bad[i].message) && !strncmp(err, path, strlen(path)),
+              "invalid UTF-8 %zu: got '%s', want '%s'", i, err, bad[i].message);
+    }
+    static AreConfig c;
+    snprintf(text, sizeof(text), "%s# caf\xC3\xA9, \xE2\x82\xAC, \xF0\x9F\x98\x80\n",
+             minimal_config);
+    write_text(path, text);
+    CHECK(are_config_load(path, NULL, 0, &c, err, sizeof(err)) == 0, "UTF-8 comment: %s", err);
+}
+
 int main(void) {
     snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/are-test-config-XXXXXX");
     if (!mkdtemp(tmp_dir)) {
@@ -560,6 +588,7 @@ int main(void) {
     test_full_config();
     test_defaults();
     test_errors();
+    test_invalid_utf8();
     test_overrides();
     test_canonical();
     test_paper_config();
