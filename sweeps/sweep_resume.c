@@ -2,15 +2,14 @@
 #include "sweep_resume.h"
 
 #include "io_error.h"
+#include "trial_file_check.h"
 #include "trial_summary.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef enum { FILE_NONE, FILE_DONE, FILE_BAD } TrialFile;
 
@@ -21,13 +20,14 @@ static TrialFile check_trial_file(const char *run_dir, const SweepTrial *t, cons
                                   char *why, size_t why_len) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/trials/%s.h5", run_dir, t->id);
-    if (access(path, F_OK) != 0) {
-        if (errno == ENOENT) return FILE_NONE;
-        snprintf(why, why_len, "%.700s: %s", path, strerror(errno));
-        return FILE_BAD;
+    switch (trial_file_check(path, t->id, why, why_len)) {
+    case TRIAL_FILE_OK:
+        break;
+    case TRIAL_FILE_MISSING:
+        return FILE_NONE;
+    default:
+        return FILE_BAD; // why says what is wrong: truncated, not HDF5, unfinished, ...
     }
-    TrialSummary summary; // read only to see that it reads
-    if (trial_summary_read(path, &summary, why, why_len) < 0) return FILE_BAD;
     int f = sweep_table_find(files, t->id);
     if (f < 0) {
         snprintf(

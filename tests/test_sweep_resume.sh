@@ -35,7 +35,7 @@ ids=($(h5_values "$run/sweep.h5" /table/id))
 
 # A truncated trial file: named with the reason, run again, readable afterwards.
 truncate -s 2000 "$run/trials/${ids[1]}.h5"
-expect truncated 0 "trial ${ids[1]}: $run/trials/${ids[1]}.h5: .*: it runs again" \
+expect truncated 0 "trial ${ids[1]}: $run/trials/${ids[1]}.h5: truncated: .*: it runs again" \
     '2 trials in .*, 1 already done, 1 to run$' '^2 done, 0 failed, 0 not run' \
     -- sweep_in 0 "$run" "$first"
 expect truncated-rerun-readable 0 -- h5dump -a /trial_id "$run/trials/${ids[1]}.h5"
