@@ -49,7 +49,7 @@
 #define MAX_LEN       60
 #define WARM_PROMPTS  8 // train and test prompts of the warm-up trial, each
 
-// The published run (Llama-2-7B-chat, fp16, one GPU; ../shared/ARE.md).
+// The published run (Llama-2-7B-chat, fp16, one GPU; docs/method.md).
 #define PUBLISHED_PROMPTS_PER_S 21.0
 #define PUBLISHED_EPOCH_S       16.0 // one generator epoch over 256 prompts at batch 1
 #define PUBLISHED_ROUND_S       56.0

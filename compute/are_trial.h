@@ -1,4 +1,4 @@
-// One ARE trial: the adversarial loop of ../shared/ARE.md on a model with a LoRA attached.
+// One ARE trial: the adversarial loop of docs/method.md on a model with a LoRA attached.
 //
 //   round 0: R(base) -> fresh discriminator D fitted on the train split
 //   round r: generator epochs (LoRA trained so that D(R(x)) says target_label for every x),

@@ -1,6 +1,6 @@
 // The config of one ARE trial (`are run`, `are evaluate`, and the base of every sweep), in
 // libconfig syntax, read and checked in full before any work. Every hyperparameter of
-// ../shared/ARE.md is a field; defaults are the published settings except where noted.
+// docs/method.md is a field; defaults are the published settings except where noted.
 //
 //   model = "models/tinychat";             # HF folder or .gguf file
 //   template = "<|user|> {prompt}\n<|assistant|>";   # chat template, {prompt} marks the prompt;
