@@ -197,6 +197,39 @@ static int refuse_unsupported(const Parser *p, int arch, int max_seq_len) {
                         "sliding-window attention is not implemented",
                         (long long)json_integer_value(window), max_seq_len);
     }
+    const json_t *layer_types = field(p, "layer_types");
+    for (size_t i = 0; i < json_array_size(layer_types); i++) {
+        const char *type = json_string_value(json_array_get(layer_types, i));
+        if (!type || strcmp(type, "full_attention"))
+            return fail(p,
+                        "layer_types[%zu] is '%.100s': only full attention is implemented "
+                        "(expected \"full_attention\")",
+                        i, type ? type : "(not a string)");
+    }
+    return 0;
+}
+
+// rope_theta: transformers >= 5 writes it inside rope_parameters with the RoPE type, earlier
+// versions at the top level. Where both are present they must agree.
+static int read_rope_theta(const Parser *p, float *theta) {
+    if (get_positive_float(p, "rope_theta", 10000.0, theta) < 0) return -1;
+    const json_t *params = field(p, "rope_parameters");
+    if (!params) return 0;
+    if (!json_is_object(params))
+        return fail(p, "field 'rope_parameters' must be an object or null, got %s",
+                    json_type_name(params));
+    const json_t *type = json_object_get(params, "rope_type");
+    if (type && (!json_is_string(type) || strcmp(json_string_value(type), "default")))
+        return fail(p,
+                    "rope_parameters.rope_type '%.100s' is not implemented (only plain RoPE: "
+                    "\"default\")",
+                    json_is_string(type) ? json_string_value(type) : "(not a string)");
+    float top = *theta;
+    Parser nested = *p;
+    nested.root = params;
+    if (get_positive_float(&nested, "rope_theta", top, theta) < 0) return -1;
+    if (field(p, "rope_theta") && *theta != top)
+        return fail(p, "rope_theta %g and rope_parameters.rope_theta %g disagree", top, *theta);
     return 0;
 }
 
@@ -260,7 +293,7 @@ static int parse_root(const Parser *p, HfConfig *out) {
     int arch = read_architecture(p, out);
     if (arch < 0 || read_dimensions(p, supported[arch].max_positions, c) < 0 ||
         get_positive_float(p, "rms_norm_eps", 1e-6, &c->rms_eps) < 0 ||
-        get_positive_float(p, "rope_theta", 10000.0, &c->rope_theta) < 0 ||
+        read_rope_theta(p, &c->rope_theta) < 0 ||
         get_bool(p, "tie_word_embeddings", false, &c->tie_embeddings) < 0 ||
         refuse_unsupported(p, arch, c->max_seq_len) < 0)
         return -1;

@@ -1,0 +1,184 @@
+"""Makes the random-weight Qwen2 fixtures from Hugging Face transformers + PEFT: the truth for
+the Qwen2 cases of tests/test_llama_reference.c and for tests/test_qwen2.c. The C tests never
+run Python; run this only to regenerate. Everything is seeded: reruns write the same bytes.
+
+  qwen2_gqa.safetensors, qwen2_tied.safetensors
+      tiny random Qwen2ForCausalLM models (biases on q/k/v_proj; grouped KV heads, 4 over 2 and
+      4 over 1; an untied and a tied head) in exactly make_fixtures.py's format, by its code:
+      logits and every hidden state with a PEFT LoRA on q/k/v/o/down, the LoRA gradients of a
+      loss on captured last-token states, and a full next-token backward (every weight's
+      gradient, the biases' included), all in float64.
+  qwen2_tiny/         a random Qwen2ForCausalLM (untied, 4 over 2 heads) saved by
+                      save_pretrained, as transformers writes a folder (rope_parameters,
+                      use_sliding_window false, layer_types)
+  qwen2_tiny_lora/    a PEFT adapter on it (q/k/v/o/down_proj, random B), save_pretrained
+  qwen2_tiny_expect.safetensors
+      input.tokens with expect.logits and expect.logits_lora (float32 forward of the folder
+      without and with the adapter), input.prompt with expect.greedy and expect.greedy_lora
+      (greedy tokens through transformers' KV cache; the script stops on a near tie)
+
+    /work/main/.venv-torch/bin/python tests/ref/make_qwen2_fixtures.py
+(torch 2.x, transformers 5, peft 0.21; see tests/ref/README.md.)
+"""
+
+import json
+import os
+import shutil
+import sys
+
+import torch
+from peft import LoraConfig, get_peft_model
+from safetensors.torch import save_file
+from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers.models.qwen2 import modeling_qwen2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_fixtures  # noqa: E402
+from make_fixtures import FIXTURES, f32, i32, save  # noqa: E402
+from make_hf_fixtures import normalize_adapter_config  # noqa: E402
+
+TINY = os.path.join(FIXTURES, "qwen2_tiny")
+TINY_LORA = os.path.join(FIXTURES, "qwen2_tiny_lora")
+TINY_EXPECT = os.path.join(FIXTURES, "qwen2_tiny_expect.safetensors")
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"]
+MAX_NEW_TOKENS = 12
+MIN_MARGIN = 1e-2
+
+_LLAMA_KEEP_FLOAT64 = make_fixtures.keep_float64
+_ORIGINAL_RMSNORM_FORWARD = modeling_qwen2.Qwen2RMSNorm.forward
+_ORIGINAL_ROTARY_FORWARD = modeling_qwen2.Qwen2RotaryEmbedding.forward
+
+
+@torch.no_grad()
+def _rotary_in_float64(self, x, position_ids):
+    dim = self.config.hidden_size // self.config.num_attention_heads  # Qwen2 has no head_dim
+    exponent = torch.arange(0, dim, 2, dtype=torch.float64) / dim
+    inv_freq = 1.0 / (self.config.rope_parameters["rope_theta"] ** exponent)  # [hd/2]
+    freqs = position_ids[:, :, None].double() * inv_freq  # [B, L, hd/2]
+    angles = torch.cat((freqs, freqs), dim=-1)
+    return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+
+
+def keep_float64(enabled):
+    """make_fixtures.keep_float64, for Qwen2's own RMSNorm and rotary classes too."""
+    _LLAMA_KEEP_FLOAT64(enabled)
+    modeling_qwen2.Qwen2RMSNorm.forward = (
+        make_fixtures._rmsnorm_in_input_dtype if enabled else _ORIGINAL_RMSNORM_FORWARD
+    )
+    modeling_qwen2.Qwen2RotaryEmbedding.forward = (
+        _rotary_in_float64 if enabled else _ORIGINAL_ROTARY_FORWARD
+    )
+
+
+def random_qwen2(cfg_args, gen, dtype):
+    """A Qwen2ForCausalLM with make_fixtures.make_model's weight scales; biases as matrices."""
+    config = Qwen2Config(**cfg_args, use_sliding_window=False, attn_implementation="eager")
+    model = Qwen2ForCausalLM(config).to(dtype).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen, dtype=dtype))
+            elif name == "model.embed_tokens.weight":
+                p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=dtype))
+            else:
+                p.copy_(0.2 * torch.randn(p.shape, generator=gen, dtype=dtype))
+    assert sum(n.endswith(".bias") for n, _ in model.named_parameters()) == 3 * config.num_hidden_layers
+    return model
+
+
+def reference_fixture(filename, seed, cfg_args, seq_lens, lora, capture):
+    """make_fixtures.llama_fixture with a Qwen2 model."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = random_qwen2(cfg_args, gen, torch.float64)
+    seqs, input_ids, mask = make_fixtures.make_batch(seq_lens, cfg_args["vocab_size"], gen)
+    out = {name: f32(p) for name, p in model.named_parameters()}
+    out["input.tokens"] = i32(sum(seqs, []))
+    out["input.seq_len"] = i32(seq_lens)
+    print(filename)
+    make_fixtures.base_outputs(model, input_ids, mask, seq_lens, out)
+    model = make_fixtures.lora_outputs(model, lora, input_ids, mask, seq_lens, capture, gen, out)
+    metadata = {"config": model.config.to_json_string(), "lora": json.dumps(lora)}
+    save(out, filename, metadata)
+
+
+def greedy(model, ids):
+    """Greedy tokens through the KV cache; stops on a top-2 margin under MIN_MARGIN."""
+    out, past, step = [], None, torch.tensor([ids])
+    for _ in range(MAX_NEW_TOKENS):
+        res = model(step, past_key_values=past, use_cache=True)
+        past = res.past_key_values
+        top2 = torch.topk(res.logits[0, -1].double(), 2)
+        if top2.values[0] - top2.values[1] < MIN_MARGIN:
+            sys.exit(f"greedy step {len(out)}: a near tie; change the seed")
+        out.append(int(top2.indices[0]))
+        step = torch.tensor([[out[-1]]])
+    return out
+
+
+def tiny_folder():
+    """qwen2_tiny/, its PEFT adapter and what transformers computes with both (float32)."""
+    for folder in (TINY, TINY_LORA):
+        shutil.rmtree(folder, ignore_errors=True)
+    gen = torch.Generator().manual_seed(2025)
+    torch.manual_seed(2025)
+    cfg = dict(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+               rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=False,
+               bos_token_id=1, eos_token_id=2)
+    random_qwen2(cfg, gen, torch.float32).save_pretrained(TINY)
+    hf = Qwen2ForCausalLM.from_pretrained(TINY, dtype=torch.float32).eval()
+    tokens = torch.randint(3, cfg["vocab_size"], (9,), generator=gen).tolist()
+    prompt = torch.randint(3, cfg["vocab_size"], (5,), generator=gen).tolist()
+    with torch.no_grad():
+        logits = hf(torch.tensor([tokens])).logits[0]
+        plain = greedy(hf, prompt)
+    peft_model = get_peft_model(hf, LoraConfig(r=4, lora_alpha=8, target_modules=LORA_TARGETS,
+                                               lora_dropout=0.0, bias="none")).eval()
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_" in name:
+                p.copy_(0.3 * torch.randn(p.shape, generator=gen))
+        logits_lora = peft_model(torch.tensor([tokens])).logits[0]
+        adapted = greedy(peft_model, prompt)
+    if adapted == plain:
+        sys.exit("the adapter does not change the greedy continuation; change the seed")
+    peft_model.create_or_update_model_card = lambda *args: None  # a README needs Jinja2
+    peft_model.save_pretrained(TINY_LORA)
+    config_path = os.path.join(TINY_LORA, "adapter_config.json")
+    normalize_adapter_config(config_path)
+    with open(config_path) as f:  # normalize_adapter_config names hf_tiny
+        config = json.load(f)
+    config["base_model_name_or_path"] = "qwen2_tiny"
+    for volatile in ("peft_version",):  # a rerun with another peft must not differ
+        config.pop(volatile, None)
+    with open(config_path, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    save_file({"input.tokens": i32(tokens), "expect.logits": logits.contiguous(),
+               "expect.logits_lora": logits_lora.contiguous(), "input.prompt": i32(prompt),
+               "expect.greedy": i32(plain), "expect.greedy_lora": i32(adapted)}, TINY_EXPECT)
+    print(f"qwen2_tiny: greedy {plain}, with the adapter {adapted}")
+
+
+def main():
+    make_fixtures.keep_float64 = keep_float64  # base_outputs switches it off and on
+    keep_float64(True)
+    common = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+                  max_position_embeddings=64)
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": LORA_TARGETS}
+    reference_fixture(
+        "qwen2_gqa.safetensors", seed=4321,
+        cfg_args=dict(common, num_attention_heads=4, num_key_value_heads=2, rope_theta=1000000.0,
+                      rms_norm_eps=1e-6, tie_word_embeddings=False),
+        seq_lens=[6, 2, 5], lora=dict(lora, layers=[0, 2]), capture=[1, -1])
+    reference_fixture(
+        "qwen2_tied.safetensors", seed=8765,
+        cfg_args=dict(common, num_attention_heads=4, num_key_value_heads=1, rope_theta=10000.0,
+                      rms_norm_eps=1e-5, tie_word_embeddings=True),
+        seq_lens=[5, 7, 1], lora=dict(lora, layers=[1, 2]), capture=[-1, 2])
+    keep_float64(False)
+    tiny_folder()
+
+
+if __name__ == "__main__":
+    main()
