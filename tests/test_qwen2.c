@@ -7,6 +7,7 @@
 //     relative; greedy tokens through the KV cache match transformers' token for token;
 //   - the adapter exported again (peft_from_lora, peft_save) holds the tensors peft wrote, under
 //     the same names, bit for bit;
+//   - the model saved as a folder (model_save) reads back as the same Qwen2, bit for bit;
 //   - configs that would compute something else are refused by name (use_sliding_window,
 //     sliding layer_types, another RoPE type, a rope_theta that contradicts rope_parameters).
 #include "backend_cpu.h"
@@ -127,6 +128,36 @@ static void check_export(const Lora *lora, const LlamaConfig *cfg) {
     remove_dir(dir);
 }
 
+// model_save writes a Qwen2 folder that reads back with the same config and parameters.
+static void check_saved(const LlamaModel *m, const ModelSource *original) {
+    char dir[4096], err[1024] = "";
+    make_temp_dir(dir, "qwen2_saved");
+    CHECK(model_save(m, dir, 1, 2, err, sizeof err) == 0, "model_save: %s", err);
+    ModelSource *saved = model_source_open(dir, err, sizeof err);
+    CHECK(saved, "the saved folder: %s", err);
+    const LlamaConfig *cfg = model_source_config(original);
+    CHECK(saved && !memcmp(cfg, model_source_config(saved), sizeof *cfg),
+          "the saved folder's config differs");
+    size_t largest = (size_t)cfg->vocab_size * (size_t)cfg->dim;
+    float *x = malloc(largest * sizeof(float)), *y = malloc(largest * sizeof(float));
+    int same = 0, total = 0;
+    for (int k = 0; saved && k < PARAM_COUNT; k++) {
+        if (!param_present(cfg, (ParamKind)k)) continue;
+        for (int l = 0; l < (param_per_layer((ParamKind)k) ? cfg->n_layers : 1); l++, total++) {
+            size_t n = param_elements(cfg, (ParamKind)k);
+            same += model_source_read(original, (ParamKind)k, l, x, err, sizeof err) == 0 &&
+                    model_source_read(saved, (ParamKind)k, l, y, err, sizeof err) == 0 &&
+                    !memcmp(x, y, n * sizeof(float));
+        }
+    }
+    CHECK(same == total, "the saved folder: %d of %d parameters differ", total - same, total);
+    printf("  %-50s %d of %d parameters back bit for bit\n", "saved as a folder", same, total);
+    free(x);
+    free(y);
+    model_source_close(saved);
+    remove_dir(dir);
+}
+
 static void test_folder_and_adapter(void) {
     char err[1024] = "";
     SafetensorsFile *f = safetensors_open(expect_path, err, sizeof err);
@@ -148,6 +179,7 @@ static void test_folder_and_adapter(void) {
     int T = read_tokens(f, "input.tokens", tokens, MAX_TOKENS);
     if (T > 0) check_logits(&m, f, tokens, T, "expect.logits", "logits vs transformers");
     check_greedy(&m, f, "expect.greedy", "greedy through the KV cache");
+    check_saved(&m, src);
 
     PeftAdapter a;
     if (peft_load(lora_dir, &m.cfg, &a, err, sizeof err) == 0) {
