@@ -42,6 +42,7 @@ qwen-0.5b)
   target="models/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct.gguf" mb=491
   ;;
 *)
+  echo "fetch-model: unknown model '${1:-}'; one of smollm2, qwen-1.5b, qwen-0.5b" >&2
   usage >&2
   exit 2
   ;;
