@@ -3,6 +3,8 @@
 // head) and a PEFT adapter the peft package made for it (fixtures/qwen2_tiny_lora/, on
 // q/k/v/o/down_proj), against what transformers computes with them:
 //   - the config reads as a qkv_bias model with rope_parameters' theta;
+//   - its tokenizer.json in Qwen2's shape (NFC, Split on Qwen2's regex, ByteLevel, BPE) gives
+//     the ids the tokenizers package gives;
 //   - logits without and with the adapter match transformers' float32 forward to 1e-4
 //     relative; greedy tokens through the KV cache match transformers' token for token;
 //   - the adapter exported again (peft_from_lora, peft_save) holds the tensors peft wrote, under
@@ -18,6 +20,7 @@
 #include "model_load.h"
 #include "model_source.h"
 #include "peft.h"
+#include "tokenizer.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -201,6 +204,27 @@ static void test_folder_and_adapter(void) {
     safetensors_close(f);
 }
 
+// The folder's tokenizer.json gives the tokenizers package's ids for the fixture's text.
+static void test_tokenizer(void) {
+    char path[4096], err[1024] = "";
+    SafetensorsFile *f = safetensors_open(expect_path, err, sizeof err);
+    join(path, sizeof path, tiny_dir, "tokenizer.json");
+    Tokenizer *tok = f ? tokenizer_load_json(path, err, sizeof err) : NULL;
+    CHECK(tok, "%s", err);
+    const char *text = f ? safetensors_metadata(f, "text") : NULL;
+    CHECK(!f || text, "%s: no metadata 'text'", expect_path);
+    int want[MAX_TOKENS], got[MAX_TOKENS];
+    int n_want = f ? read_tokens(f, "expect.text_ids", want, MAX_TOKENS) : -1;
+    if (tok && text && n_want > 0) {
+        int n = tokenizer_encode(tok, text, strlen(text), false, got, MAX_TOKENS);
+        CHECK(n == n_want && !memcmp(got, want, (size_t)n * sizeof(int)),
+              "tokenizer.json: %d ids, expected %d as tokenizers gives them", n, n_want);
+        printf("  %-50s %d ids as the tokenizers package\n", "Qwen2-shaped tokenizer.json", n);
+    }
+    tokenizer_free(tok);
+    safetensors_close(f);
+}
+
 // A copy of the folder with config.json's key set to the JSON value must be refused with a
 // message holding expect.
 static void expect_config_refused(const char *key, const char *value, const char *expect) {
@@ -239,6 +263,7 @@ int main(void) {
     be = backend_cpu_create(0);
     if (!be) return 2;
     test_folder_and_adapter();
+    test_tokenizer();
     test_refused_configs();
     be->destroy(be);
     return check_summary();
