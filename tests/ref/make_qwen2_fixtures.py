@@ -13,6 +13,9 @@ run Python; run this only to regenerate. Everything is seeded: reruns write the 
                       use_sliding_window false, layer_types), with a tokenizer.json in Qwen2's
                       shape (NFC, Split on Qwen2's regex, ByteLevel, BPE trained here on
                       make_tokenizer_fixtures.CORPUS, ChatML markers)
+  qwen2_tiny.gguf     the same model and tokenizer as a qwen2 GGUF (F32, q/k rows as HF has
+                      them, blk.N.attn_{q,k,v}.bias), which transformers (gguf_file=) must read
+                      back as the folder's model: same logits
   qwen2_tiny_lora/    a PEFT adapter on it (q/k/v/o/down_proj, random B), save_pretrained
   qwen2_tiny_expect.safetensors
       input.tokens with expect.logits and expect.logits_lora (float32 forward of the folder
@@ -32,6 +35,8 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"  # single-threaded training: the 
 import shutil
 import sys
 
+import gguf
+import numpy as np
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 from peft import LoraConfig, get_peft_model
@@ -47,6 +52,7 @@ from make_tokenizer_fixtures import CORPUS, QWEN2_REGEX, byte_level_trainer  # n
 
 TINY = os.path.join(FIXTURES, "qwen2_tiny")
 TINY_LORA = os.path.join(FIXTURES, "qwen2_tiny_lora")
+TINY_GGUF = "qwen2_tiny.gguf"
 TINY_EXPECT = os.path.join(FIXTURES, "qwen2_tiny_expect.safetensors")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"]
 TEXT = "<|im_start|>user\nNaïve café: 2024 + 365 = 2389?<|im_end|>\n  it's  done\n\n"
@@ -138,6 +144,59 @@ def qwen2_tokenizer():
     return tok
 
 
+GGUF_NAMES = {"input_layernorm.weight": "attn_norm.weight",
+              "post_attention_layernorm.weight": "ffn_norm.weight",
+              "self_attn.o_proj.weight": "attn_output.weight",
+              "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
+              "mlp.down_proj.weight": "ffn_down.weight"}
+for _m in "qkv":
+    for _kind in ("weight", "bias"):
+        GGUF_NAMES[f"self_attn.{_m}_proj.{_kind}"] = f"attn_{_m}.{_kind}"
+
+
+def gguf_name(hf_name):
+    """llama.cpp's tensor name for a Qwen2 parameter."""
+    whole = {"model.embed_tokens.weight": "token_embd.weight",
+             "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight"}
+    if hf_name in whole:
+        return whole[hf_name]
+    layer, module = hf_name[len("model.layers."):].split(".", 1)
+    return f"blk.{layer}.{GGUF_NAMES[module]}"
+
+
+def write_gguf(model, tokenizer, path):
+    """The model and tokenizer as convert_hf_to_gguf.py writes a Qwen2 (its Qwen2Model does
+    not permute q/k, unlike its LlamaModel); F32 tensors, so nothing is rounded."""
+    config = model.config
+    w = gguf.GGUFWriter(path, arch="qwen2")
+    w.add_name("are test qwen2_tiny")
+    w.add_block_count(config.num_hidden_layers)
+    w.add_context_length(config.max_position_embeddings)
+    w.add_embedding_length(config.hidden_size)
+    w.add_feed_forward_length(config.intermediate_size)
+    w.add_head_count(config.num_attention_heads)
+    w.add_head_count_kv(config.num_key_value_heads)
+    w.add_rope_freq_base(config.rope_parameters["rope_theta"])
+    w.add_layer_norm_rms_eps(config.rms_norm_eps)
+    spec = json.loads(tokenizer.to_str())
+    vocab = sorted(spec["model"]["vocab"].items(), key=lambda kv: kv[1])
+    special = {t["id"] for t in spec["added_tokens"] if t["special"]}
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("qwen2")
+    w.add_token_list([token for token, _ in vocab])
+    w.add_token_types([gguf.TokenType.CONTROL if i in special else gguf.TokenType.NORMAL
+                       for _, i in vocab])
+    w.add_token_merges([" ".join(m) for m in spec["model"]["merges"]])
+    w.add_eos_token_id(tokenizer.token_to_id("<|im_end|>"))
+    w.add_add_bos_token(False)
+    for name, p in model.state_dict().items():
+        w.add_tensor(gguf_name(name), p.detach().numpy().astype(np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def tiny_folder():
     """qwen2_tiny/, its PEFT adapter and what transformers computes with both (float32)."""
     for folder in (TINY, TINY_LORA):
@@ -155,8 +214,13 @@ def tiny_folder():
     hf = Qwen2ForCausalLM.from_pretrained(TINY, dtype=torch.float32).eval()
     tokens = torch.randint(3, cfg["vocab_size"], (9,), generator=gen).tolist()
     prompt = torch.randint(3, cfg["vocab_size"], (5,), generator=gen).tolist()
+    write_gguf(hf, tokenizer, os.path.join(FIXTURES, TINY_GGUF))
+    from_gguf = Qwen2ForCausalLM.from_pretrained(FIXTURES, gguf_file=TINY_GGUF,
+                                                 dtype=torch.float32).eval()
     with torch.no_grad():
         logits = hf(torch.tensor([tokens])).logits[0]
+        if not torch.equal(from_gguf(torch.tensor([tokens])).logits[0], logits):
+            sys.exit("transformers reads qwen2_tiny.gguf as another model than the folder")
         plain = greedy(hf, prompt)
     peft_model = get_peft_model(hf, LoraConfig(r=4, lora_alpha=8, target_modules=LORA_TARGETS,
                                                lora_dropout=0.0, bias="none")).eval()
