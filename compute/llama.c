@@ -2,6 +2,7 @@
 //
 // Residual stream: resid[l] [T, dim] is the input of block l. A block is
 //   x_mid = x_in + o_proj(attention(rope(q_proj(ln1)), rope(k_proj(ln1)), v_proj(ln1)))
+// (q/k/v_proj add a bias in a qkv_bias model such as Qwen2, before RoPE)
 //   x_out = x_mid + down_proj(silu(gate_proj(ln2)) * up_proj(ln2))
 // with ln1 = rmsnorm(x_in), ln2 = rmsnorm(x_mid). Backward carries dresid = dL/d(resid) down
 // the stream, each block adding its branches' contributions in place.
@@ -63,6 +64,9 @@ static void block_forward(LlamaModel *m, LlamaWorkspace *ws, int layer, int T, c
     linear_forward(be, &lin[PROJ_Q], T, a->ln1, a->ax[PROJ_Q], a->q, false);
     linear_forward(be, &lin[PROJ_K], T, a->ln1, a->ax[PROJ_K], a->k, false);
     linear_forward(be, &lin[PROJ_V], T, a->ln1, a->ax[PROJ_V], a->v, false);
+    float *qkv[3] = {a->q, a->k, a->v}; // indexed by PROJ_Q, PROJ_K, PROJ_V
+    for (int p = PROJ_Q; p <= PROJ_V; p++)
+        if (w->bias[p]) be->bias_forward(be, T, lin[p].out, w->bias[p], qkv[p]);
     be->rope_forward(be, T, Hq, hd, cfg->rope_theta, ws->pos, a->q);
     be->rope_forward(be, T, Hkv, hd, cfg->rope_theta, ws->pos, a->k);
     if (cached) {
@@ -119,6 +123,10 @@ static void block_backward(LlamaModel *m, LlamaWorkspace *ws, int layer, int T, 
                            ws->dscores, ws->dq, ws->dk, ws->dv);
     be->rope_backward(be, T, Hq, hd, cfg->rope_theta, ws->pos, ws->dq);
     be->rope_backward(be, T, Hkv, hd, cfg->rope_theta, ws->pos, ws->dk);
+    // The biases are frozen under LoRA; only full backward (every weight trains) takes theirs.
+    const float *dqkv[3] = {ws->dq, ws->dk, ws->dv};
+    for (int p = PROJ_Q; g && p <= PROJ_V; p++)
+        if (g->bias[p]) be->bias_backward(be, T, lin[p].out, dqkv[p], g->bias[p]);
     float *dln1 = input_grad ? ws->dln : NULL;
     linear_backward(be, &lin[PROJ_Q], T, a->ln1, a->ax[PROJ_Q], ws->dq, ws->dax, dln1, false);
     linear_backward(be, &lin[PROJ_K], T, a->ln1, a->ax[PROJ_K], ws->dk, ws->dax, dln1, true);

@@ -26,6 +26,7 @@ typedef struct {
     float *attn_norm;             // [dim]   input_layernorm
     float *proj[PROJ_COUNT];      // see Projection; NULL when the matrices are 16-bit
     uint16_t *proj16[PROJ_COUNT]; // the same in 16 bits; NULL when they are fp32
+    float *bias[PROJ_COUNT];      // [out] fp32, frozen under LoRA; NULL unless projection_has_bias
     float *mlp_norm;              // [dim]   post_attention_layernorm
 } LlamaBlockWeights;
 
@@ -55,7 +56,7 @@ int llama_weights_alloc(LlamaWeights *w, const LlamaConfig *cfg, Backend *be, Ma
 // Backend bytes the weights hold.
 size_t llama_weights_bytes(const LlamaWeights *w);
 void llama_weights_free(LlamaWeights *w, Backend *be);
-// Fills every weight with seeded random values: matrices N(0, init_std^2), norms 1.
+// Fills every weight with seeded random values: matrices and biases N(0, init_std^2), norms 1.
 void llama_weights_init_random(LlamaWeights *w, const LlamaConfig *cfg, Backend *be, float init_std,
                                unsigned long long seed);
 // Returns the config's error in a sentence (static string), or NULL when it is consistent.

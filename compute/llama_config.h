@@ -19,6 +19,7 @@ typedef struct {
     float rms_eps;   // rms_norm_eps
     float rope_theta;
     bool tie_embeddings; // lm_head shares the token embedding table
+    bool qkv_bias;       // q/k/v projections add a bias (Qwen2); o_proj and the MLP never do
 } LlamaConfig;
 
 // The seven projections of a block; the LoRA target names are the HF module names.
@@ -51,6 +52,11 @@ static inline int projection_from_name(const char *name, size_t len) {
         if ((len == strlen(full) || len == short_len) && !strncmp(name, full, len)) return p;
     }
     return -1;
+}
+
+// Whether projection p adds a bias b [out] (y = x W^T + b): q, k and v of a qkv_bias model.
+static inline bool projection_has_bias(const LlamaConfig *cfg, Projection p) {
+    return cfg->qkv_bias && (p == PROJ_Q || p == PROJ_K || p == PROJ_V);
 }
 
 // Shape of projection p: W [*out, *in].

@@ -43,16 +43,29 @@ static size_t block_matrix_size(const LlamaConfig *cfg) {
     return n;
 }
 
+// The biases of a block (none unless qkv_bias).
+static size_t block_bias_size(const LlamaConfig *cfg) {
+    size_t n = 0;
+    for (int p = 0; p < PROJ_COUNT; p++) {
+        int out, in;
+        projection_shape(cfg, (Projection)p, &out, &in);
+        if (projection_has_bias(cfg, (Projection)p)) n += (size_t)out;
+    }
+    return n;
+}
+
 // Layout of the fp32 allocation: embed, per block attn_norm, the seven projections (fp32
-// matrices only) and mlp_norm, then final_norm, then lm_head (untied fp32 only). The 16-bit
-// allocation holds the blocks' projections in the same order, then an untied lm_head.
+// matrices only), their biases and mlp_norm, then final_norm, then lm_head (untied fp32 only).
+// The 16-bit allocation holds the blocks' projections in the same order, then an untied
+// lm_head.
 static void weight_sizes(const LlamaConfig *cfg, bool matrices16, size_t *n_floats,
                          size_t *n_halves) {
     size_t table = (size_t)cfg->vocab_size * (size_t)cfg->dim;
     size_t matrices =
         (size_t)cfg->n_layers * block_matrix_size(cfg) + (cfg->tie_embeddings ? 0 : table);
-    *n_floats = table + (size_t)cfg->n_layers * 2 * (size_t)cfg->dim + (size_t)cfg->dim +
-                (matrices16 ? 0 : matrices);
+    size_t per_block = 2 * (size_t)cfg->dim + block_bias_size(cfg);
+    *n_floats =
+        table + (size_t)cfg->n_layers * per_block + (size_t)cfg->dim + (matrices16 ? 0 : matrices);
     *n_halves = matrices16 ? matrices : 0;
 }
 
@@ -95,6 +108,11 @@ int llama_weights_alloc(LlamaWeights *w, const LlamaConfig *cfg, Backend *be, Ma
                 b->proj16[p] = take16(&cursor16, n);
             else
                 b->proj[p] = take(&cursor, n);
+        }
+        for (int p = 0; p < PROJ_COUNT; p++) {
+            int out, in;
+            projection_shape(cfg, (Projection)p, &out, &in);
+            if (projection_has_bias(cfg, (Projection)p)) b->bias[p] = take(&cursor, (size_t)out);
         }
         b->mlp_norm = take(&cursor, (size_t)cfg->dim);
     }
@@ -152,6 +170,11 @@ void llama_weights_init_random(LlamaWeights *w, const LlamaConfig *cfg, Backend 
         for (int p = 0; p < PROJ_COUNT; p++)
             fill(be, b->proj[p], b->proj16[p], projection_size(cfg, (Projection)p), init_std, &rng);
         fill(be, b->mlp_norm, NULL, (size_t)cfg->dim, 0, &rng);
+        for (int p = 0; p < PROJ_COUNT; p++) {
+            int out, in;
+            projection_shape(cfg, (Projection)p, &out, &in);
+            if (b->bias[p]) fill(be, b->bias[p], NULL, (size_t)out, init_std, &rng);
+        }
     }
     fill(be, w->final_norm, NULL, (size_t)cfg->dim, 0, &rng);
     if (!cfg->tie_embeddings) fill(be, w->lm_head, w->lm_head16, table, init_std, &rng);

@@ -44,32 +44,48 @@ static int get_positive(const Gguf *g, const char *key, float *out, char *err, s
     return 0;
 }
 
-static int check_architecture(const Gguf *g, char *err, size_t err_len) {
+// The architectures read: general.architecture, whether q/k/v carry biases, and whether q/k
+// rows are permuted (see unpermute_heads). A qwen2 file is a Llama with those biases, its
+// metadata under "qwen2.*".
+static const struct {
+    const char *name;
+    bool qkv_bias, permuted_qk;
+} architectures[] = {{"llama", false, true}, {"qwen2", true, false}};
+
+// The index of the file's general.architecture in architectures, or -1 with a message.
+static int read_architecture(const Gguf *g, char *err, size_t err_len) {
     GgufString arch;
     if (gguf_get_string(g, "general.architecture", &arch, err, err_len) < 0) return -1;
-    if (!string_is(arch, "llama")) {
-        io_error(err, err_len,
-                 "%s: general.architecture is '%.*s', expected 'llama' (only Llama-architecture "
-                 "models are read)",
-                 gguf_path(g), (int)(arch.len < 80 ? arch.len : 80), arch.ptr);
-        return -1;
-    }
-    return 0;
+    for (size_t i = 0; i < sizeof(architectures) / sizeof(architectures[0]); i++)
+        if (string_is(arch, architectures[i].name)) return (int)i;
+    io_error(err, err_len,
+             "%s: general.architecture is '%.*s', expected 'llama' or 'qwen2' (only Llama and "
+             "Qwen2 models are read)",
+             gguf_path(g), (int)(arch.len < 80 ? arch.len : 80), arch.ptr);
+    return -1;
+}
+
+// The architecture's own metadata key "<arch>.<suffix>", in key[96].
+static const char *arch_key(char key[96], const char *arch, const char *suffix) {
+    snprintf(key, 96, "%s.%s", arch, suffix);
+    return key;
 }
 
 // Head sizes: key_length when given (it may differ from dim / n_heads), value_length and
 // rope.dimension_count equal to it when given, since the engine rotates whole heads.
-static int read_head_dim(const Gguf *g, LlamaConfig *cfg, char *err, size_t err_len) {
+static int read_head_dim(const Gguf *g, const char *arch, LlamaConfig *cfg, char *err,
+                         size_t err_len) {
     const char *path = gguf_path(g);
-    if (gguf_has(g, "llama.attention.key_length")) {
-        if (get_count(g, "llama.attention.key_length", &cfg->head_dim, err, err_len) < 0) return -1;
+    char key[96];
+    if (gguf_has(g, arch_key(key, arch, "attention.key_length"))) {
+        if (get_count(g, key, &cfg->head_dim, err, err_len) < 0) return -1;
     } else if (cfg->dim % cfg->n_heads == 0) {
         cfg->head_dim = cfg->dim / cfg->n_heads;
     } else {
         io_error(err, err_len,
-                 "%s: llama.embedding_length = %d is not a multiple of "
-                 "llama.attention.head_count = %d and llama.attention.key_length is absent",
-                 path, cfg->dim, cfg->n_heads);
+                 "%s: %s.embedding_length = %d is not a multiple of "
+                 "%s.attention.head_count = %d and %s is absent",
+                 path, arch, cfg->dim, arch, cfg->n_heads, key);
         return -1;
     }
     if ((int64_t)cfg->n_heads * cfg->head_dim > INT_MAX) {
@@ -81,14 +97,13 @@ static int read_head_dim(const Gguf *g, LlamaConfig *cfg, char *err, size_t err_
         io_error(err, err_len, "%s: head size %d is odd, RoPE needs it even", path, cfg->head_dim);
         return -1;
     }
-    static const char *const same_keys[] = {"llama.attention.value_length",
-                                            "llama.rope.dimension_count"};
+    static const char *const same_keys[] = {"attention.value_length", "rope.dimension_count"};
     for (int i = 0; i < 2; i++) {
         int v;
-        if (!gguf_has(g, same_keys[i])) continue;
-        if (get_count(g, same_keys[i], &v, err, err_len) < 0) return -1;
+        if (!gguf_has(g, arch_key(key, arch, same_keys[i]))) continue;
+        if (get_count(g, key, &v, err, err_len) < 0) return -1;
         if (v != cfg->head_dim) {
-            io_error(err, err_len, "%s: %s = %d, expected the head size %d", path, same_keys[i], v,
+            io_error(err, err_len, "%s: %s = %d, expected the head size %d", path, key, v,
                      cfg->head_dim);
             return -1;
         }
@@ -97,13 +112,14 @@ static int read_head_dim(const Gguf *g, LlamaConfig *cfg, char *err, size_t err_
 }
 
 // RoPE scaling (linear, YaRN, Llama 3.1's rope_freqs) changes the numerics: refused.
-static int check_rope_scaling(const Gguf *g, char *err, size_t err_len) {
+static int check_rope_scaling(const Gguf *g, const char *arch, char *err, size_t err_len) {
     GgufString type;
-    if (!gguf_has(g, "llama.rope.scaling.type")) return 0;
-    if (gguf_get_string(g, "llama.rope.scaling.type", &type, err, err_len) < 0) return -1;
+    char key[96];
+    if (!gguf_has(g, arch_key(key, arch, "rope.scaling.type"))) return 0;
+    if (gguf_get_string(g, key, &type, err, err_len) < 0) return -1;
     if (!string_is(type, "none")) {
-        io_error(err, err_len, "%s: llama.rope.scaling.type is '%.*s', only 'none' is supported",
-                 gguf_path(g), (int)(type.len < 80 ? type.len : 80), type.ptr);
+        io_error(err, err_len, "%s: %s is '%.*s', only 'none' is supported", gguf_path(g), key,
+                 (int)(type.len < 80 ? type.len : 80), type.ptr);
         return -1;
     }
     return 0;
@@ -133,34 +149,40 @@ static int read_vocab_size(const Gguf *g, LlamaConfig *cfg, char *err, size_t er
 int gguf_llama_config(const Gguf *g, LlamaConfig *cfg, char *err, size_t err_len) {
     const char *path = gguf_path(g);
     memset(cfg, 0, sizeof(*cfg));
-    if (check_architecture(g, err, err_len) < 0 ||
-        get_count(g, "llama.block_count", &cfg->n_layers, err, err_len) < 0 ||
-        get_count(g, "llama.embedding_length", &cfg->dim, err, err_len) < 0 ||
-        get_count(g, "llama.feed_forward_length", &cfg->ffn_dim, err, err_len) < 0 ||
-        get_count(g, "llama.attention.head_count", &cfg->n_heads, err, err_len) < 0 ||
-        get_count(g, "llama.context_length", &cfg->max_seq_len, err, err_len) < 0)
+    int index = read_architecture(g, err, err_len);
+    if (index < 0) return -1;
+    const char *arch = architectures[index].name;
+    cfg->qkv_bias = architectures[index].qkv_bias;
+    char key[96];
+    if (get_count(g, arch_key(key, arch, "block_count"), &cfg->n_layers, err, err_len) < 0 ||
+        get_count(g, arch_key(key, arch, "embedding_length"), &cfg->dim, err, err_len) < 0 ||
+        get_count(g, arch_key(key, arch, "feed_forward_length"), &cfg->ffn_dim, err, err_len) < 0 ||
+        get_count(g, arch_key(key, arch, "attention.head_count"), &cfg->n_heads, err, err_len) <
+            0 ||
+        get_count(g, arch_key(key, arch, "context_length"), &cfg->max_seq_len, err, err_len) < 0)
         return -1;
-    const char *eps_key = "llama.attention.layer_norm_rms_epsilon";
-    if (get_positive(g, eps_key, &cfg->rms_eps, err, err_len) < 0) return -1;
-    if (check_rope_scaling(g, err, err_len) < 0) return -1;
+    if (get_positive(g, arch_key(key, arch, "attention.layer_norm_rms_epsilon"), &cfg->rms_eps, err,
+                     err_len) < 0)
+        return -1;
+    if (check_rope_scaling(g, arch, err, err_len) < 0) return -1;
 
     // Optional keys, with the defaults llama.cpp and transformers use.
     cfg->rope_theta = 10000;
-    if (gguf_has(g, "llama.rope.freq_base") &&
-        get_positive(g, "llama.rope.freq_base", &cfg->rope_theta, err, err_len) < 0)
+    if (gguf_has(g, arch_key(key, arch, "rope.freq_base")) &&
+        get_positive(g, key, &cfg->rope_theta, err, err_len) < 0)
         return -1;
     cfg->n_kv_heads = cfg->n_heads;
-    if (gguf_has(g, "llama.attention.head_count_kv") &&
-        get_count(g, "llama.attention.head_count_kv", &cfg->n_kv_heads, err, err_len) < 0)
+    if (gguf_has(g, arch_key(key, arch, "attention.head_count_kv")) &&
+        get_count(g, key, &cfg->n_kv_heads, err, err_len) < 0)
         return -1;
     if (cfg->n_heads % cfg->n_kv_heads) {
         io_error(err, err_len,
-                 "%s: llama.attention.head_count_kv = %d does not divide "
-                 "llama.attention.head_count = %d",
-                 path, cfg->n_kv_heads, cfg->n_heads);
+                 "%s: %s.attention.head_count_kv = %d does not divide "
+                 "%s.attention.head_count = %d",
+                 path, arch, cfg->n_kv_heads, arch, cfg->n_heads);
         return -1;
     }
-    if (read_head_dim(g, cfg, err, err_len) < 0) return -1;
+    if (read_head_dim(g, arch, cfg, err, err_len) < 0) return -1;
     if (read_vocab_size(g, cfg, err, err_len) < 0) return -1;
     cfg->tie_embeddings = gguf_find_tensor(g, "output.weight") == NULL;
     return 0;
@@ -189,6 +211,10 @@ static void tensor_name(ParamKind kind, int layer, char *buf, size_t len) {
         snprintf(buf, len, "blk.%d.ffn_norm.weight", layer);
         break;
     default:
+        if (param_is_bias(kind)) {
+            snprintf(buf, len, "blk.%d.%s.bias", layer, proj_names[kind - PARAM_BIAS_FIRST]);
+            break;
+        }
         assert(kind >= PARAM_PROJ_FIRST && kind < PARAM_PROJ_FIRST + PROJ_COUNT);
         snprintf(buf, len, "blk.%d.%s.weight", layer, proj_names[kind - PARAM_PROJ_FIRST]);
     }
@@ -256,9 +282,9 @@ int gguf_llama_check(const Gguf *g, const LlamaConfig *cfg, char *err, size_t er
         if (seen[i]) continue;
         GgufString name = gguf_tensor(g, i)->name;
         io_error(err, err_len,
-                 "%s: unexpected tensor '%.*s' (a Llama with llama.block_count = %d%s has no "
-                 "such parameter)",
-                 gguf_path(g), (int)(name.len < 80 ? name.len : 80), name.ptr, cfg->n_layers,
+                 "%s: unexpected tensor '%.*s' (a %s with %d blocks%s has no such parameter)",
+                 gguf_path(g), (int)(name.len < 80 ? name.len : 80), name.ptr,
+                 cfg->qkv_bias ? "Qwen2" : "Llama", cfg->n_layers,
                  cfg->tie_embeddings ? " and tied embeddings" : "");
         rc = -1;
     }
@@ -273,9 +299,11 @@ const char *gguf_llama_dtype(const Gguf *g, ParamKind kind, int layer) {
     return t ? ggml_type_name(t->type) : NULL;
 }
 
-// convert_hf_to_gguf.py stores q and k with each head's rows reordered from HF's rotate-half
-// halves to llama.cpp's interleaved pairs: HF row j*half + i of a head (j in {0, 1}, i < half)
-// is stored at row 2i + j. This puts every row back. w: [n_heads*head_dim, dim].
+// convert_hf_to_gguf.py stores a llama model's q and k with each head's rows reordered from
+// HF's rotate-half halves to llama.cpp's interleaved pairs: HF row j*half + i of a head (j in
+// {0, 1}, i < half) is stored at row 2i + j. This puts every row back. w: [n_heads*head_dim,
+// dim] (dim 1 for a bias). A qwen2 file is stored as HF has it (llama.cpp runs it with NEOX,
+// rotate-half RoPE), which tests/test_qwen2.c checks against transformers' reading of one.
 static int unpermute_heads(float *w, int n_heads, int head_dim, int dim) {
     size_t head_size = (size_t)head_dim * (size_t)dim;
     float *stored = malloc(head_size * sizeof(float)); // one head as stored
@@ -319,6 +347,9 @@ int gguf_llama_read(const Gguf *g, const LlamaConfig *cfg, ParamKind kind, int l
     int n_heads = kind == PARAM_PROJ_FIRST + PROJ_Q   ? cfg->n_heads
                   : kind == PARAM_PROJ_FIRST + PROJ_K ? cfg->n_kv_heads
                                                       : 0;
+    int arch = read_architecture(g, err, err_len);
+    if (arch < 0) return -1;
+    if (!architectures[arch].permuted_qk) n_heads = 0;
     if (n_heads && unpermute_heads(dst, n_heads, cfg->head_dim, cfg->dim) < 0) {
         io_error(err, err_len, "%s: out of memory reading '%s'", gguf_path(g), name);
         return -1;

@@ -16,12 +16,17 @@
 // dimensions (a tensor's element count) fits in 64 bits with room to spare.
 #define MAX_DIMENSION (1 << 24)
 
+// qkv_bias: the architecture's q/k/v projections carry biases (and its config says nothing
+// about them); max_positions: transformers' default max_position_embeddings for it.
 static const struct {
     const char *architecture;
     const char *model_type;
+    bool qkv_bias;
+    int max_positions;
 } supported[] = {
-    {"LlamaForCausalLM", "llama"},
-    {"MistralForCausalLM", "mistral"},
+    {"LlamaForCausalLM", "llama", false, 2048},
+    {"MistralForCausalLM", "mistral", false, 2048},
+    {"Qwen2ForCausalLM", "qwen2", true, 32768},
 };
 static const int n_supported = sizeof(supported) / sizeof(supported[0]);
 
@@ -108,7 +113,8 @@ static int get_bool(const Parser *p, const char *key, bool fallback, bool *out) 
     return 0;
 }
 
-// architectures[0] (or model_type when the list is absent) must be one the engine runs.
+// architectures[0] (or model_type when the list is absent) must be one the engine runs; returns
+// its index in supported, or -1.
 static int read_architecture(const Parser *p, HfConfig *out) {
     const json_t *archs = field(p, "architectures");
     const json_t *model_type = field(p, "model_type");
@@ -121,28 +127,29 @@ static int read_architecture(const Parser *p, HfConfig *out) {
     if (archs && !json_is_string(first))
         return fail(p, "field 'architectures' must hold at least one string");
     if (!first && !model_type)
-        return fail(p, "missing required field 'architectures' (expected [\"LlamaForCausalLM\"] "
-                       "or [\"MistralForCausalLM\"])");
+        return fail(p, "missing required field 'architectures' (expected [\"LlamaForCausalLM\"], "
+                       "[\"MistralForCausalLM\"] or [\"Qwen2ForCausalLM\"])");
     for (int i = 0; i < n_supported; i++) {
         bool arch_ok = first ? !strcmp(json_string_value(first), supported[i].architecture)
                              : !strcmp(json_string_value(model_type), supported[i].model_type);
         if (!arch_ok) continue;
         snprintf(out->architecture, sizeof(out->architecture), "%s", supported[i].architecture);
-        return 0;
+        return i;
     }
     return fail(p,
-                "architecture '%.100s' is not supported (expected LlamaForCausalLM or "
-                "MistralForCausalLM)",
+                "architecture '%.100s' is not supported (expected LlamaForCausalLM, "
+                "MistralForCausalLM or Qwen2ForCausalLM)",
                 first ? json_string_value(first) : json_string_value(model_type));
 }
 
-// Features that change the numerics and that the engine does not implement.
-static int refuse_unsupported(const Parser *p, int max_seq_len) {
+// Features that change the numerics and that the engine does not implement. arch: the index in
+// supported.
+static int refuse_unsupported(const Parser *p, int arch, int max_seq_len) {
     const json_t *model_type = field(p, "model_type");
-    if (model_type && strcmp(json_string_value(model_type), "llama") &&
-        strcmp(json_string_value(model_type), "mistral"))
-        return fail(p, "model_type '%.100s' is not supported (expected llama or mistral)",
-                    json_string_value(model_type));
+    if (model_type && strcmp(json_string_value(model_type), supported[arch].model_type))
+        return fail(p, "model_type '%.100s' is not supported with architecture %s (expected %s)",
+                    json_string_value(model_type), supported[arch].architecture,
+                    supported[arch].model_type);
     const json_t *act = field(p, "hidden_act");
     if (act && !json_is_string(act))
         return fail(p, "field 'hidden_act' must be a string, got %s", json_type_name(act));
@@ -171,8 +178,16 @@ static int refuse_unsupported(const Parser *p, int max_seq_len) {
                         json_string_value(type));
     }
 
+    // Qwen2 attends through its sliding_window only when use_sliding_window is on.
+    bool windowed = true;
+    if (!strcmp(supported[arch].model_type, "qwen2")) {
+        if (get_bool(p, "use_sliding_window", false, &windowed) < 0) return -1;
+        if (windowed)
+            return fail(p, "use_sliding_window = true is not supported (sliding-window attention "
+                           "is not implemented)");
+    }
     const json_t *window = field(p, "sliding_window");
-    if (window) {
+    if (window && windowed) {
         if (!json_is_integer(window))
             return fail(p, "field 'sliding_window' must be an integer or null, got %s",
                         json_type_name(window));
@@ -182,10 +197,43 @@ static int refuse_unsupported(const Parser *p, int max_seq_len) {
                         "sliding-window attention is not implemented",
                         (long long)json_integer_value(window), max_seq_len);
     }
+    const json_t *layer_types = field(p, "layer_types");
+    for (size_t i = 0; i < json_array_size(layer_types); i++) {
+        const char *type = json_string_value(json_array_get(layer_types, i));
+        if (!type || strcmp(type, "full_attention"))
+            return fail(p,
+                        "layer_types[%zu] is '%.100s': only full attention is implemented "
+                        "(expected \"full_attention\")",
+                        i, type ? type : "(not a string)");
+    }
     return 0;
 }
 
-static int read_dimensions(const Parser *p, LlamaConfig *c) {
+// rope_theta: transformers >= 5 writes it inside rope_parameters with the RoPE type, earlier
+// versions at the top level. Where both are present they must agree.
+static int read_rope_theta(const Parser *p, float *theta) {
+    if (get_positive_float(p, "rope_theta", 10000.0, theta) < 0) return -1;
+    const json_t *params = field(p, "rope_parameters");
+    if (!params) return 0;
+    if (!json_is_object(params))
+        return fail(p, "field 'rope_parameters' must be an object or null, got %s",
+                    json_type_name(params));
+    const json_t *type = json_object_get(params, "rope_type");
+    if (type && (!json_is_string(type) || strcmp(json_string_value(type), "default")))
+        return fail(p,
+                    "rope_parameters.rope_type '%.100s' is not implemented (only plain RoPE: "
+                    "\"default\")",
+                    json_is_string(type) ? json_string_value(type) : "(not a string)");
+    float top = *theta;
+    Parser nested = *p;
+    nested.root = params;
+    if (get_positive_float(&nested, "rope_theta", top, theta) < 0) return -1;
+    if (field(p, "rope_theta") && *theta != top)
+        return fail(p, "rope_theta %g and rope_parameters.rope_theta %g disagree", top, *theta);
+    return 0;
+}
+
+static int read_dimensions(const Parser *p, int max_positions, LlamaConfig *c) {
     if (get_int(p, "vocab_size", true, 0, 1, MAX_DIMENSION, &c->vocab_size) < 0 ||
         get_int(p, "hidden_size", true, 0, 1, MAX_DIMENSION, &c->dim) < 0 ||
         get_int(p, "intermediate_size", true, 0, 1, MAX_DIMENSION, &c->ffn_dim) < 0 ||
@@ -193,7 +241,8 @@ static int read_dimensions(const Parser *p, LlamaConfig *c) {
         get_int(p, "num_attention_heads", true, 0, 1, MAX_DIMENSION, &c->n_heads) < 0 ||
         get_int(p, "num_key_value_heads", false, c->n_heads, 1, MAX_DIMENSION, &c->n_kv_heads) <
             0 ||
-        get_int(p, "max_position_embeddings", false, 2048, 1, MAX_DIMENSION, &c->max_seq_len) < 0)
+        get_int(p, "max_position_embeddings", false, max_positions, 1, MAX_DIMENSION,
+                &c->max_seq_len) < 0)
         return -1;
     if (c->n_heads % c->n_kv_heads)
         return fail(p, "num_attention_heads %d is not a multiple of num_key_value_heads %d",
@@ -241,12 +290,14 @@ static int read_token_ids(const Parser *p, const char *key, int vocab, int *ids,
 
 static int parse_root(const Parser *p, HfConfig *out) {
     LlamaConfig *c = &out->cfg;
-    if (read_architecture(p, out) < 0 || read_dimensions(p, c) < 0 ||
+    int arch = read_architecture(p, out);
+    if (arch < 0 || read_dimensions(p, supported[arch].max_positions, c) < 0 ||
         get_positive_float(p, "rms_norm_eps", 1e-6, &c->rms_eps) < 0 ||
-        get_positive_float(p, "rope_theta", 10000.0, &c->rope_theta) < 0 ||
+        read_rope_theta(p, &c->rope_theta) < 0 ||
         get_bool(p, "tie_word_embeddings", false, &c->tie_embeddings) < 0 ||
-        refuse_unsupported(p, c->max_seq_len) < 0)
+        refuse_unsupported(p, arch, c->max_seq_len) < 0)
         return -1;
+    c->qkv_bias = supported[arch].qkv_bias;
     int bos[HF_CONFIG_MAX_EOS], n_bos;
     if (read_token_ids(p, "bos_token_id", c->vocab_size, bos, HF_CONFIG_MAX_EOS, &n_bos) < 0 ||
         read_token_ids(p, "eos_token_id", c->vocab_size, out->eos_token_ids, HF_CONFIG_MAX_EOS,

@@ -1,11 +1,14 @@
-// The config.json of a Hugging Face LlamaForCausalLM / MistralForCausalLM checkpoint.
+// The config.json of a Hugging Face LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM
+// checkpoint. Qwen2 is a Llama with biases on q/k/v_proj (LlamaConfig.qkv_bias).
 //
-// Fields absent from the file take transformers' LlamaConfig defaults (num_key_value_heads =
-// num_attention_heads, head_dim = hidden_size / num_attention_heads, rope_theta 10000,
-// rms_norm_eps 1e-6, max_position_embeddings 2048, tie_word_embeddings false). Anything the
-// engine does not implement (another architecture, rope_scaling, a sliding attention window
-// shorter than the context, biases, an activation other than SiLU) is refused by name rather
-// than run with different numerics.
+// Fields absent from the file take transformers' defaults (num_key_value_heads =
+// num_attention_heads, head_dim = hidden_size / num_attention_heads, rope_theta 10000, read at
+// the top level or, as transformers 5 writes it, in rope_parameters; rms_norm_eps 1e-6,
+// max_position_embeddings 2048 (Qwen2: 32768), tie_word_embeddings false). Anything the engine
+// does not implement (another architecture, rope_scaling, a sliding attention window shorter
+// than the context, Qwen2's use_sliding_window, layer_types other than full_attention, Llama's
+// attention_bias / mlp_bias, an activation other than SiLU) is refused by name rather than run
+// with different numerics.
 #ifndef ARE_HF_CONFIG_H
 #define ARE_HF_CONFIG_H
 

@@ -28,6 +28,9 @@ static void param_name(char *buf, size_t len, ParamKind kind, int layer) {
         snprintf(buf, len, "model.norm.weight");
     else if (kind == PARAM_LM_HEAD)
         snprintf(buf, len, "lm_head.weight");
+    else if (param_is_bias(kind))
+        snprintf(buf, len, "model.layers.%d.%s.bias", layer,
+                 projection_modules[kind - PARAM_BIAS_FIRST]);
     else
         snprintf(buf, len, "model.layers.%d.%s.weight", layer,
                  projection_modules[kind - PARAM_PROJ_FIRST]);
@@ -55,8 +58,11 @@ int hf_make_dirs(const char *dir, char *err, size_t err_len) {
 
 static json_t *config_json(const LlamaConfig *cfg, int bos, int eos) {
     json_t *j = json_object();
-    json_object_set_new(j, "architectures", json_pack("[s]", "LlamaForCausalLM"));
-    json_object_set_new(j, "model_type", json_string("llama"));
+    // A qkv_bias model is a Qwen2 (the one architecture with those biases and nothing else).
+    json_object_set_new(j, "architectures",
+                        json_pack("[s]", cfg->qkv_bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM"));
+    json_object_set_new(j, "model_type", json_string(cfg->qkv_bias ? "qwen2" : "llama"));
+    if (cfg->qkv_bias) json_object_set_new(j, "use_sliding_window", json_false());
     json_object_set_new(j, "hidden_act", json_string("silu"));
     json_object_set_new(j, "vocab_size", json_integer(cfg->vocab_size));
     json_object_set_new(j, "hidden_size", json_integer(cfg->dim));
@@ -69,8 +75,10 @@ static json_t *config_json(const LlamaConfig *cfg, int bos, int eos) {
     json_object_set_new(j, "rms_norm_eps", json_real(cfg->rms_eps));
     json_object_set_new(j, "rope_theta", json_real(cfg->rope_theta));
     json_object_set_new(j, "tie_word_embeddings", json_boolean(cfg->tie_embeddings));
-    json_object_set_new(j, "attention_bias", json_false());
-    json_object_set_new(j, "mlp_bias", json_false());
+    if (!cfg->qkv_bias) { // Llama's switches; Qwen2's config has none
+        json_object_set_new(j, "attention_bias", json_false());
+        json_object_set_new(j, "mlp_bias", json_false());
+    }
     json_object_set_new(j, "rope_scaling", json_null());
     json_object_set_new(j, "torch_dtype", json_string("float32"));
     json_object_set_new(j, "bos_token_id", bos >= 0 ? json_integer(bos) : json_null());
@@ -97,7 +105,7 @@ static int write_config(const char *dir, const LlamaConfig *cfg, int bos, int eo
 int hf_write_folder(const char *dir, const LlamaConfig *cfg, int bos, int eos, HfParamFn param,
                     void *ctx, char *err, size_t err_len) {
     if (hf_make_dirs(dir, err, err_len) < 0) return -1;
-    int max_tensors = 3 + cfg->n_layers * (2 + PROJ_COUNT);
+    int max_tensors = 3 + cfg->n_layers * (2 + 2 * PROJ_COUNT);
     SafetensorsWriteTensor *tensors = calloc((size_t)max_tensors, sizeof(*tensors));
     char(*names)[96] = calloc((size_t)max_tensors, sizeof(*names));
     if (!tensors || !names) {

@@ -50,7 +50,10 @@ static size_t slot_index(const LlamaConfig *cfg, ParamKind kind, int layer) {
 static const char *layer_suffix(ParamKind kind, char *buf, size_t len) {
     if (kind == PARAM_ATTN_NORM) return "input_layernorm.weight";
     if (kind == PARAM_MLP_NORM) return "post_attention_layernorm.weight";
-    snprintf(buf, len, "%s.weight", hf_projection_paths[kind - PARAM_PROJ_FIRST]);
+    if (param_is_bias(kind))
+        snprintf(buf, len, "%s.bias", hf_projection_paths[kind - PARAM_BIAS_FIRST]);
+    else
+        snprintf(buf, len, "%s.weight", hf_projection_paths[kind - PARAM_PROJ_FIRST]);
     return buf;
 }
 
@@ -87,8 +90,10 @@ static int parse_hf_name(const LlamaConfig *cfg, const char *name, ParamKind *ki
             return 0;
         if (!strcmp(end + 1, "self_attn.rotary_emb.inv_freq")) return -1;
         char suffix[48];
-        for (int k = PARAM_ATTN_NORM; k <= PARAM_MLP_NORM; k++) {
-            if (strcmp(end + 1, layer_suffix((ParamKind)k, suffix, sizeof(suffix)))) continue;
+        for (int k = PARAM_ATTN_NORM; param_per_layer((ParamKind)k); k++) {
+            if (!param_present(cfg, (ParamKind)k) ||
+                strcmp(end + 1, layer_suffix((ParamKind)k, suffix, sizeof(suffix))))
+                continue;
             *kind = (ParamKind)k;
             *layer = (int)l;
             return 1;
@@ -246,7 +251,10 @@ static int assign_slots(ModelSource *src, char *err, size_t err_len) {
         io_error(err, err_len,
                  "%s%s (%d unexpected in all): a %s with %d layers has no such tensor", first_extra,
                  n_extra > 1 ? " and others" : "", n_extra,
-                 cfg->tie_embeddings ? "tied-embedding Llama" : "Llama", cfg->n_layers);
+                 cfg->qkv_bias         ? "Qwen2"
+                 : cfg->tie_embeddings ? "tied-embedding Llama"
+                                       : "Llama",
+                 cfg->n_layers);
         return -1;
     }
     return 0;

@@ -18,21 +18,30 @@ typedef enum {
     PARAM_ATTN_NORM,  // [dim]      per layer input_layernorm          | blk.N.attn_norm
     PARAM_PROJ_FIRST, // PARAM_PROJ_FIRST + p: projection p per layer   | blk.N.attn_q ... ffn_down
     PARAM_MLP_NORM = PARAM_PROJ_FIRST + PROJ_COUNT, // [dim] per layer post_attention_layernorm
-    PARAM_FINAL_NORM, // [dim]                model.norm.weight          | output_norm.weight
-    PARAM_LM_HEAD,    // [vocab, dim]         lm_head.weight (absent when tied) | output.weight
+    // PARAM_BIAS_FIRST + p, p = PROJ_Q, PROJ_K, PROJ_V: [out] per layer, qkv_bias models only
+    //                                        self_attn.q_proj.bias ... | blk.N.attn_q.bias ...
+    PARAM_BIAS_FIRST,
+    PARAM_FINAL_NORM = PARAM_BIAS_FIRST + PROJ_V + 1, // [dim] model.norm.weight | output_norm
+    PARAM_LM_HEAD, // [vocab, dim]         lm_head.weight (absent when tied) | output.weight
     PARAM_COUNT
 } ParamKind;
 
 // Whether kind has one tensor per block.
 static inline bool param_per_layer(ParamKind kind) {
-    return kind >= PARAM_ATTN_NORM && kind <= PARAM_MLP_NORM;
+    return kind >= PARAM_ATTN_NORM && kind < PARAM_FINAL_NORM;
 }
-// Whether the model has kind at all: a tied model has no LM head of its own.
+// Whether kind is the bias of a projection.
+static inline bool param_is_bias(ParamKind kind) {
+    return kind >= PARAM_BIAS_FIRST && kind < PARAM_FINAL_NORM;
+}
+// Whether the model has kind at all: a tied model has no LM head of its own, only a qkv_bias
+// model has biases.
 static inline bool param_present(const LlamaConfig *cfg, ParamKind kind) {
+    if (param_is_bias(kind)) return cfg->qkv_bias;
     return kind != PARAM_LM_HEAD || !cfg->tie_embeddings;
 }
 // Shape of one tensor of kind: writes shape[0..n_dims-1] and returns n_dims (2 for matrices
-// [out, in], 1 for norms [dim]).
+// [out, in], 1 for norms [dim] and biases [out]).
 static inline int param_shape(const LlamaConfig *cfg, ParamKind kind, int64_t shape[2]) {
     int out = cfg->dim, in = 0;
     if (kind == PARAM_EMBED || kind == PARAM_LM_HEAD) {
@@ -40,6 +49,9 @@ static inline int param_shape(const LlamaConfig *cfg, ParamKind kind, int64_t sh
         in = cfg->dim;
     } else if (kind >= PARAM_PROJ_FIRST && kind < PARAM_PROJ_FIRST + PROJ_COUNT) {
         projection_shape(cfg, (Projection)(kind - PARAM_PROJ_FIRST), &out, &in);
+    } else if (param_is_bias(kind)) {
+        int ignored;
+        projection_shape(cfg, (Projection)(kind - PARAM_BIAS_FIRST), &out, &ignored);
     }
     shape[0] = out;
     shape[1] = in;

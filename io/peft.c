@@ -157,8 +157,9 @@ static int refuse_unsupported(const char *path, const json_t *root, char *err, s
         {"use_dora", "DoRA"},
         {"use_rslora", "rsLoRA, scale alpha / sqrt(r)"},
         {"fan_in_fan_out", "transposed Conv1D weights"},
+        {"lora_bias", "a bias on lora_B"},
     };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < (int)(sizeof(off_flags) / sizeof(off_flags[0])); i++) {
         const json_t *v = json_object_get(root, off_flags[i][0]);
         if (json_is_true(v))
             return io_error(err, err_len, "%s: %s = true (%s) is not supported", path,

@@ -1,4 +1,4 @@
-// Byte-level BPE (GPT-2 style: Llama-3, SmolLM2): a regex pre-tokenizer cuts the text into
+// Byte-level BPE (GPT-2 style: Llama-3, SmolLM2, Qwen2): a regex pre-tokenizer cuts the text into
 // words, each byte of a word stands for a printable character (GPT-2's byte-to-unicode map),
 // and adjacent tokens merge by the rank of their pair in the merge list.
 //
@@ -99,7 +99,8 @@ static size_t match_gpt2(Text t, size_t i) {
 
 // (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
 // \s*[\r\n]+|\s+(?!\S)|\s+
-static size_t match_llama3(Text t, size_t i) {
+// with max_digits 3 (Llama-3); Qwen2's is the same with \p{N} (max_digits 1).
+static size_t match_llama3(Text t, size_t i, size_t max_digits) {
     size_t end = contraction(t, i, true);
     if (end > i) return end;
     if (is_letter(t, i)) return skip(t, i, is_letter);
@@ -107,7 +108,7 @@ static size_t match_llama3(Text t, size_t i) {
         return skip(t, i + 1, is_letter);
     }
     if (is_number(t, i)) {
-        for (end = i + 1; end < i + 3 && is_number(t, end);) end++;
+        for (end = i + 1; end < i + max_digits && is_number(t, end);) end++;
         return end;
     }
     size_t j = i + (at(t, i) == ' ');
@@ -131,8 +132,8 @@ int bpe_pretokenize(Pretokenizer p, const char *text, size_t len, EncodeScratch 
     for (size_t i = 0; i < n;) {
         Text t = {s->cps, n};
         size_t end;
-        if (p == PRETOKENIZER_LLAMA3) {
-            end = match_llama3(t, i);
+        if (p == PRETOKENIZER_LLAMA3 || p == PRETOKENIZER_QWEN2) {
+            end = match_llama3(t, i, p == PRETOKENIZER_LLAMA3 ? 3 : 1);
         } else if (p == PRETOKENIZER_GPT2) {
             end = match_gpt2(t, i);
         } else if (is_number(t, i)) { // SmolLM: each digit alone, GPT-2's regex between

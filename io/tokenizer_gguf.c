@@ -153,10 +153,12 @@ static int read_pretokenizer(Tokenizer *tok, const Gguf *g, char *err, size_t er
         tok->pretokenizer = PRETOKENIZER_GPT2;
     } else if (string_is(pre, "smollm")) {
         tok->pretokenizer = PRETOKENIZER_SMOLLM;
+    } else if (string_is(pre, "qwen2")) {
+        tok->pretokenizer = PRETOKENIZER_QWEN2;
     } else {
         io_error(err, err_len,
                  "%s: %s '%.*s' is not a known pre-tokenizer (known: llama-bpe, llama3, "
-                 "llama-v3, gpt-2, smollm)",
+                 "llama-v3, gpt-2, smollm, qwen2)",
                  gguf_path(g), KEY_PRE, QUOTE(pre.ptr, pre.len));
         return -1;
     }

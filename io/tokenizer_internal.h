@@ -37,6 +37,8 @@ typedef enum {
     PRETOKENIZER_LLAMA3,
     // SmolLM's: every digit alone, then GPT-2's regex on the rest.
     PRETOKENIZER_SMOLLM,
+    // Qwen2's: Llama-3's with \p{N} (one digit a word) in place of \p{N}{1,3}.
+    PRETOKENIZER_QWEN2,
 } Pretokenizer;
 
 // A pair of adjacent tokens that merges into one, and how early (lower rank first).

@@ -19,6 +19,9 @@
 #define LLAMA3_REGEX                                                                               \
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "                     \
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define QWEN2_REGEX                                                                                \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "                          \
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define GPT2_REGEX                                                                                 \
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 
@@ -155,12 +158,14 @@ static int read_split(const Context *c, Tokenizer *tok, const json_t *step) {
     if (!regex) return fail(c, "pre_tokenizer Split.pattern is not a Regex");
     if (strcmp(regex, LLAMA3_REGEX) == 0) {
         tok->pretokenizer = PRETOKENIZER_LLAMA3;
+    } else if (strcmp(regex, QWEN2_REGEX) == 0) {
+        tok->pretokenizer = PRETOKENIZER_QWEN2;
     } else if (strcmp(regex, GPT2_REGEX) == 0) {
         tok->pretokenizer = PRETOKENIZER_GPT2;
     } else {
         return fail(c,
                     "pre_tokenizer Split pattern '%.200s' is not a known pre-tokenizer regex "
-                    "(known: Llama-3's and GPT-2's)",
+                    "(known: Llama-3's, Qwen2's and GPT-2's)",
                     regex);
     }
     if (!string_at_is(step, "behavior", "Isolated") || flag_at(step, "invert", false)) {
@@ -171,7 +176,11 @@ static int read_split(const Context *c, Tokenizer *tok, const json_t *step) {
 
 static int read_bpe_pipeline(const Context *c, Tokenizer *tok, const json_t *normalizer,
                              const json_t *pre) {
-    if (json_array_size(normalizer) > 0) {
+    // Qwen2's NFC is taken, not applied: text is read as already NFC (most is), as llama.cpp
+    // reads a Qwen2 GGUF file, whose metadata does not name the normalizer at all.
+    bool nfc = json_array_size(normalizer) == 1 &&
+               string_at_is(json_array_get(normalizer, 0), "type", "NFC");
+    if (json_array_size(normalizer) > 0 && !nfc) {
         return fail(c, "normalizer %s is not supported with a byte-level vocabulary",
                     string_at(json_array_get(normalizer, 0), "type"));
     }

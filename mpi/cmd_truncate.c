@@ -19,11 +19,12 @@
 static const char usage[] =
     "usage: are truncate MODEL.gguf -o OUT.gguf [--layers N]\n"
     "\n"
-    "Writes OUT.gguf: the llama GGUF model cut to its first N blocks, for checks on machines\n"
-    "that cannot receive the whole file. It keeps the embedding, the final norm, the LM head\n"
-    "(when not tied to the embedding) and blocks 0..N-1, byte for byte in their stored types,\n"
-    "and every metadata key (tokenizer, chat template, ...) with llama.block_count set to N and\n"
-    "are.truncated.source / are.truncated.source_block_count recording the model it came from.\n"
+    "Writes OUT.gguf: the llama or qwen2 GGUF model cut to its first N blocks, for checks on\n"
+    "machines that cannot receive the whole file. It keeps the embedding, the final norm, the LM\n"
+    "head (when not tied to the embedding) and blocks 0..N-1, byte for byte in their stored\n"
+    "types, and every metadata key (tokenizer, chat template, ...) with llama.block_count (or\n"
+    "qwen2.block_count) set to N and are.truncated.source / are.truncated.source_block_count\n"
+    "recording the model it came from.\n"
     "The copy's hidden_states[0..N-1] equal the model's; its hidden_states[N] is the final norm\n"
     "of the model's hidden_states[N].\n"
     "\n"
@@ -89,8 +90,15 @@ static int truncate_model(const char *model, int layers_arg, const char *out) {
     }
     for (int i = 0; i < n; i++)
         if (block_of(gguf_tensor(g, i)->name) < layers) tensors[kept++] = gguf_tensor(g, i);
+    // The block count is "<general.architecture>.block_count" (llama, qwen2), which
+    // gguf_llama_config has read.
+    GgufString arch = {0};
+    char block_count[96];
+    gguf_get_string(g, "general.architecture", &arch, err, sizeof err);
+    snprintf(block_count, sizeof block_count, "%.*s.block_count",
+             (int)(arch.len < 64 ? arch.len : 64), arch.ptr);
     GgufValue set[] = {
-        {.key = "llama.block_count", .type = GGUF_UINT32, .i = layers},
+        {.key = block_count, .type = GGUF_UINT32, .i = layers},
         {.key = "are.truncated.source", .type = GGUF_STRING, .s = base_name(model)},
         {.key = "are.truncated.source_block_count", .type = GGUF_UINT32, .i = cfg.n_layers},
     };

@@ -28,6 +28,7 @@ static float *weight_view(const LlamaWeights *w, ParamKind kind, int layer) {
     case PARAM_LM_HEAD:
         return w->lm_head;
     default:
+        if (param_is_bias(kind)) return w->blocks[layer].bias[kind - PARAM_BIAS_FIRST];
         return w->blocks[layer].proj[kind - PARAM_PROJ_FIRST];
     }
 }
@@ -57,7 +58,7 @@ int model_load(LlamaModel *m, const ModelSource *src, Backend *be, MatrixType ma
     }
     int rc = 0;
     for (int k = 0; rc == 0 && k < PARAM_COUNT; k++) {
-        if (k == PARAM_LM_HEAD && cfg->tie_embeddings) continue;
+        if (!param_present(cfg, (ParamKind)k)) continue;
         int n_layers = param_per_layer((ParamKind)k) ? cfg->n_layers : 1;
         size_t n = param_elements(cfg, (ParamKind)k);
         for (int l = 0; rc == 0 && l < n_layers; l++) {

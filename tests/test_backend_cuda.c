@@ -1131,7 +1131,8 @@ static void test_matrices(void) {
 // --- the whole model -----------------------------------------------------------------------------
 
 // dim 64, 4 query heads on 2 KV heads of 16 dims, 4 layers, ffn 172 (a multiple of no tile),
-// vocab 300, an untied LM head (a 16-bit matrix when the others are).
+// vocab 300, an untied LM head (a 16-bit matrix when the others are), q/k/v biases (Qwen2's;
+// without them the same code runs minus the bias adds).
 static LlamaConfig model_config(void) {
     return (LlamaConfig){.vocab_size = 300,
                          .dim = 64,
@@ -1143,7 +1144,8 @@ static LlamaConfig model_config(void) {
                          .max_seq_len = 128,
                          .rms_eps = 1e-5f,
                          .rope_theta = 10000.0f,
-                         .tie_embeddings = false};
+                         .tie_embeddings = false,
+                         .qkv_bias = true};
 }
 
 // One side of the comparison: a model, its adapter and workspace on one backend.

@@ -1,8 +1,8 @@
 // The engine against independent truth: fixtures made by Hugging Face transformers + PEFT in
-// float64 (tests/ref/make_fixtures.py) and by torch.optim.AdamW.
+// float64 (tests/ref/make_fixtures.py, make_qwen2_fixtures.py) and by torch.optim.AdamW.
 //
-// For each Llama fixture: forward with the LoRA attached (every hidden state at every token,
-// logits), the generator's LoRA gradients from captured last-token states, and a full
+// For each Llama and Qwen2 fixture: forward with the LoRA attached (every hidden state at every
+// token, logits), the generator's LoRA gradients from captured last-token states, and a full
 // next-token backward without LoRA (loss, logits, every weight gradient). Values must agree to
 // 1e-4 relative (atol = 1e-4 * max|expected|); one line per compared tensor gives the worst
 // error as a ratio of the tolerance (<= 1 passes).
@@ -102,7 +102,11 @@ static int parse_config(const char *text, LlamaConfig *cfg) {
     cfg->max_seq_len = json_int(root, "max_position_embeddings", 0);
     cfg->rms_eps = (float)json_number_value(json_object_get(root, "rms_norm_eps"));
     const json_t *theta = json_object_get(root, "rope_theta");
+    // transformers 5 (the Qwen2 fixtures) writes rope_theta inside rope_parameters.
+    if (!theta) theta = json_object_get(json_object_get(root, "rope_parameters"), "rope_theta");
     cfg->rope_theta = theta ? (float)json_number_value(theta) : 10000.f;
+    const char *model_type = json_string_value(json_object_get(root, "model_type"));
+    cfg->qkv_bias = model_type && !strcmp(model_type, "qwen2");
     cfg->tie_embeddings = json_is_true(json_object_get(root, "tie_word_embeddings"));
     json_decref(root);
     const char *bad = llama_config_check(cfg);
@@ -118,9 +122,10 @@ typedef struct {
     size_t n;
 } NamedView;
 
-#define MAX_NAMED(n_layers) (3 + 9 * (n_layers))
+#define MAX_NAMED(n_layers) (3 + (9 + 3) * (n_layers))
 
-// Every tensor of w under its HF name; returns the count (lm_head only when untied).
+// Every tensor of w under its HF name; returns the count (lm_head only when untied, biases
+// only in a qkv_bias model).
 static int named_views(const LlamaConfig *cfg, const LlamaWeights *w, NamedView *out) {
     int n = 0;
     size_t d = (size_t)cfg->dim, table = (size_t)cfg->vocab_size * d;
@@ -138,6 +143,10 @@ static int named_views(const LlamaConfig *cfg, const LlamaWeights *w, NamedView 
             snprintf(out[n].name, sizeof(out[n].name), "model.layers.%d.%s.%s.weight", l,
                      p <= PROJ_O ? "self_attn" : "mlp", projection_name((Projection)p));
             out[n].view = b->proj[p], out[n++].n = (size_t)rows * (size_t)cols;
+            if (!b->bias[p]) continue;
+            snprintf(out[n].name, sizeof(out[n].name), "model.layers.%d.self_attn.%s.bias", l,
+                     projection_name((Projection)p));
+            out[n].view = b->bias[p], out[n++].n = (size_t)rows;
         }
     }
     out[n++] = (NamedView){"model.norm.weight", w->final_norm, d};
@@ -462,6 +471,8 @@ int main(void) {
     if (!be) return 2;
     check_llama_fixture("llama_gqa.safetensors");
     check_llama_fixture("llama_tied.safetensors");
+    check_llama_fixture("qwen2_gqa.safetensors");
+    check_llama_fixture("qwen2_tied.safetensors");
     check_adamw();
     be->destroy(be);
     return check_summary();

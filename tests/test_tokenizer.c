@@ -308,14 +308,15 @@ static void test_pretokenizer_splits(void) {
     json_t *root = json_load_file(path, 0, &jerr);
     CHECK(root != NULL, "%s: %s", path, jerr.text);
     if (!root) return;
-    const char *names[] = {"llama3", "gpt2", "smollm"};
-    Pretokenizer kinds[] = {PRETOKENIZER_LLAMA3, PRETOKENIZER_GPT2, PRETOKENIZER_SMOLLM};
+    const char *names[] = {"llama3", "gpt2", "smollm", "qwen2"};
+    Pretokenizer kinds[] = {PRETOKENIZER_LLAMA3, PRETOKENIZER_GPT2, PRETOKENIZER_SMOLLM,
+                            PRETOKENIZER_QWEN2};
     EncodeScratch s = {0};
     size_t cap = 1024;
     s.cps = malloc(cap * sizeof(uint32_t));
     s.cp_offsets = malloc(cap * sizeof(uint32_t));
     s.word_ends = malloc(cap * sizeof(uint32_t));
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         json_t *cases = json_object_get(root, names[k]);
         size_t i;
         json_t *pieces;
@@ -557,7 +558,7 @@ static void test_refused_files(void) {
     const char *ggufs[][2] = {
         {"bad_model.gguf", "tokenizer.ggml.model 'bert' is not a supported tokenizer"},
         {"bad_merge.gguf", "merge 1 ('a' 'zz'): 'zz' is not a token"},
-        {"bad_pre.gguf", "tokenizer.ggml.pre 'qwen2' is not a known pre-tokenizer"},
+        {"bad_pre.gguf", "tokenizer.ggml.pre 'falcon' is not a known pre-tokenizer"},
     };
     for (int i = 0; i < 3; i++) {
         fixture_path(path, sizeof(path), ggufs[i][0]);

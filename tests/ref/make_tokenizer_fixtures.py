@@ -14,11 +14,12 @@ trained with Hugging Face `tokenizers` in the shapes that Llama-family checkpoin
   cases.json     per vocabulary: texts, their ids without and with special tokens, and the
                  decoding (except for Metaspace decoders, which drop every "▁" of the first
                  token where llama.cpp and tokenizer.h drop one space)
-  pretokenizer_splits.json  random texts cut by the three pre-tokenizer regexes alone
+  pretokenizer_splits.json  random texts cut by the four pre-tokenizer regexes alone
   bad_*.gguf     GGUF vocabularies that must be refused (written with the gguf package)
 and copies the tokenizer.json files into tests/fuzz/corpus/tokenizer_json/ as fuzz seeds.
 
-usage: .venv-ref/bin/python tests/ref/make_tokenizer_fixtures.py
+usage: .venv-ref/bin/python tests/ref/make_tokenizer_fixtures.py [--splits-and-ggufs]
+(--splits-and-ggufs: pretokenizer_splits.json and bad_*.gguf only, the vocabularies untouched)
 """
 import json
 import os
@@ -36,6 +37,8 @@ FUZZ_CORPUS = os.path.join(HERE, "..", "fuzz", "corpus", "tokenizer_json")
 
 LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
                 r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
+               r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 GPT2_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 
 CORPUS = [
@@ -219,6 +222,7 @@ def write_splits():
     splitters = {
         "llama3": pre_tokenizers.Split(Regex(LLAMA3_REGEX), behavior="isolated"),
         "gpt2": pre_tokenizers.Split(Regex(GPT2_REGEX), behavior="isolated"),
+        "qwen2": pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated"),
         "smollm": pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
                                            pre_tokenizers.Split(Regex(GPT2_REGEX),
                                                                 behavior="isolated")]),
@@ -247,11 +251,13 @@ def write_bad_ggufs():
         chr(c) for c in range(0xAE, 0x100)] + [chr(0x100 + i) for i in range(68)]
     write("bad_model.gguf", "bert", ["a", "b"])
     write("bad_merge.gguf", "gpt2", byte_chars + ["ab"], ["a b", "a zz"])
-    write("bad_pre.gguf", "gpt2", byte_chars, [], pre="qwen2")
+    write("bad_pre.gguf", "gpt2", byte_chars, [], pre="falcon")
 
 
 if __name__ == "__main__":
-    write_cases()
+    import sys
+    if "--splits-and-ggufs" not in sys.argv[1:]:
+        write_cases()
     write_splits()
     write_bad_ggufs()
     print(f"wrote {OUT}")
