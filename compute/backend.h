@@ -61,6 +61,11 @@ struct Backend {
     MatrixType matrix_type;
     void (*matrix_to_device)(Backend *be, uint16_t *dst, const float *host_src, size_t n);
     void (*matrix_to_host)(Backend *be, float *host_dst, const uint16_t *src, size_t n);
+    // Sizes now the scratch that gemm_matrix needs for activations of up to `elements` values
+    // (M*K), so that no later product grows it (a GPU's growth waits for the device and
+    // reallocates). An optimisation only: a larger product still grows it. NULL where a backend
+    // has no such scratch.
+    void (*reserve_matrix_scratch)(Backend *be, size_t elements);
 
     // --- linear algebra -----------------------------------------------------------------
     // C[M,N] = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T; lda/ldb/ldc are row strides.

@@ -235,6 +235,12 @@ static void cuda_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, flo
                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+static void cuda_reserve_matrix_scratch(Backend *be, size_t elements) {
+    CudaBackend *cb = cuda_backend(be);
+    cb->half_scratch =
+        scratch(be, cb->half_scratch, &cb->half_scratch_bytes, elements * sizeof(uint16_t));
+}
+
 // --- the backend ---------------------------------------------------------------------------------
 
 static void cuda_destroy(Backend *be) {
@@ -273,6 +279,7 @@ static void set_ops(Backend *be) {
     be->destroy = cuda_destroy;
     be->matrix_to_device = cuda_matrix_to_device;
     be->matrix_to_host = cuda_matrix_to_host;
+    be->reserve_matrix_scratch = cuda_reserve_matrix_scratch;
     be->gemm = cuda_gemm;
     be->gemm_matrix = cuda_gemm_matrix;
     be->axpy = cuda_axpy;
