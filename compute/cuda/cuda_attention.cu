@@ -56,20 +56,24 @@ static void attention_check(const char *op, int T, int Hq, int Hkv, int hd, int 
     }
 }
 
-// Dynamic shared memory past the 48 KiB default needs a per-kernel opt-in, up to the device's
-// limit; past that the op cannot run.
+// A block's shared memory is its `bytes` of dynamic shared memory plus the kernel's static
+// __shared__ arrays (the block reductions'). Past the 48 KiB default the dynamic part needs a
+// per-kernel opt-in, and the two together must fit the device's limit, or the op cannot run.
 static void attention_shared_memory(Backend *be, const char *op, const void *kernel, size_t bytes) {
     int limit = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin,
                                       cuda_backend(be)->device));
-    if (bytes > (size_t)limit) {
+    cudaFuncAttributes attributes;
+    CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+    size_t total = bytes + attributes.sharedSizeBytes;
+    if (total > (size_t)limit) {
         fprintf(stderr,
-                "are: %s: needs %zu bytes of shared memory per block, the device allows %d "
-                "(hd or max_len too large)\n",
-                op, bytes, limit);
+                "are: %s: needs %zu bytes of shared memory per block (%zu dynamic, %zu static), "
+                "the device allows %d (hd or max_len too large)\n",
+                op, total, bytes, (size_t)attributes.sharedSizeBytes, limit);
         exit(3);
     }
-    if (bytes > 48 * 1024)
+    if (total > 48 * 1024)
         CUDA_CHECK(
             cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
 }
@@ -87,10 +91,10 @@ static float attention_scale(int hd) {
 // the probabilities), else in shared memory after the query; both run the same operations, so
 // the cached and packed paths give bit-identical outputs for the same keys.
 // Dynamic shared memory: hd floats (query), plus max_len floats (scores) when probs is NULL.
-static __global__ void attention_rows_kernel(int Hq, int Hkv, int hd, int max_len, float scale,
-                                             const int *slot, const int *pos, const float *q,
-                                             const float *k, const float *v, float *out,
-                                             float *probs) {
+static __global__ void __launch_bounds__(ATTENTION_THREADS)
+    attention_rows_kernel(int Hq, int Hkv, int hd, int max_len, float scale, const int *slot,
+                          const int *pos, const float *q, const float *k, const float *v,
+                          float *out, float *probs) {
     extern __shared__ float shared[];
     int th = blockIdx.x, t = th / Hq, h = th % Hq, group = Hq / Hkv;
     int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
@@ -170,11 +174,11 @@ extern "C" void cuda_attention_cached(Backend *be, int T, int Hq, int Hkv, int h
 // dp_j = dout[t,h] . v_j;  dscores_j = p_j (dp_j - sum_i p_i dp_i) * scale (the gradient of
 // q . k_j, softmax and scale folded in), kept in dscores [T, Hq, max_len] for the key kernel;
 // dq[t,h] = sum_j dscores_j k_j. Dynamic shared memory: hd floats (dout row).
-static __global__ void attention_backward_query_kernel(int Hq, int Hkv, int hd, int max_len,
-                                                       float scale, const int *pos, const float *k,
-                                                       const float *v, const float *probs,
-                                                       const float *dout, float *dscores,
-                                                       float *dq) {
+static __global__ void __launch_bounds__(ATTENTION_THREADS)
+    attention_backward_query_kernel(int Hq, int Hkv, int hd, int max_len, float scale,
+                                    const int *pos, const float *k, const float *v,
+                                    const float *probs, const float *dout, float *dscores,
+                                    float *dq) {
     extern __shared__ float shared[];
     int th = blockIdx.x, t = th / Hq, h = th % Hq, group = Hq / Hkv;
     int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
@@ -216,10 +220,10 @@ static __global__ void attention_backward_query_kernel(int Hq, int Hkv, int hd, 
 // dk[u,g] = sum dscores[t,h,j] q[t,h],  dv[u,g] = sum probs[t,h,j] dout[t,h]
 // over the queries t = u .. the end of u's sequence (where pos drops back to 0, or T), and over
 // the query heads h of group g, in that order; j = pos[u] is key u's index in each of those rows.
-static __global__ void attention_backward_key_kernel(int T, int Hq, int Hkv, int hd, int max_len,
-                                                     const int *pos, const float *q,
-                                                     const float *probs, const float *dout,
-                                                     const float *dscores, float *dk, float *dv) {
+static __global__ void __launch_bounds__(ATTENTION_THREADS)
+    attention_backward_key_kernel(int T, int Hq, int Hkv, int hd, int max_len, const int *pos,
+                                  const float *q, const float *probs, const float *dout,
+                                  const float *dscores, float *dk, float *dv) {
     int ug = blockIdx.x, u = ug / Hkv, g = ug % Hkv, group = Hq / Hkv;
     int j = row_length(pos, u, max_len, true) - 1;
     size_t q_stride = (size_t)Hq * hd, kv_stride = (size_t)Hkv * hd;

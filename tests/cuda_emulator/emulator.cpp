@@ -529,6 +529,14 @@ cudaError_t cudaFuncSetAttribute(const void *kernel, cudaFuncAttribute attr, int
     return cudaSuccess;
 }
 
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *attributes, const void *kernel) {
+    if (!attributes || !kernel) return fail(cudaErrorInvalidValue);
+    auto optin = kernel_shared_optin.find(kernel);
+    *attributes = {
+        0, optin == kernel_shared_optin.end() ? (int)SHARED_MEMORY_DEFAULT : optin->second, 1024};
+    return cudaSuccess;
+}
+
 cudaError_t cudaMalloc(void **ptr, size_t bytes) {
     check_host_thread();
     *ptr = NULL;

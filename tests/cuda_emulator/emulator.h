@@ -30,6 +30,8 @@
 // over from the previous block, where a GPU's would be undefined).
 #define __shared__ static
 #define __restrict__ __restrict
+// A register budget for nvcc; the emulator's threads have no registers to budget.
+#define __launch_bounds__(...)
 
 struct uint3 {
     unsigned x, y, z;
@@ -122,6 +124,14 @@ cudaError_t cudaGetDevice(int *device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device);
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device);
 cudaError_t cudaFuncSetAttribute(const void *kernel, cudaFuncAttribute attr, int value);
+// The fields compute/cuda reads. sharedSizeBytes, the kernel's static __shared__ arrays, is 0
+// here: they are host statics (see __shared__), whose sizes the emulator cannot see.
+struct cudaFuncAttributes {
+    size_t sharedSizeBytes;
+    int maxDynamicSharedSizeBytes; // 48 KiB, or the cudaFuncSetAttribute opt-in
+    int maxThreadsPerBlock;
+};
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *attributes, const void *kernel);
 
 cudaError_t cudaGetLastError(void);
 cudaError_t cudaPeekAtLastError(void);
