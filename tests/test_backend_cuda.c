@@ -1064,13 +1064,15 @@ static void matrix_round_trip(Backend *be, MatrixType t) {
 // C = alpha A op(W) + beta C with W in 16 bits, against the reference's fp32 gemm on the
 // rounded W (rounded here). The backend may round A to W's type as well: each product then
 // errs by up to u16 = 2^-8 (bf16) or 2^-11 (fp16) relative, so the tolerance is u16 + 2^-18
-// of |alpha| sum_k |a_k w_k| + |beta c|, accumulated over K in the worst case.
-static void gemm_matrix_case(Backend *be, MatrixType t, bool trans_w, float beta) {
+// of |alpha| sum_k |a_k w_k| + |beta c|, accumulated over K in the worst case. a_scale sizes A:
+// gradients of 1e-9 lie below fp16's smallest subnormal and activations of 1e6 above its
+// largest value, so fp16 holds these to the same tolerance only if the product scales A.
+static void gemm_matrix_case(Backend *be, MatrixType t, bool trans_w, float beta, float a_scale) {
     int M = 37, N = 200, K = 300, lda = K + 3, ldc = N + 5;
     int w_rows = trans_w ? N : K, w_cols = trans_w ? K : N, ldw = w_cols + 2;
     size_t na = (size_t)M * lda, nw = (size_t)w_rows * ldw, nc = (size_t)M * ldc;
-    float *A = random_floats(&rng, na, 1), *W = random_floats(&rng, nw, 0.05f);
-    float *C = random_floats(&rng, nc, 1), *W_rounded = new_array(nw, sizeof *W_rounded);
+    float *A = random_floats(&rng, na, a_scale), *W = random_floats(&rng, nw, 0.05f);
+    float *C = random_floats(&rng, nc, a_scale), *W_rounded = new_array(nw, sizeof *W_rounded);
     for (size_t i = 0; i < nw; i++) W_rounded[i] = round_matrix(t, W[i]);
     float alpha = 0.5f;
     float *a_ref = upload(cpu, A, na * sizeof *A), *w_ref = upload(cpu, W_rounded, nw * sizeof *W);
@@ -1092,8 +1094,8 @@ static void gemm_matrix_case(Backend *be, MatrixType t, bool trans_w, float beta
                 (float)(fabs(alpha) * sum + fabs((double)beta * C[(size_t)i * ldc + j]));
         }
     char what[96];
-    snprintf(what, sizeof what, "gemm_matrix %s%s %dx%dx%d beta %g", matrix_name(t),
-             trans_w ? " W^T" : "", M, N, K, beta);
+    snprintf(what, sizeof what, "gemm_matrix %s%s %dx%dx%d beta %g, A of std %g", matrix_name(t),
+             trans_w ? " W^T" : "", M, N, K, beta, a_scale);
     double u16 = t == MATRIX_BF16 ? 0x1p-8 : 0x1p-11;
     compare_host(what, download(be, c, nc), download(cpu, c_ref, nc), nc, u16 + 0x1p-18, scale, 0);
 }
@@ -1122,7 +1124,9 @@ static void test_matrices(void) {
               matrix_name(be->matrix_type));
         matrix_round_trip(be, t);
         for (int variant = 0; variant < 4; variant++)
-            gemm_matrix_case(be, t, variant & 1, variant & 2 ? 1.0f : 0.0f);
+            gemm_matrix_case(be, t, variant & 1, variant & 2 ? 1.0f : 0.0f, 1);
+        gemm_matrix_case(be, t, false, 1, 1e-9f); // gradients
+        gemm_matrix_case(be, t, true, 0, 1e6f);   // activations
         release_all();
         be->destroy(be);
     }

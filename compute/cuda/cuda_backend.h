@@ -23,6 +23,7 @@ typedef struct {
     size_t half_scratch_bytes;
     float *matrix_staging;
     size_t matrix_staging_bytes;
+    float *fp16_scale; // MATRIX_F16: the scaled products' partial maxima and scalars, else NULL
 } CudaBackend;
 
 static inline CudaBackend *cuda_backend(Backend *be) {

@@ -210,6 +210,7 @@ typedef enum {
 } cublasMath_t;
 
 typedef enum { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_32F_FAST_TF32 = 77 } cublasComputeType_t;
+typedef enum { CUBLAS_POINTER_MODE_HOST = 0, CUBLAS_POINTER_MODE_DEVICE = 1 } cublasPointerMode_t;
 typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle);
@@ -218,6 +219,9 @@ cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream);
 // Only the full-precision modes (default, pedantic): the emulator has no TF32.
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode);
 const char *cublasGetStatusString(cublasStatus_t status);
+// Where the products' alpha and beta live: host memory (the default) or device memory, which
+// the products check.
+cublasStatus_t cublasSetPointerMode(cublasHandle_t handle, cublasPointerMode_t mode);
 
 // Column-major C = alpha op(A) op(B) + beta C, as cuBLAS; each element a sum in k order in fp32.
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
