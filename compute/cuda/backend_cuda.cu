@@ -14,10 +14,15 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdarg.h>
+#include <string.h>
 
 // Frozen matrices are uploaded (and read back) through an fp32 staging buffer of at most this
 // many floats (32 MiB), so a 7B-parameter model needs no staging buffer its size.
 #define MATRIX_CHUNK ((size_t)8 << 20)
+
+// Pinned host memory for small uploads (cuda_to_device): 4 MiB holds thousands of decoding
+// steps' tokens and positions between two waits.
+#define UPLOAD_RING_BYTES ((size_t)4 << 20)
 
 // --- memory --------------------------------------------------------------------------------------
 
@@ -38,18 +43,36 @@ static void cuda_free(Backend *be, void *ptr) {
     if (ptr) CUDA_CHECK(cudaFree(ptr));
 }
 
-// The caller may reuse host_src as soon as this returns, so it waits for the copy.
+// The caller may reuse host_src as soon as this returns. An upload that fits the pinned ring
+// is copied into the ring's next free bytes and queued from there, so it returns without
+// waiting for the device (a decoding step's few small uploads then cost no stream drain each);
+// the ring's bytes are reused only after a wrap has waited for every copy queued before it.
+// Larger uploads (a model's tokens at the start of a trial) copy straight and wait.
 static void cuda_to_device(Backend *be, void *dst, const void *host_src, size_t bytes) {
     if (!bytes) return;
-    CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, cuda_stream(be)));
-    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));
+    CudaBackend *cb = cuda_backend(be);
+    if (!cb->upload_ring || bytes > UPLOAD_RING_BYTES) {
+        CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, cb->stream));
+        CUDA_CHECK(cudaStreamSynchronize(cb->stream));
+        return;
+    }
+    if (cb->upload_used + bytes > UPLOAD_RING_BYTES) {
+        CUDA_CHECK(cudaStreamSynchronize(cb->stream)); // the queued copies have read the ring
+        cb->upload_used = 0;
+    }
+    unsigned char *staged = cb->upload_ring + cb->upload_used;
+    memcpy(staged, host_src, bytes);
+    CUDA_CHECK(cudaMemcpyAsync(dst, staged, bytes, cudaMemcpyHostToDevice, cb->stream));
+    cb->upload_used += (bytes + 255) / 256 * 256; // each upload 256-byte aligned in the ring
 }
 
-// Waits for every op queued before it, then for the copy.
+// Waits for every op queued before it, then for the copy. The ring's queued uploads are done
+// then too.
 static void cuda_to_host(Backend *be, void *host_dst, const void *src, size_t bytes) {
     if (!bytes) return;
     CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, cuda_stream(be)));
     CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));
+    cuda_backend(be)->upload_used = 0;
 }
 
 static void cuda_copy(Backend *be, void *dst, const void *src, size_t bytes) {
@@ -312,6 +335,7 @@ static void cuda_destroy(Backend *be) {
     CUDA_CHECK(cudaFree(cb->half_scratch));
     CUDA_CHECK(cudaFree(cb->matrix_staging));
     CUDA_CHECK(cudaFree(cb->fp16_scale));
+    CUDA_CHECK(cudaFreeHost(cb->upload_ring));
     CUBLAS_CHECK(cublasDestroy(cb->cublas));
     CUDA_CHECK(cudaStreamDestroy(cb->stream));
     free(cb);
@@ -414,6 +438,11 @@ Backend *backend_cuda_create(int device, MatrixType matrix_type, char *err, size
     }
     set_ops(&cb->base);
     cb->base.matrix_type = matrix_type;
+    // Without pinned memory (a locked-memory limit) uploads copy straight and wait.
+    if (cudaMallocHost(&cb->upload_ring, UPLOAD_RING_BYTES) != cudaSuccess) {
+        cudaGetLastError();
+        cb->upload_ring = NULL;
+    }
     // fp16 products' partial maxima and scalars (product_scale_kernel), allocated once.
     if (matrix_type == MATRIX_F16 &&
         (rc = cudaMalloc(&cb->fp16_scale, (SCALE_BLOCKS + 3) * sizeof(float))) != cudaSuccess) {

@@ -16,6 +16,7 @@
 #include "emulator.h"
 
 #include <map>
+#include <set>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -95,6 +96,7 @@ const int SHARED_MEMORY_OPTIN = 227 << 10; // dynamic shared memory per block, a
 const size_t SHARED_MEMORY_DEFAULT = 48 << 10;
 
 std::map<const void *, int> kernel_shared_optin; // cudaFuncSetAttribute's values
+std::set<void *> pinned_allocations;             // cudaMallocHost's
 
 bool valid_device(int device) {
     return device == 0;
@@ -562,6 +564,26 @@ cudaError_t cudaFree(void *ptr) {
     }
     allocated_bytes -= it->second;
     allocations.erase(it);
+    free(ptr);
+    return sticky_error;
+}
+
+cudaError_t cudaMallocHost(void **ptr, size_t bytes) {
+    check_host_thread();
+    *ptr = NULL;
+    if (sticky_error) return sticky_error;
+    if (!(*ptr = malloc(bytes ? bytes : 1))) return fail(cudaErrorMemoryAllocation);
+    pinned_allocations.insert(*ptr);
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void *ptr) {
+    check_host_thread();
+    if (!ptr) return cudaSuccess;
+    if (!pinned_allocations.erase(ptr)) {
+        report("cudaFreeHost(%p): not from cudaMallocHost", ptr);
+        return fail(cudaErrorInvalidValue);
+    }
     free(ptr);
     return sticky_error;
 }

@@ -142,6 +142,12 @@ template <typename T> cudaError_t cudaMalloc(T **ptr, size_t bytes) {
     return cudaMalloc((void **)ptr, bytes);
 }
 cudaError_t cudaFree(void *ptr);
+// Page-locked host memory: plain host memory here, tracked so that cudaFreeHost frees only it.
+cudaError_t cudaMallocHost(void **ptr, size_t bytes);
+template <typename T> cudaError_t cudaMallocHost(T **ptr, size_t bytes) {
+    return cudaMallocHost((void **)ptr, bytes);
+}
+cudaError_t cudaFreeHost(void *ptr);
 // Streams are synchronous here: every call has finished when it returns.
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
