@@ -331,7 +331,7 @@ static double generator_bytes(const Bench *b, int n, int batch) {
 
 // Generation: max_new forwards (the prefill, then a decoding step per token but the last) read
 // every block and the LM head; each decoding step of a sequence also reads its keys and values
-// so far (fp32) in every layer.
+// so far in every layer (bf16 where the backend keeps its KV cache so, else fp32).
 static double generation_bytes(const Bench *b, const TokenBatch *prompts, int max_new) {
     const LlamaConfig *cfg = &b->model.cfg;
     double matrix = b->model.w.matrices == MATRIX_F32 ? 4 : 2;
@@ -339,7 +339,8 @@ static double generation_bytes(const Bench *b, const TokenBatch *prompts, int ma
     double cached_rows = 0; // (sequence, step) pairs x positions read
     for (int i = 0; i < prompts->n_seqs; i++)
         for (int s = 1; s < max_new; s++) cached_rows += prompts->seq_len[i] + s;
-    double kv_row = 2.0 * cfg->n_kv_heads * cfg->head_dim * sizeof(float) * cfg->n_layers;
+    double kv_bytes = b->be->attention_cached_bf16 ? 2 : 4;
+    double kv_row = 2.0 * cfg->n_kv_heads * cfg->head_dim * kv_bytes * cfg->n_layers;
     return max_new * weights + cached_rows * kv_row;
 }
 

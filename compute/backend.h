@@ -186,6 +186,19 @@ struct Backend {
     void (*kl_divergence)(Backend *be, int n, int V, const float *ref_logits, const float *logits,
                           float scale, float *loss, float *dlogits);
 
+    // --- the KV cache in bf16 (generation) ----------------------------------------------------
+    // Set by a backend that keeps the KV cache in bf16: half the memory of an fp32 one (which
+    // reaches tens of GB for a batch of long answers on a 7B model) and half the bytes that
+    // every decoding step reads. NULL: the cache is fp32 (scatter_rows, attention_cached).
+    // cache [*, d]: cache[rows[i], c] = src[i, c] rounded to bf16 (nearest even), i < n, c < d;
+    // rows distinct.
+    void (*kv_store_bf16)(Backend *be, int n, int d, const int *rows, const float *src,
+                          uint16_t *cache);
+    // attention_cached over k_cache, v_cache in bf16 (widened exactly as they are read).
+    void (*attention_cached_bf16)(Backend *be, int T, int Hq, int Hkv, int hd, int max_len,
+                                  const int *slot, const int *pos, const float *q,
+                                  const uint16_t *k_cache, const uint16_t *v_cache, float *out);
+
     // --- greedy decoding -----------------------------------------------------------------
     // out[i] = argmax_row(x + i*V, V) for rows i < n of x [n, V]; out [n]. A greedy decoding
     // step then moves n ints to the host instead of n rows of logits.

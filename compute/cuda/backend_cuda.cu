@@ -438,6 +438,11 @@ Backend *backend_cuda_create(int device, MatrixType matrix_type, char *err, size
     }
     set_ops(&cb->base);
     cb->base.matrix_type = matrix_type;
+    // With 16-bit matrices the KV cache is bf16 too; fp32 matrices keep everything in fp32.
+    if (matrix_type != MATRIX_F32) {
+        cb->base.kv_store_bf16 = cuda_kv_store_bf16;
+        cb->base.attention_cached_bf16 = cuda_attention_cached_bf16;
+    }
     // Without pinned memory (a locked-memory limit) uploads copy straight and wait.
     if (cudaMallocHost(&cb->upload_ring, UPLOAD_RING_BYTES) != cudaSuccess) {
         cudaGetLastError();
