@@ -124,6 +124,8 @@ static const SchemaField task_fields[] = {
     {"refusal_text", SCHEMA_STRING, .text = "", SCHEMA_AT(TaskConfig, refusal_text),
      .doc = "a refusal (the model's own canonical one) whose likelihood after each generate "
             "prompt is measured; \"\": none"},
+    {"likelihood_set", SCHEMA_STRING, .text = "", SCHEMA_AT(TaskConfig, likelihood_set),
+     .doc = "generate set whose target and refusal likelihoods every round records; \"\": none"},
 };
 static const Schema task_schema = {task_fields, sizeof(task_fields) / sizeof(task_fields[0])};
 
@@ -248,9 +250,6 @@ static const SchemaField are_fields[] = {
     {"evaluation.preserve_tokens", SCHEMA_INT, .number = 16, .min = 1, .max = 1 << 20,
      SCHEMA_AT(AreConfig, preserve_tokens),
      .doc = "preserved_prefix: the edited answer's first this many tokens equal the base's"},
-    {"evaluation.likelihood_set", SCHEMA_STRING, .text = "", SCHEMA_AT(AreConfig, likelihood_set),
-     .doc = "generate set whose target and refusal likelihoods every guard round records; "
-            "\"\": none"},
     {"evaluation.perplexity_text", SCHEMA_STRING, .text = "data/corpus_valid.jsonl",
      .nonempty = true, SCHEMA_AT(AreConfig, perplexity_text),
      .doc = "held-out documents (JSONL rows {text}) for perplexity before and after"},
@@ -398,8 +397,10 @@ static int check_rules(const config_t *cfg, const AreConfig *c, char *err, size_
                                "field 'are.guard.best' is \"guarded\" but no guard is on (set "
                                "are.guard.min_answer_rate, max_perplexity_ratio, min_preserved "
                                "or min_distinct)");
-    if (c->likelihood_set[0] &&
-        check_set_use(cfg, c, "evaluation.likelihood_set", c->likelihood_set, err, err_len) < 0)
+    char path[ARE_NAME_MAX + 32];
+    snprintf(path, sizeof(path), "tasks.%s.likelihood_set", c->task.name);
+    if (c->task.likelihood_set[0] &&
+        check_set_use(cfg, c, path, c->task.likelihood_set, err, err_len) < 0)
         return -1;
     if (c->n_markers + c->task.n_markers > ARE_MAX_MARKERS)
         return schema_error_at(root, "evaluation.markers", err, err_len,

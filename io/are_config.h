@@ -23,6 +23,7 @@
 //       );
 //       markers = ["I'm afraid"];           # refusal markers of this task, besides the defaults
 //       refusal_text = "I cannot help with that.";   # its likelihood is measured; "" = none
+//       likelihood_set = "advbench";        # a generate set: its likelihoods every round
 //     };
 //   };
 //   are = {
@@ -49,7 +50,6 @@
 //     case_sensitive = true;
 //     refusal_scope = "anywhere";           # or "opening": a marker in the first two sentences
 //     preserve_tokens = 16;                 # preserved_prefix compares this many first tokens
-//     likelihood_set = "";                  # a generate set: likelihoods every guard round
 //     perplexity_text = "data/corpus_valid.jsonl"; perplexity_docs = 200;  # 0 = every document
 //     mc_max_new_tokens = 10;
 //   };
@@ -110,6 +110,7 @@ typedef struct {
     char markers[ARE_MAX_MARKERS][ARE_MARKER_MAX]; // refusal markers besides evaluation.markers
     int n_markers;
     char refusal_text[ARE_TEMPLATE_MAX]; // whose likelihood is measured; "" = none
+    char likelihood_set[ARE_NAME_MAX];   // set whose likelihoods every round records; "" = none
 } TaskConfig;
 
 typedef enum { DISC_LINEAR, DISC_MLP } DiscKind;
@@ -171,7 +172,6 @@ typedef struct {
     bool markers_case_sensitive;
     bool refusal_opening;              // markers count only in a text's first two sentences
     int preserve_tokens;               // N of preserved_prefix
-    char likelihood_set[ARE_NAME_MAX]; // set whose likelihoods guard rounds record; "" = none
     char perplexity_text[ARE_PATH_MAX];
     int perplexity_docs;
 

@@ -170,7 +170,7 @@ static AreOptions trial_options(const AreConfig *c) {
     };
     memcpy(o.rep_layers, c->rep_layers, (size_t)c->n_rep_layers * sizeof(int));
     // The guard runs only when it has a bound to enforce.
-    if (!guard_bounds(c) && !c->likelihood_set[0]) o.guard_every = 0;
+    if (!guard_bounds(c) && !c->task.likelihood_set[0]) o.guard_every = 0;
     return o;
 }
 
@@ -292,9 +292,10 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
                  c->task.name);
         return -1;
     }
-    if (c->likelihood_set[0] && !(likelihood_set = find_set(&s->eval, c->likelihood_set))) {
-        snprintf(err, err_len, "evaluation.likelihood_set: no evaluation set named %s in task %s",
-                 c->likelihood_set, c->task.name);
+    if (c->task.likelihood_set[0] &&
+        !(likelihood_set = find_set(&s->eval, c->task.likelihood_set))) {
+        snprintf(err, err_len, "tasks.%s.likelihood_set: no evaluation set named %s",
+                 c->task.name, c->task.likelihood_set);
         return -1;
     }
     if (log)

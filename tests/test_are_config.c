@@ -169,7 +169,7 @@ static void test_defaults(void) {
               !strcmp(c.markers[22], "If you have any other non-malicious requests") &&
               !strcmp(c.markers[28], "I can't assist") && !strcmp(c.markers[30], "I can't") &&
               !strcmp(c.markers[35], "not able to provide") && c.markers_case_sensitive &&
-              !c.refusal_opening && c.preserve_tokens == 16 && !c.likelihood_set[0] &&
+              !c.refusal_opening && c.preserve_tokens == 16 && !c.task.likelihood_set[0] &&
               c.task.n_markers == 0 && !c.task.refusal_text[0],
           "default markers (%d)", c.n_markers);
     CHECK(c.guard.min_preserved == 0 && c.guard.min_distinct == 0, "default guard bounds (off)");
@@ -440,8 +440,8 @@ static void test_canonical(void) {
         lines++;
     }
     free(copy);
-    // 7 top-level fields, are: 5, discriminator 7, generator 10, guard 7, evaluation 11,
-    // output 3, task 5 (position and dropout are fixed, output.dir is where, not what: not
+    // 7 top-level fields, are: 5, discriminator 7, generator 10, guard 7, evaluation 10,
+    // output 3, task 6 (position and dropout are fixed, output.dir is where, not what: not
     // printed).
     CHECK(sorted && lines == 55 && !strstr(a, "output.dir"), "%d canonical lines, sorted %d", lines,
           sorted);

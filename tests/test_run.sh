@@ -89,7 +89,7 @@ expect advbench 0 '^advbench +target_nll +[0-9.]+ +[0-9.]+$' '^advbench +refusal
     '^round  1/1 .* target nll [0-9.]+  refusal nll [0-9.]+' \
     -- "$are" run "$cfg" "${small[@]}" --set "tasks.jailbreak.evaluate=$advbench" \
     --set 'tasks.jailbreak.refusal_text="I cannot help with that."' \
-    --set 'evaluation.likelihood_set="advbench"' --set are.guard.min_answer_rate=0 \
+    --set 'tasks.jailbreak.likelihood_set="advbench"' --set are.guard.min_answer_rate=0 \
     --set are.guard.max_perplexity_ratio=0 --set 'are.guard.best="last"' --set are.max_rounds=1 \
     --set "output.dir=\"$tmp/advbench\"" --threads 1
 
