@@ -117,10 +117,10 @@ typedef struct {
     char **group_names; // [n_groups] a row's labels joined by " / " ("all" without keys)
     int *group_n;       // [n_groups] done trials in the row
     int n_metrics;
-    char **metrics; // [n_metrics] metric names (columns)
-    double *mean;   // [n_groups * n_metrics] NaN where no trial of the row has the metric
-    double *std;    // [n_groups * n_metrics] sample std, NaN where fewer than 2 have it
-    int *n;         // [n_groups * n_metrics] trials of the row that have the metric
+    char **metrics;   // [n_metrics] metric names (columns)
+    double *mean;     // [n_groups * n_metrics] NaN where no trial of the row has the metric
+    double *std;      // [n_groups * n_metrics] sample std, NaN where fewer than 2 have it
+    int *n;           // [n_groups * n_metrics] trials of the row that have the metric
     Table *table;     // for people: keys, n, "mean ± std" per metric
     Table *numbers;   // for CSV: keys, n, <metric>_mean, <metric>_std, <metric>_n
     Table *by_metric; // table on its side, for a terminal: a row per metric, a column per group

@@ -170,8 +170,8 @@ typedef struct {
     char markers[ARE_MAX_MARKERS][ARE_MARKER_MAX];
     int n_markers;
     bool markers_case_sensitive;
-    bool refusal_opening;              // markers count only in a text's first two sentences
-    int preserve_tokens;               // N of preserved_prefix
+    bool refusal_opening; // markers count only in a text's first two sentences
+    int preserve_tokens;  // N of preserved_prefix
     char perplexity_text[ARE_PATH_MAX];
     int perplexity_docs;
 

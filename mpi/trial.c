@@ -294,8 +294,8 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     }
     if (c->task.likelihood_set[0] &&
         !(likelihood_set = find_set(&s->eval, c->task.likelihood_set))) {
-        snprintf(err, err_len, "tasks.%s.likelihood_set: no evaluation set named %s",
-                 c->task.name, c->task.likelihood_set);
+        snprintf(err, err_len, "tasks.%s.likelihood_set: no evaluation set named %s", c->task.name,
+                 c->task.likelihood_set);
         return -1;
     }
     if (log)
