@@ -119,7 +119,6 @@ static const SchemaField task_fields[] = {
      SCHEMA_ARRAY_AT(TaskConfig, evaluate, n_evaluate),
      .doc = "evaluation sets, measured on the base model and on the edited model"},
     {"markers", SCHEMA_STRING_ARRAY, SCHEMA_ARRAY_AT(TaskConfig, markers, n_markers),
-     .nonempty = false,
      .doc = "refusal markers of this task, counted besides evaluation.markers (a model's own)"},
     {"refusal_text", SCHEMA_STRING, .text = "", SCHEMA_AT(TaskConfig, refusal_text),
      .doc = "a refusal (the model's own canonical one) whose likelihood after each generate "
@@ -402,6 +401,13 @@ static int check_rules(const config_t *cfg, const AreConfig *c, char *err, size_
     if (c->task.likelihood_set[0] &&
         check_set_use(cfg, c, path, c->task.likelihood_set, err, err_len) < 0)
         return -1;
+    snprintf(path, sizeof(path), "tasks.%s.markers", c->task.name);
+    for (int i = 0; i < c->task.n_markers; i++)
+        if (!c->task.markers[i][0])
+            return schema_error_at(root, path, err, err_len,
+                                   "field 'tasks.%s.markers[%d]' must not be empty (an empty "
+                                   "marker is in every text)",
+                                   c->task.name, i);
     if (c->n_markers + c->task.n_markers > ARE_MAX_MARKERS)
         return schema_error_at(root, "evaluation.markers", err, err_len,
                                "%d refusal markers in evaluation.markers and %d in task %s: at "

@@ -374,6 +374,16 @@ static void test_overrides(void) {
         {"tasks.jb.data=\"d.jsonl\"",
          "--set tasks.jb.data=\"d.jsonl\": field 'tasks.jb.data' must be an array of non-empty "
          "strings, got a string"},
+        {"tasks.jb.markers=[\"nope\", \"\"]",
+         "--set tasks.jb.markers=[\"nope\", \"\"]: field 'tasks.jb.markers[1]' must not be empty"},
+        {"tasks.jb.likelihood_set=\"advbench\"",
+         "--set tasks.jb.likelihood_set=\"advbench\": field 'tasks.jb.likelihood_set' is "
+         "\"advbench\", expected an evaluate set of task 'jb' of kind generate: (the task has "
+         "none)"},
+        {"tasks.jb.evaluate=({ name = \"a\"; data = \"a.csv\"; constant_split = \"dev\"; })",
+         "--set tasks.jb.evaluate=({ name = \"a\"; data = \"a.csv\"; constant_split = \"dev\"; "
+         "}): field 'tasks.jb.evaluate[0].constant_split' is \"dev\", expected one of \"\", "
+         "\"train\", \"test\""},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
