@@ -169,7 +169,7 @@ static AreOptions trial_options(const AreConfig *c) {
         .best_guarded = c->guard.best_guarded,
     };
     memcpy(o.rep_layers, c->rep_layers, (size_t)c->n_rep_layers * sizeof(int));
-    // The guard runs only when it has a bound to enforce.
+    // The guard runs only when it has a bound to enforce or likelihoods to record.
     if (!guard_bounds(c) && !c->task.likelihood_set[0]) o.guard_every = 0;
     return o;
 }
