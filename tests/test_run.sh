@@ -68,7 +68,8 @@ expect adapter-loads 0 '.' -- "$are" generate models/tinychat --adapter "$adapte
 # the same) is stopped by the guard's preservation or distinctness bound, and the round
 # before is kept: the edited model then answers as the base model did.
 collapse=("${small[@]}" --set are.max_rounds=3 --set are.guard.min_answer_rate=0
-    --set are.guard.max_perplexity_ratio=0 --set 'are.guard.best="guarded"' --threads 1)
+    --set are.guard.max_perplexity_ratio=0 --set are.guard.min_preserved=0
+    --set are.guard.min_distinct=0 --set 'are.guard.best="guarded"' --threads 1)
 expect guard-preserved 0 '^trial [0-9a-f]+: guard; evaluating the edited model \(round 0\)' \
     'preserved 0\.[0-9]+ < 0\.500 of the base answers at round 1' \
     '^harmless +preserved_rouge_l +- +1\.000$' \
@@ -90,7 +91,8 @@ expect advbench 0 '^advbench +target_nll +[0-9.]+ +[0-9.]+$' '^advbench +refusal
     -- "$are" run "$cfg" "${small[@]}" --set "tasks.jailbreak.evaluate=$advbench" \
     --set 'tasks.jailbreak.refusal_text="I cannot help with that."' \
     --set 'tasks.jailbreak.likelihood_set="advbench"' --set are.guard.min_answer_rate=0 \
-    --set are.guard.max_perplexity_ratio=0 --set 'are.guard.best="last"' --set are.max_rounds=1 \
+    --set are.guard.max_perplexity_ratio=0 --set are.guard.min_preserved=0 \
+    --set are.guard.min_distinct=0 --set 'are.guard.best="last"' --set are.max_rounds=1 \
     --set "output.dir=\"$tmp/advbench\"" --threads 1
 
 # The same config and seed give the same trial id and the same numbers.
