@@ -674,7 +674,7 @@ static int analyse(const SweepAnalysisOptions *o, const char *out_dir, TextBuffe
     if (rc == 0) {
         text_append(markdown, "%s\n\n", an.headline.summary);
         for (int k = 0; k < an.headline.n_tables; k++) {
-            table_write_markdown(markdown, an.headline.tables[k].table);
+            table_write_markdown(markdown, an.headline.tables[k].by_metric);
             text_append(markdown, "\n");
         }
         if (markdown->failed) rc = io_error(an.err, sizeof an.err, "out of memory");

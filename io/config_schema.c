@@ -792,6 +792,7 @@ static void append_float(Buffer *b, float x) {
 }
 
 static char *join_sorted(SchemaText *t, const char *separator);
+static char *join_grouped(SchemaText *t);
 
 // A stored value in libconfig syntax.
 static void append_value(Buffer *b, const SchemaField *f, const char *src, const void *base) {
@@ -834,7 +835,7 @@ static void append_value(Buffer *b, const SchemaField *f, const char *src, const
         for (int i = 0; i < n; i++) {
             SchemaText element = {0};
             schema_text_fields(&element, f->items, src + (size_t)i * f->elem_size, "");
-            char *fields = join_sorted(&element, " ");
+            char *fields = join_grouped(&element);
             if (fields)
                 append(b, "%s{ %s}", i ? ", " : "", fields);
             else
@@ -846,6 +847,38 @@ static void append_value(Buffer *b, const SchemaField *f, const char *src, const
     case SCHEMA_MAP:
         return;
     }
+}
+
+// The lines of a list element joined into one group body, lines "g.x = 1;" "g.y = 2;" of an
+// item field in a group (one level, as "columns.prompt") written "g = { x = 1; y = 2; };" so
+// that the text reads back. Frees the lines; NULL when out of memory.
+static char *join_grouped(SchemaText *t) {
+    char *sorted = join_sorted(t, "\n");
+    if (!sorted) return NULL;
+    Buffer all = {0};
+    append(&all, "%s", "");
+    size_t open_len = 0; // length of the open group's name, 0 when none is open
+    const char *open = NULL;
+    for (char *line = sorted, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        *end = '\0';
+        const char *dot = strchr(line, '.'), *eq = strstr(line, " = ");
+        size_t name_len = dot && eq && dot < eq ? (size_t)(dot - line) : 0;
+        if (open_len && (name_len != open_len || strncmp(line, open, open_len) != 0)) {
+            append(&all, "}; ");
+            open_len = 0;
+        }
+        if (name_len && !open_len) {
+            append(&all, "%.*s = { ", (int)name_len, line);
+            open = line;
+            open_len = name_len;
+        }
+        append(&all, "%s ", name_len ? line + name_len + 1 : line);
+    }
+    if (open_len) append(&all, "}; ");
+    free(sorted);
+    if (all.failed) free(all.text);
+    return all.failed ? NULL : all.text;
 }
 
 // A setting as written in the tree, in libconfig syntax.

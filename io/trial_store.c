@@ -33,7 +33,8 @@ static const struct {
     FIELD(disc_loss_test),    FIELD(gen_loss_train),    FIELD(gen_loss_test),
     FIELD(retain_loss),       FIELD(guard_answer_rate), FIELD(guard_perplexity),
     FIELD(seconds_generator), FIELD(seconds_extract),   FIELD(seconds_discriminator),
-    FIELD(seconds_guard),     FIELD(tokens_per_second),
+    FIELD(seconds_guard),     FIELD(tokens_per_second), FIELD(guard_preserved),
+    FIELD(guard_distinct),    FIELD(target_nll),        FIELD(refusal_nll),
 #undef FIELD
 };
 #define N_METRICS ((int)(sizeof(metric_fields) / sizeof(metric_fields[0])))
@@ -513,4 +514,32 @@ void trial_store_close(TrialStore *ts) {
     free(ts->tmp_path);
     free(ts->halves);
     free(ts);
+}
+
+int trial_store_add_values(TrialStore *ts, const char *model, const char *set_name,
+                           const char *name, const double *values, int n, char *err,
+                           size_t err_len) {
+    if (!valid_name(model) || !valid_name(set_name) || !valid_name(name) || n < 0) {
+        hdf5_fail(&ts->io,
+                  "values '%s' of evaluation '%s' of set '%s': names must be non-empty, "
+                  "without '/'",
+                  name ? name : "(null)", model ? model : "(null)", set_name ? set_name : "(null)");
+        return report(ts, err, err_len);
+    }
+    if (end_rounds(ts)) return report(ts, err, err_len);
+    char *path = malloc(strlen("evaluation//") + strlen(model) + strlen(set_name) + 1);
+    if (!path) {
+        hdf5_fail(&ts->io, "out of memory");
+        return report(ts, err, err_len);
+    }
+    sprintf(path, "evaluation/%s/%s", model, set_name);
+    hid_t group = H5Gopen2(ts->file, path, H5P_DEFAULT);
+    int rc = group < 0 ? hdf5_fail_cause(&ts->io, "opening group %s", path) : 0;
+    hsize_t dims[1] = {(hsize_t)n};
+    if (rc == 0)
+        rc = hdf5_write_dataset(&ts->io, group, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dims,
+                                values);
+    hdf5_release(group);
+    free(path);
+    return rc ? report(ts, err, err_len) : 0;
 }

@@ -57,6 +57,10 @@ static const struct {
     {"seconds_discriminator", offsetof(AreRoundMetrics, seconds_discriminator)},
     {"seconds_guard", offsetof(AreRoundMetrics, seconds_guard)},
     {"tokens_per_second", offsetof(AreRoundMetrics, tokens_per_second)},
+    {"guard_preserved", offsetof(AreRoundMetrics, guard_preserved)},
+    {"guard_distinct", offsetof(AreRoundMetrics, guard_distinct)},
+    {"target_nll", offsetof(AreRoundMetrics, target_nll)},
+    {"refusal_nll", offsetof(AreRoundMetrics, refusal_nll)},
 };
 #define N_METRICS ((int)(sizeof(metric_fields) / sizeof(metric_fields[0])))
 
