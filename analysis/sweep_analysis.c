@@ -5,6 +5,7 @@
 #include "hf_writer.h"
 #include "html_report.h"
 #include "io_error.h"
+#include "monotonic_clock.h"
 #include "round_report.h"
 #include "svg_plot.h"
 #include "sweep_store.h"
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define MAX_BAR_METRICS 64
 
@@ -235,8 +235,7 @@ static int load_representations(Analysis *an) {
         if ((t->rows[i].status == SWEEP_DONE || t->rows[i].status == SWEEP_RUNNING) &&
             selected(&an->all, t->rows[i].id))
             rows[n_rows++] = i;
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double start = monotonic_seconds();
     for (int k = 0; k < n_rows; k++) {
         const SweepRow *row = &t->rows[rows[k]];
         bool running = row->status == SWEEP_RUNNING;
@@ -254,10 +253,7 @@ static int load_representations(Analysis *an) {
             continue;
         }
         an->n_trials++;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double elapsed =
-            (double)(now.tv_sec - start.tv_sec) + 1e-9 * (double)(now.tv_nsec - start.tv_nsec);
+        double elapsed = monotonic_seconds() - start;
         if (an->o->progress)
             fprintf(an->o->progress, "[%d/%d] trial %s (%s, %d stored rounds)%s, ETA %.0f s\n",
                     k + 1, n_rows, r->trial_id, r->task, r->n_stored, running ? ", running" : "",
