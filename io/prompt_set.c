@@ -1,6 +1,6 @@
 // Prompt datasets in JSONL and CSV; see prompt_set.h.
 #include "prompt_set.h"
-#include "io_error.h"
+#include "fail.h"
 #include "json_error.h"
 #include "mapped_file.h"
 #include "unicode.h"
@@ -47,7 +47,7 @@ row_error(const Loader *L, int line, const char *field, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return io_error(L->err, L->err_len, "%s:%d: %s: %s", loader_name(L), line, field, what);
+    return fail(L->err, L->err_len, "%s:%d: %s: %s", loader_name(L), line, field, what);
 }
 
 // A value quoted in a message: its first 40 bytes, anything but printable ASCII shown as '?'
@@ -105,12 +105,12 @@ static int push_row(Loader *L, PromptRow row, int line) {
     PromptSet *set = L->set;
     if (set->n == set->capacity) {
         if (set->capacity > INT_MAX / 2)
-            return io_error(L->err, L->err_len, "%s:%d: more than %d rows", loader_name(L), line,
+            return fail(L->err, L->err_len, "%s:%d: more than %d rows", loader_name(L), line,
                             set->capacity);
         int capacity = set->capacity ? 2 * set->capacity : 256;
         PromptRow *rows = realloc(set->rows, (size_t)capacity * sizeof *rows);
         if (!rows)
-            return io_error(L->err, L->err_len, "%s:%d: out of memory", loader_name(L), line);
+            return fail(L->err, L->err_len, "%s:%d: out of memory", loader_name(L), line);
         set->rows = rows;
         set->capacity = capacity;
     }
@@ -198,7 +198,7 @@ static int jsonl_row(Loader *L, int line, const char *s, size_t n) {
     PromptRow row = {0};
     int rc = json_is_object(obj)
                  ? json_row_fields(L, line, obj, &row)
-                 : io_error(L->err, L->err_len, "%s:%d: expected a JSON object, got %s",
+                 : fail(L->err, L->err_len, "%s:%d: expected a JSON object, got %s",
                             loader_name(L), line, json_type_name(obj));
     json_decref(obj);
     return rc ? -1 : push_row(L, row, line);
@@ -254,7 +254,7 @@ static int csv_field(const Loader *L, CsvCursor *c, char *out, size_t *len, bool
         int open_line = c->line;
         for (c->p++;; c->p++) {
             if (c->p == c->end)
-                return io_error(L->err, L->err_len,
+                return fail(L->err, L->err_len,
                                 "%s:%d: unterminated quoted field: the quote opened on this line "
                                 "is never closed",
                                 loader_name(L), open_line);
@@ -270,7 +270,7 @@ static int csv_field(const Loader *L, CsvCursor *c, char *out, size_t *len, bool
     } else {
         for (; c->p < c->end && *c->p != ',' && !at_line_break(c); c->p++) {
             if (*c->p == '"')
-                return io_error(L->err, L->err_len,
+                return fail(L->err, L->err_len,
                                 "%s:%d: a double quote inside an unquoted field (enclose the field "
                                 "in double quotes and double each quote inside it)",
                                 loader_name(L), c->line);
@@ -292,7 +292,7 @@ static int csv_field(const Loader *L, CsvCursor *c, char *out, size_t *len, bool
         return 0;
     }
     char shown[48];
-    return io_error(L->err, L->err_len,
+    return fail(L->err, L->err_len,
                     "%s:%d: expected a comma or a line break after a closing quote, got \"%s\"",
                     loader_name(L), c->line, excerpt(c->p, 1, shown));
 }
@@ -303,7 +303,7 @@ static int csv_header(Loader *L, CsvCursor *c, int column[N_FIELDS], int *n_colu
     for (int f = 0; f < N_FIELDS; f++) column[f] = -1;
     skip_blank_lines(c);
     if (c->p == c->end)
-        return io_error(L->err, L->err_len,
+        return fail(L->err, L->err_len,
                         "%s: no header row (expected a first line naming the columns "
                         "prompt,label,split)",
                         loader_name(L));
@@ -315,14 +315,14 @@ static int csv_header(Loader *L, CsvCursor *c, int column[N_FIELDS], int *n_colu
         for (int f = 0; f < N_FIELDS; f++) {
             if (len != strlen(field_names[f]) || memcmp(name, field_names[f], len) != 0) continue;
             if (column[f] >= 0)
-                return io_error(L->err, L->err_len, "%s:%d: header: column \"%s\" appears twice",
+                return fail(L->err, L->err_len, "%s:%d: header: column \"%s\" appears twice",
                                 loader_name(L), line, field_names[f]);
             column[f] = n;
         }
     }
     for (int f = 0; f < FIELD_ANSWER; f++)
         if (column[f] < 0)
-            return io_error(L->err, L->err_len,
+            return fail(L->err, L->err_len,
                             "%s:%d: header: expected a column named \"%s\" (names are "
                             "case-sensitive)",
                             loader_name(L), line, field_names[f]);
@@ -393,7 +393,7 @@ static int csv_record(Loader *L, CsvCursor *c, const int column[N_FIELDS], int n
         L->used += n_bytes + 1;
     }
     if (n != n_columns)
-        return io_error(L->err, L->err_len, "%s:%d: expected %d fields as in the header, got %d",
+        return fail(L->err, L->err_len, "%s:%d: expected %d fields as in the header, got %d",
                         loader_name(L), line, n_columns, n);
     PromptRow row = {0};
     if (csv_row_fields(L, line, value, len, &row)) return -1;
@@ -425,7 +425,7 @@ static size_t text_capacity(const char *name, const char *bytes, size_t len) {
 static int keep_text(Loader *L) {
     PromptSet *set = L->set;
     char **texts = realloc(set->texts, (size_t)(set->n_texts + 1) * sizeof *texts);
-    if (!texts) return io_error(L->err, L->err_len, "%s: out of memory", loader_name(L));
+    if (!texts) return fail(L->err, L->err_len, "%s: out of memory", loader_name(L));
     set->texts = texts;
     set->texts[set->n_texts++] = L->text;
     return 0;
@@ -434,7 +434,7 @@ static int keep_text(Loader *L) {
 int prompt_set_load_memory(PromptSet *set, const char *name, const char *bytes, size_t len,
                            PromptFormat format, char *err, size_t err_len) {
     if (len > INT_MAX)
-        return io_error(err, err_len, "%s: %zu bytes, more than the 2 GiB a prompt file may hold",
+        return fail(err, err_len, "%s: %zu bytes, more than the 2 GiB a prompt file may hold",
                         name, len);
     if (len == 0) bytes = ""; // an empty mapped file has no address
     static const char byte_order_mark[] = "\xEF\xBB\xBF";
@@ -445,11 +445,11 @@ int prompt_set_load_memory(PromptSet *set, const char *name, const char *bytes, 
     Loader L = {.set = set, .err = err, .err_len = err_len};
     L.capacity = text_capacity(name, bytes, len);
     L.text = malloc(L.capacity);
-    if (!L.text) return io_error(err, err_len, "%s: out of memory", name);
+    if (!L.text) return fail(err, err_len, "%s: out of memory", name);
     copy_text(&L, name, strlen(name));
     int n_before = set->n;
     int rc = format == PROMPT_CSV ? load_csv(&L, bytes, len) : load_jsonl(&L, bytes, len);
-    if (rc == 0 && set->n == n_before) rc = io_error(err, err_len, "%s: no rows", name);
+    if (rc == 0 && set->n == n_before) rc = fail(err, err_len, "%s: no rows", name);
     if (rc == 0) rc = keep_text(&L);
     if (rc != 0) {
         set->n = n_before;
@@ -470,7 +470,7 @@ int prompt_set_load(PromptSet *set, const char *path, char *err, size_t err_len)
     else if (ends_with(path, ".csv"))
         format = PROMPT_CSV;
     else
-        return io_error(err, err_len,
+        return fail(err, err_len,
                         "%s: expected a .jsonl or .csv file (the extension picks the format)",
                         path);
     MappedFile file;
@@ -506,13 +506,13 @@ int prompt_set_check_task(const PromptSet *set, const char *what, char *err, siz
         int count[2] = {prompt_set_select(set, 0, split, NULL),
                         prompt_set_select(set, 1, split, NULL)};
         if (count[0] + count[1] == 0)
-            return io_error(err, err_len,
+            return fail(err, err_len,
                             "%s: no %s rows (ARE needs a train and a test split, each with "
                             "labels 0 and 1)",
                             what, split_names[split]);
         for (int label = 0; label < 2; label++)
             if (count[label] == 0)
-                return io_error(err, err_len,
+                return fail(err, err_len,
                                 "%s: the %s split has no rows with label %d (label 0: %d rows, "
                                 "label 1: %d rows); the discriminator needs both classes",
                                 what, split_names[split], label, count[0], count[1]);

@@ -1,9 +1,9 @@
 // The HDF5 trial file: layout and SWMR life cycle in trial_store.h.
 #include "trial_store.h"
 
+#include "fail.h"
 #include "half.h"
 #include "hdf5_util.h"
-#include "io_error.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -229,7 +229,7 @@ static void close_datasets(TrialStore *ts) {
 }
 
 static int report(const TrialStore *ts, char *err, size_t err_len) {
-    return io_error(err, err_len, "%s", ts->error);
+    return fail(err, err_len, "%s", ts->error);
 }
 
 TrialStore *trial_store_create(const TrialStoreSpec *spec, char *err, size_t err_len) {
@@ -237,8 +237,8 @@ TrialStore *trial_store_create(const TrialStoreSpec *spec, char *err, size_t err
     assert(spec->n_refusal_markers == 0 || spec->refusal_markers);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (spec->n_samples < 1 || spec->n_layers < 1 || spec->dim < 1) {
-        io_error(err, err_len, "%s: representations [%d, %d, %d]: expected sizes >= 1", spec->path,
-                 spec->n_samples, spec->n_layers, spec->dim);
+        fail(err, err_len, "%s: representations [%d, %d, %d]: expected sizes >= 1", spec->path,
+             spec->n_samples, spec->n_layers, spec->dim);
         return NULL;
     }
     TrialStore *ts = calloc(1, sizeof(*ts));
@@ -250,7 +250,7 @@ TrialStore *trial_store_create(const TrialStoreSpec *spec, char *err, size_t err
         free(path);
         free(tmp_path);
         free(halves);
-        io_error(err, err_len, "%s: out of memory", spec->path);
+        fail(err, err_len, "%s: out of memory", spec->path);
         return NULL;
     }
     sprintf(tmp_path, "%s.tmp", spec->path);
