@@ -3,7 +3,7 @@
 
 #include "ablation.h"
 #include "fail.h"
-#include "hf_writer.h"
+#include "fs.h"
 #include "html_report.h"
 #include "monotonic_clock.h"
 #include "round_report.h"
@@ -629,7 +629,7 @@ int sweep_analysis_run(const SweepAnalysisOptions *o, TextBuffer *markdown, bool
     char *slash = strrchr(out, '/');
     if (slash && slash != out) {
         *slash = '\0';
-        int made = hf_make_dirs(out, err, err_len);
+        int made = make_dirs(out, err, err_len);
         *slash = '/';
         if (made < 0) return -1;
     }
@@ -660,8 +660,7 @@ static int analyse(const SweepAnalysisOptions *o, const char *out_dir, TextBuffe
         an.bad_options = o->n_where || o->n_by || o->n_metrics;
         rc = -1;
     }
-    if (rc == 0 &&
-        (hf_make_dirs(plots, an.err, sizeof an.err) < 0 || write_ablation_files(&an) < 0))
+    if (rc == 0 && (make_dirs(plots, an.err, sizeof an.err) < 0 || write_ablation_files(&an) < 0))
         rc = -1;
     if (rc == 0 && o->representations)
         rc = load_representations(&an) < 0 || write_representations(&an) < 0 ? -1 : 0;

@@ -9,6 +9,7 @@
 #include "backend_cpu.h"
 #include "cli_args.h"
 #include "commands.h"
+#include "fs.h"
 #include "model_load.h"
 #include "monotonic_clock.h"
 #include "pretrain.h"
@@ -448,7 +449,7 @@ static int copy_tokenizer_config(const char *tokenizer, const char *dir, char *e
              slash ? (int)(slash - tokenizer + 1) : 0, tokenizer);
     struct stat st;
     if (stat(path, &st) != 0) return 0;
-    return hf_copy_file(path, dir, "tokenizer_config.json", err, err_len);
+    return copy_file(path, dir, "tokenizer_config.json", err, err_len);
 }
 
 int cmd_pretrain(int argc, char **argv) {
@@ -474,10 +475,10 @@ int cmd_pretrain(int argc, char **argv) {
         goto done;
     }
     if ((a.resume && load_checkpoint(&r, err, sizeof(err)) < 0) ||
-        hf_make_dirs(r.cfg.output, err, sizeof(err)) < 0 ||
-        hf_copy_file(r.cfg.tokenizer, r.cfg.output, "tokenizer.json", err, sizeof(err)) < 0 ||
+        make_dirs(r.cfg.output, err, sizeof(err)) < 0 ||
+        copy_file(r.cfg.tokenizer, r.cfg.output, "tokenizer.json", err, sizeof(err)) < 0 ||
         copy_tokenizer_config(r.cfg.tokenizer, r.cfg.output, err, sizeof(err)) < 0 ||
-        hf_copy_file(a.config, r.cfg.output, "pretrain.cfg", err, sizeof(err)) < 0 ||
+        copy_file(a.config, r.cfg.output, "pretrain.cfg", err, sizeof(err)) < 0 ||
         train(&r, &a, err, sizeof(err)) < 0)
         goto done;
     rc = EXIT_OK;
