@@ -1,6 +1,5 @@
 #include "ablation.h"
-
-#include "io_error.h"
+#include "fail.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -49,7 +48,7 @@ int ablation_params_parse(const char *params, AblationParams *out, char *err, si
     out->items = malloc((len / 2 + 1) * sizeof *out->items); // a piece is at least "p=" long
     if (!out->text || !out->items) {
         ablation_params_free(out);
-        return io_error(err, err_len, "out of memory");
+        return fail(err, err_len, "out of memory");
     }
     memcpy(out->text, params, len + 1);
     char *piece = out->text, *s = out->text;
@@ -79,8 +78,8 @@ int ablation_params_parse(const char *params, AblationParams *out, char *err, si
         char *path = value ? trim(piece, value) : NULL;
         if (!path || !*path) {
             ablation_params_free(out);
-            return io_error(err, err_len, "params '%s': '%.*s' is not path=value", params,
-                            (int)(to - from), from);
+            return fail(err, err_len, "params '%s': '%.*s' is not path=value", params,
+                        (int)(to - from), from);
         }
         out->items[out->n++] = (AblationParam){path, trim(value + 1, s)};
         if (last) break;
@@ -88,8 +87,7 @@ int ablation_params_parse(const char *params, AblationParams *out, char *err, si
     }
     if (quoted || depth) {
         ablation_params_free(out);
-        return io_error(err, err_len, "params '%s': unclosed %s", params,
-                        quoted ? "quote" : "bracket");
+        return fail(err, err_len, "params '%s': unclosed %s", params, quoted ? "quote" : "bracket");
     }
     return 0;
 }
@@ -268,29 +266,29 @@ static int read_axes(Sweep *s, char *err, size_t err_len) {
     const SweepTable *t = s->t;
     int n = t->n_trials;
     AblationParams *params = calloc((size_t)n + 1, sizeof *params);
-    if (!params) return io_error(err, err_len, "out of memory");
+    if (!params) return fail(err, err_len, "out of memory");
     int rc = 0;
     for (int i = 0; rc == 0 && i < n; i++) {
         char why[512];
         if (ablation_params_parse(t->rows[i].params, &params[i], why, sizeof why) < 0) {
-            rc = io_error(err, err_len, "trial %s: %s", t->rows[i].id, why);
+            rc = fail(err, err_len, "trial %s: %s", t->rows[i].id, why);
             break;
         }
         for (int p = 0; rc == 0 && p < params[i].n; p++) {
             const char *path = params[i].items[p].path;
             for (int q = 0; q < p; q++)
                 if (!strcmp(params[i].items[q].path, path))
-                    rc = io_error(err, err_len, "trial %s: params '%s' set '%s' twice",
-                                  t->rows[i].id, t->rows[i].params, path);
+                    rc = fail(err, err_len, "trial %s: params '%s' set '%s' twice", t->rows[i].id,
+                              t->rows[i].params, path);
             if (rc == 0 && find_axis(s, path, s->n_axes) < 0 && !add_axis(s, path))
-                rc = io_error(err, err_len, "out of memory");
+                rc = fail(err, err_len, "out of memory");
         }
     }
     s->n_paths = s->n_axes;
     if (rc == 0 && (!add_axis(s, "repeat") || !add_axis(s, "status")))
-        rc = io_error(err, err_len, "out of memory");
+        rc = fail(err, err_len, "out of memory");
     if (rc == 0 && !(s->value = malloc((size_t)n * (size_t)s->n_axes * sizeof *s->value + 1)))
-        rc = io_error(err, err_len, "out of memory");
+        rc = fail(err, err_len, "out of memory");
     for (int i = 0; rc == 0 && i < n; i++) {
         int *v = &s->value[(size_t)i * (size_t)s->n_axes];
         for (int a = 0; a < s->n_paths; a++) v[a] = -2; // not set by the trial
@@ -306,10 +304,10 @@ static int read_axes(Sweep *s, char *err, size_t err_len) {
         v[s->n_paths + 1] =
             value_index(&s->axes[s->n_paths + 1], sweep_status_names[t->rows[i].status]);
         for (int a = 0; a < s->n_axes; a++)
-            if (v[a] < 0) rc = io_error(err, err_len, "out of memory");
+            if (v[a] < 0) rc = fail(err, err_len, "out of memory");
     }
     for (int a = 0; rc == 0 && a < s->n_axes; a++)
-        if (rank_values(&s->axes[a]) < 0) rc = io_error(err, err_len, "out of memory");
+        if (rank_values(&s->axes[a]) < 0) rc = fail(err, err_len, "out of memory");
     for (int i = 0; i < n; i++) ablation_params_free(&params[i]);
     free(params);
     return rc;
@@ -341,7 +339,7 @@ static int apply_filter(Sweep *s, const char *filter, char *err, size_t err_len)
     char copy[512], names[4096] = "";
     snprintf(copy, sizeof copy, "%s", filter);
     char *equals = strchr(copy, '=');
-    if (!equals) return io_error(err, err_len, "filter '%s': expected axis=value", filter);
+    if (!equals) return fail(err, err_len, "filter '%s': expected axis=value", filter);
     char *end = copy + strlen(copy);
     const char *name = trim(copy, equals), *want = trim(equals + 1, end);
     const SweepTable *t = s->t;
@@ -352,21 +350,21 @@ static int apply_filter(Sweep *s, const char *filter, char *err, size_t err_len)
             any |= match;
             s->selected[i] &= match;
         }
-        return any ? 0 : io_error(err, err_len, "filter '%s': no trial has id %s", filter, want);
+        return any ? 0 : fail(err, err_len, "filter '%s': no trial has id %s", filter, want);
     }
     int a = find_axis(s, name, s->n_axes);
     if (a < 0) {
         list_axes(s, s->n_axes, names, sizeof names);
-        return io_error(err, err_len, "filter '%s': no axis '%s' (axes: %s; or id)", filter, name,
-                        names);
+        return fail(err, err_len, "filter '%s': no axis '%s' (axes: %s; or id)", filter, name,
+                    names);
     }
     const Axis *axis = &s->axes[a];
     bool any = false;
     for (int k = 0; k < axis->n; k++) any |= value_matches(axis, k, want);
     if (!any) {
         for (int k = 0; k < axis->n; k++) list_add(names, sizeof names, k, axis->n, axis->label[k]);
-        return io_error(err, err_len, "filter '%s': %s has no value %s (values: %s)", filter, name,
-                        want, names);
+        return fail(err, err_len, "filter '%s': %s has no value %s (values: %s)", filter, name,
+                    want, names);
     }
     for (int i = 0; i < t->n_trials; i++)
         s->selected[i] &= value_matches(axis, s->value[(size_t)i * (size_t)s->n_axes + a], want);
@@ -417,12 +415,12 @@ static double source_value(const SweepTable *t, const MetricSource *m, int i) {
 
 // The columns the options ask for, and their values per trial.
 static int choose_metrics(Sweep *s, const AblationOptions *o, char *err, size_t err_len) {
-    if (list_sources(s) < 0) return io_error(err, err_len, "out of memory");
+    if (list_sources(s) < 0) return fail(err, err_len, "out of memory");
     s->metric = malloc((size_t)s->n_sources * sizeof *s->metric + 1);
     bool *taken = calloc((size_t)s->n_sources + 1, sizeof *taken);
     if (!s->metric || !taken) {
         free(taken);
-        return io_error(err, err_len, "out of memory");
+        return fail(err, err_len, "out of memory");
     }
     int *column = malloc((size_t)s->n_sources * sizeof *column + 1);
     for (int p = 0; column && p < (o->n_metrics ? o->n_metrics : 1); p++) {
@@ -444,15 +442,15 @@ static int choose_metrics(Sweep *s, const AblationOptions *o, char *err, size_t 
                 list_add(names, sizeof names, m, s->n_sources, s->sources[m].name);
             free(taken);
             free(column);
-            return io_error(err, err_len, "metric '%s' is not in the sweep (metrics: %s)", pattern,
-                            names);
+            return fail(err, err_len, "metric '%s' is not in the sweep (metrics: %s)", pattern,
+                        names);
         }
     }
     free(taken);
     size_t n = (size_t)s->t->n_trials * (size_t)s->n_metrics;
     if (!column || !(s->x = malloc(n * sizeof *s->x + 1))) {
         free(column);
-        return io_error(err, err_len, "out of memory");
+        return fail(err, err_len, "out of memory");
     }
     for (int i = 0; i < s->t->n_trials; i++)
         for (int k = 0; k < s->n_metrics; k++)
@@ -880,14 +878,13 @@ static int add_default_groupings(Builder *b, const bool *subset, int skip, int o
 
 static int resolve_by(const Sweep *s, const AblationOptions *o, int *by, char *err,
                       size_t err_len) {
-    if (o->n_by > MAX_KEYS) return io_error(err, err_len, "at most %d axes to group by", MAX_KEYS);
+    if (o->n_by > MAX_KEYS) return fail(err, err_len, "at most %d axes to group by", MAX_KEYS);
     for (int k = 0; k < o->n_by; k++) {
         by[k] = find_axis(s, o->by[k], s->n_axes);
         if (by[k] < 0) {
             char names[4096];
             list_axes(s, s->n_axes, names, sizeof names);
-            return io_error(err, err_len, "group by '%s': no such axis (axes: %s)", o->by[k],
-                            names);
+            return fail(err, err_len, "group by '%s': no such axis (axes: %s)", o->by[k], names);
         }
     }
     return 0;
@@ -901,7 +898,7 @@ static int choose_split(const Sweep *s, const AblationOptions *o, const int *by,
     if (a < 0 && o->split) {
         char names[4096];
         list_axes(s, s->n_paths, names, sizeof names);
-        io_error(err, err_len, "split by '%s': no such swept path (paths: %s)", name, names);
+        fail(err, err_len, "split by '%s': no such swept path (paths: %s)", name, names);
         return -2;
     }
     for (int k = 0; k < o->n_by; k++)
@@ -947,7 +944,7 @@ static int add_groupings(Builder *b, const AblationOptions *o, char *err, size_t
         free(subset);
     }
     if (rc == 0 && b->out->n_tables == 0) rc = add_grouping(b, NULL, NULL, 0, "", "");
-    if (rc < 0 && err_len && !err[0]) io_error(err, err_len, "out of memory");
+    if (rc < 0 && err_len && !err[0]) fail(err, err_len, "out of memory");
     return rc;
 }
 
@@ -1049,11 +1046,11 @@ int ablation_build(const SweepTable *t, const AblationOptions *o, Ablation *out,
     if (!o) o = &defaults;
     *out = (Ablation){.n_trials = t->n_trials};
     if (err_len) err[0] = '\0';
-    if (t->n_trials == 0) return io_error(err, err_len, "the sweep has no trials");
+    if (t->n_trials == 0) return fail(err, err_len, "the sweep has no trials");
     Sweep s = {.t = t};
     int rc = read_axes(&s, err, err_len);
     if (rc == 0 && !(s.selected = malloc((size_t)t->n_trials * sizeof *s.selected + 1)))
-        rc = io_error(err, err_len, "out of memory");
+        rc = fail(err, err_len, "out of memory");
     for (int i = 0; rc == 0 && i < t->n_trials; i++) s.selected[i] = true;
     for (int f = 0; rc == 0 && f < o->n_where; f++)
         rc = apply_filter(&s, o->where[f], err, err_len);
@@ -1067,16 +1064,16 @@ int ablation_build(const SweepTable *t, const AblationOptions *o, Ablation *out,
         out->n_pending += status == SWEEP_PENDING;
     }
     if (rc == 0 && out->n_selected == 0)
-        rc = io_error(err, err_len, "no trial passes all the filters (%s)", s.filters);
+        rc = fail(err, err_len, "no trial passes all the filters (%s)", s.filters);
     if (rc == 0) rc = choose_metrics(&s, o, err, err_len);
     if (rc == 0) {
         out->n_axes = s.n_paths;
         out->axes = calloc((size_t)s.n_paths + 1, sizeof *out->axes);
         out->summary = summary_line(out);
-        if (!out->axes || !out->summary) rc = io_error(err, err_len, "out of memory");
+        if (!out->axes || !out->summary) rc = fail(err, err_len, "out of memory");
     }
     for (int a = 0; rc == 0 && a < s.n_paths; a++)
-        if (!(out->axes[a] = strdup(s.axes[a].name))) rc = io_error(err, err_len, "out of memory");
+        if (!(out->axes[a] = strdup(s.axes[a].name))) rc = fail(err, err_len, "out of memory");
     char caption[2048], filters[1200] = "";
     if (s.filters[0]) snprintf(filters, sizeof filters, "Trials with %s. ", s.filters);
     int largest = 1;
@@ -1091,11 +1088,11 @@ int ablation_build(const SweepTable *t, const AblationOptions *o, Ablation *out,
         b.seen_a = malloc((size_t)largest * sizeof *b.seen_a);
         b.seen_b = malloc((size_t)largest * sizeof *b.seen_b);
         rc = b.seen_a && b.seen_b ? add_groupings(&b, o, err, err_len)
-                                  : io_error(err, err_len, "out of memory");
+                                  : fail(err, err_len, "out of memory");
     }
     if (rc == 0) {
         snprintf(caption, sizeof caption, "One row per trial. %s%s.", filters, out->summary);
-        if (add_trial_tables(&s, out, caption) < 0) rc = io_error(err, err_len, "out of memory");
+        if (add_trial_tables(&s, out, caption) < 0) rc = fail(err, err_len, "out of memory");
     }
     free(b.seen_a);
     free(b.seen_b);

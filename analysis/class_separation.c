@@ -1,7 +1,6 @@
 // Class-mean distance and pooled within-class spread; the formulas are in class_separation.h.
 #include "class_separation.h"
-
-#include "io_error.h"
+#include "fail.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -9,25 +8,25 @@
 int class_separation(const float *x, const int *labels, int n, int d, ClassSeparation *out,
                      char *err, size_t err_len) {
     if (n < 1 || d < 1)
-        return io_error(err, err_len,
-                        "class separation: %d samples of width %d; expected >= 1 "
-                        "each",
-                        n, d);
+        return fail(err, err_len,
+                    "class separation: %d samples of width %d; expected >= 1 "
+                    "each",
+                    n, d);
     int count[2] = {0, 0};
     for (int i = 0; i < n; i++) {
         if (labels[i] != 0 && labels[i] != 1)
-            return io_error(err, err_len,
-                            "class separation: label of sample %d is %d; expected "
-                            "0 or 1",
-                            i, labels[i]);
+            return fail(err, err_len,
+                        "class separation: label of sample %d is %d; expected "
+                        "0 or 1",
+                        i, labels[i]);
         count[labels[i]]++;
     }
     for (int c = 0; c < 2; c++)
         if (!count[c])
-            return io_error(err, err_len, "class separation: no sample of class %d among %d", c, n);
+            return fail(err, err_len, "class separation: no sample of class %d among %d", c, n);
 
     double *mu = calloc(2 * (size_t)d, sizeof *mu); // class means [2, d]
-    if (!mu) return io_error(err, err_len, "class separation: out of memory for width %d", d);
+    if (!mu) return fail(err, err_len, "class separation: out of memory for width %d", d);
     for (int i = 0; i < n; i++) {
         double *m = mu + (size_t)labels[i] * d;
         for (int c = 0; c < d; c++) m[c] += x[(size_t)i * d + c];

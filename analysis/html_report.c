@@ -1,6 +1,5 @@
 #include "html_report.h"
-
-#include "io_error.h"
+#include "fail.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -176,19 +175,19 @@ int html_report_write(const char *path, const char *title, const char *subtitle,
     html_report_text(&b, title, subtitle, sections, n_sections);
     if (b.failed) {
         text_free(&b);
-        return io_error(err, err_len, "%s: out of memory while building the report", path);
+        return fail(err, err_len, "%s: out of memory while building the report", path);
     }
     size_t n = strlen(path) + 5;
     char *tmp = malloc(n);
     if (!tmp) {
         text_free(&b);
-        return io_error(err, err_len, "%s: out of memory", path);
+        return fail(err, err_len, "%s: out of memory", path);
     }
     snprintf(tmp, n, "%s.tmp", path);
     int rc = 0;
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        rc = io_error(err, err_len, "%s: cannot create: %s", tmp, strerror(errno));
+        rc = fail(err, err_len, "%s: cannot create: %s", tmp, strerror(errno));
     } else {
         bool written =
             fwrite(b.data, 1, b.len, f) == b.len && fflush(f) == 0 && fsync(fileno(f)) == 0;
@@ -198,10 +197,9 @@ int html_report_write(const char *path, const char *title, const char *subtitle,
             saved = errno;
         }
         if (!written)
-            rc = io_error(err, err_len, "%s: cannot write: %s", tmp, strerror(saved));
+            rc = fail(err, err_len, "%s: cannot write: %s", tmp, strerror(saved));
         else if (rename(tmp, path) != 0)
-            rc = io_error(err, err_len, "%s: cannot rename %s to it: %s", path, tmp,
-                          strerror(errno));
+            rc = fail(err, err_len, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
         if (rc) remove(tmp);
     }
     free(tmp);

@@ -1,7 +1,6 @@
 // Logistic-regression probe trained by L-BFGS on standardised features; see linear_probe.h.
 #include "linear_probe.h"
-
-#include "io_error.h"
+#include "fail.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -125,37 +124,34 @@ int linear_probe(const float *x, const int *labels, const int *is_test, int n, i
     LinearProbeOptions defaults = linear_probe_defaults();
     if (!opt) opt = &defaults;
     if (n < 1 || d < 1)
-        return io_error(err, err_len, "linear probe: %d samples of width %d; expected >= 1 each", n,
-                        d);
+        return fail(err, err_len, "linear probe: %d samples of width %d; expected >= 1 each", n, d);
     if (!(opt->l2 >= 0 && isfinite(opt->l2)) || opt->iterations < 0 || !(opt->tolerance >= 0))
-        return io_error(err, err_len,
-                        "linear probe: options l2 %g, iterations %d, tolerance %g; "
-                        "expected l2 >= 0, iterations >= 0, tolerance >= 0",
-                        opt->l2, opt->iterations, opt->tolerance);
+        return fail(err, err_len,
+                    "linear probe: options l2 %g, iterations %d, tolerance %g; "
+                    "expected l2 >= 0, iterations >= 0, tolerance >= 0",
+                    opt->l2, opt->iterations, opt->tolerance);
     int n_train = 0, train_class[2] = {0, 0};
     for (int i = 0; i < n; i++) {
         if (labels[i] != 0 && labels[i] != 1)
-            return io_error(err, err_len, "linear probe: label of sample %d is %d; expected 0 or 1",
-                            i, labels[i]);
+            return fail(err, err_len, "linear probe: label of sample %d is %d; expected 0 or 1", i,
+                        labels[i]);
         if (!is_test[i]) n_train++, train_class[labels[i]]++;
     }
     for (int cls = 0; cls < 2; cls++)
         if (!train_class[cls])
-            return io_error(err, err_len,
-                            "linear probe: no sample of class %d among the %d "
-                            "training samples; a probe needs both classes",
-                            cls, n_train);
+            return fail(err, err_len,
+                        "linear probe: no sample of class %d among the %d "
+                        "training samples; a probe needs both classes",
+                        cls, n_train);
     if (n_train == n)
-        return io_error(err, err_len, "linear probe: no held-out sample among %d (is_test all 0)",
-                        n);
+        return fail(err, err_len, "linear probe: no held-out sample among %d (is_test all 0)", n);
 
     int p = d + 1;
     // z [n, d], t [n], scores [n], mean [d], inv_std [d], w [p], optimiser work [2 PAIRS + 4][p]
     size_t count = (size_t)n * d + 2 * (size_t)n + 2 * (size_t)d + (size_t)(2 * PAIRS + 5) * p;
     double *z = malloc(count * sizeof *z);
     if (!z)
-        return io_error(err, err_len, "linear probe: out of memory for %d samples of width %d", n,
-                        d);
+        return fail(err, err_len, "linear probe: out of memory for %d samples of width %d", n, d);
     double *t = z + (size_t)n * d, *scores = t + n, *mean = scores + n, *inv_std = mean + d;
     double *w = inv_std + d, *work = w + p;
 
@@ -166,10 +162,10 @@ int linear_probe(const float *x, const int *labels, const int *is_test, int n, i
         for (int c = 0; c < d; c++) {
             if (!isfinite(xi[c])) {
                 free(z);
-                return io_error(err, err_len,
-                                "linear probe: sample %d, feature %d is %g; "
-                                "expected a finite value",
-                                i, c, xi[c]);
+                return fail(err, err_len,
+                            "linear probe: sample %d, feature %d is %g; "
+                            "expected a finite value",
+                            i, c, xi[c]);
             }
             z[(size_t)row * d + c] = xi[c];
         }

@@ -1,7 +1,6 @@
 // PCA as one symmetric eigenproblem, on the covariance or on the Gram matrix; see pca.h.
 #include "pca.h"
-
-#include "io_error.h"
+#include "fail.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -39,7 +38,7 @@ static int fit_covariance(const double *xc, int n, int d, int k, double *compone
                           double *variance, char *err, size_t err_len) {
     // matrix [d, d], eigenvalues [d], eigenvectors [k, d]
     double *a = malloc(((size_t)d * d + d + (size_t)k * d) * sizeof *a);
-    if (!a) return io_error(err, err_len, "pca: out of memory for the %d x %d covariance", d, d);
+    if (!a) return fail(err, err_len, "pca: out of memory for the %d x %d covariance", d, d);
     double *w = a + (size_t)d * d, *z = w + d;
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, n, 1.0 / (n - 1), xc, d, 0, a, d);
     int info = top_eigenpairs(a, d, k, w, z);
@@ -49,10 +48,10 @@ static int fit_covariance(const double *xc, int n, int d, int k, double *compone
     }
     free(a);
     if (info)
-        return io_error(err, err_len,
-                        "pca: LAPACK dsyevr failed (info %d) on the %d x %d "
-                        "covariance",
-                        info, d, d);
+        return fail(err, err_len,
+                    "pca: LAPACK dsyevr failed (info %d) on the %d x %d "
+                    "covariance",
+                    info, d, d);
     return 0;
 }
 
@@ -63,7 +62,7 @@ static int fit_gram(const double *xc, int n, int d, int k, double *components, d
                     bool *degenerate, char *err, size_t err_len) {
     // matrix [n, n], eigenvalues [n], eigenvectors [k, n]
     double *a = malloc(((size_t)n * n + n + (size_t)k * n) * sizeof *a);
-    if (!a) return io_error(err, err_len, "pca: out of memory for the %d x %d Gram matrix", n, n);
+    if (!a) return fail(err, err_len, "pca: out of memory for the %d x %d Gram matrix", n, n);
     double *w = a + (size_t)n * n, *z = w + n;
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, d, 1.0 / (n - 1), xc, d, 0, a, n);
     int info = top_eigenpairs(a, n, k, w, z);
@@ -81,30 +80,30 @@ static int fit_gram(const double *xc, int n, int d, int k, double *components, d
     }
     free(a);
     if (info)
-        return io_error(err, err_len,
-                        "pca: LAPACK dsyevr failed (info %d) on the %d x %d "
-                        "Gram matrix",
-                        info, n, n);
+        return fail(err, err_len,
+                    "pca: LAPACK dsyevr failed (info %d) on the %d x %d "
+                    "Gram matrix",
+                    info, n, n);
     return 0;
 }
 
 int pca_fit(const float *x, int n, int d, int k, PcaMethod method, Pca *out, char *err,
             size_t err_len) {
     *out = (Pca){0};
-    if (n < 2) return io_error(err, err_len, "pca: %d samples; at least 2 needed", n);
-    if (d < 1) return io_error(err, err_len, "pca: sample width %d; expected >= 1", d);
+    if (n < 2) return fail(err, err_len, "pca: %d samples; at least 2 needed", n);
+    if (d < 1) return fail(err, err_len, "pca: sample width %d; expected >= 1", d);
     int k_max = n < d ? n : d;
     if (k < 1 || k > k_max)
-        return io_error(err, err_len,
-                        "pca: %d components asked of %d samples of width %d; "
-                        "expected 1..%d",
-                        k, n, d, k_max);
+        return fail(err, err_len,
+                    "pca: %d components asked of %d samples of width %d; "
+                    "expected 1..%d",
+                    k, n, d, k_max);
     // the fit: mean [d], components [k, d], variance [k]
     double *fit = malloc(((size_t)d + (size_t)k * d + k) * sizeof *fit);
     double *xc = malloc((size_t)n * d * sizeof *xc); // centred x [n, d]
     if (!fit || !xc) {
         free(fit), free(xc);
-        return io_error(err, err_len, "pca: out of memory for %d samples of width %d", n, d);
+        return fail(err, err_len, "pca: out of memory for %d samples of width %d", n, d);
     }
     Pca p = {
         .k = k, .d = d, .mean = fit, .components = fit + d, .variance = fit + d + (size_t)k * d};
@@ -116,7 +115,7 @@ int pca_fit(const float *x, int n, int d, int k, PcaMethod method, Pca *out, cha
         p.mean[c] /= n;
         if (!isfinite(p.mean[c])) {
             free(fit), free(xc);
-            return io_error(err, err_len, "pca: feature %d is not finite in every sample", c);
+            return fail(err, err_len, "pca: feature %d is not finite in every sample", c);
         }
     }
     double sum_squares = 0;

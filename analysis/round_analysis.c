@@ -1,7 +1,7 @@
 // The representation analysis of stored rounds; see round_analysis.h.
 #include "round_analysis.h"
 
-#include "io_error.h"
+#include "fail.h"
 #include "linear_probe.h"
 #include "pca.h"
 
@@ -17,7 +17,7 @@ int trial_round_stats(TrialReader *r, TrialRoundStats *out, char *err, size_t er
     if (!out->stats || !x) {
         free(x);
         trial_round_stats_free(out);
-        return io_error(err, err_len, "%s: out of memory", r->path);
+        return fail(err, err_len, "%s: out of memory", r->path);
     }
     char why[512];
     int rc = 0;
@@ -33,8 +33,8 @@ int trial_round_stats(TrialReader *r, TrialRoundStats *out, char *err, size_t er
                                   NULL, why, sizeof why) < 0 ||
                      class_separation(x, r->labels, r->n_samples, r->dim, &st->separation, why,
                                       sizeof why) < 0)
-                rc = io_error(err, err_len, "%s: round %d, layer %d: %s", r->path, st->round,
-                              st->layer, why);
+                rc = fail(err, err_len, "%s: round %d, layer %d: %s", r->path, st->round, st->layer,
+                          why);
             else {
                 st->probe_train = probe.train_accuracy;
                 st->probe_test = probe.test_accuracy;
@@ -65,7 +65,7 @@ static int pick_rounds(int n_stored, int *picked) {
 
 int trial_pca(TrialReader *r, int l, TrialPca *out, char *err, size_t err_len) {
     *out = (TrialPca){.layer = r->layers[l], .n_samples = r->n_samples};
-    if (r->n_stored < 1) return io_error(err, err_len, "%s: no stored round yet", r->path);
+    if (r->n_stored < 1) return fail(err, err_len, "%s: no stored round yet", r->path);
     int picked[ROUND_PCA_MAX_ROUNDS];
     out->n_rounds = pick_rounds(r->n_stored, picked);
     size_t per_round = (size_t)r->n_samples * (size_t)r->dim;
@@ -73,7 +73,7 @@ int trial_pca(TrialReader *r, int l, TrialPca *out, char *err, size_t err_len) {
     out->rounds = malloc((size_t)out->n_rounds * sizeof *out->rounds);
     out->xy = malloc((size_t)out->n_rounds * (size_t)r->n_samples * 2 * sizeof *out->xy);
     Pca pca = {0};
-    int rc = x && out->rounds && out->xy ? 0 : io_error(err, err_len, "%s: out of memory", r->path);
+    int rc = x && out->rounds && out->xy ? 0 : fail(err, err_len, "%s: out of memory", r->path);
     for (int i = 0; rc == 0 && i < out->n_rounds; i++) {
         out->rounds[i] = r->stored_rounds[picked[i]];
         rc = trial_reader_slice(r, picked[i], l, x + (size_t)i * per_round, err, err_len);
@@ -81,7 +81,7 @@ int trial_pca(TrialReader *r, int l, TrialPca *out, char *err, size_t err_len) {
     char why[512];
     int n = out->n_rounds * r->n_samples;
     if (rc == 0 && pca_fit(x, n, r->dim, 2, PCA_AUTO, &pca, why, sizeof why) < 0)
-        rc = io_error(err, err_len, "%s: PCA of layer %d: %s", r->path, out->layer, why);
+        rc = fail(err, err_len, "%s: PCA of layer %d: %s", r->path, out->layer, why);
     if (rc == 0) {
         pca_project(&pca, x, n, out->xy);
         for (int j = 0; j < 2; j++)
@@ -148,7 +148,7 @@ int task_round_stats(TrialReader *const *readers, const TrialRoundStats *stats, 
                 out->n_rounds = stats[i].stats[c].round + 1;
     }
     out->layers = malloc((size_t)(max_layers ? max_layers : 1) * sizeof *out->layers);
-    if (!out->layers) return io_error(err, err_len, "out of memory pooling trials");
+    if (!out->layers) return fail(err, err_len, "out of memory pooling trials");
     for (int i = 0; i < n; i++)
         for (int l = 0; l < readers[i]->n_layers; l++)
             if (layer_index(out, readers[i]->layers[l]) < 0)
@@ -162,7 +162,7 @@ int task_round_stats(TrialReader *const *readers, const TrialRoundStats *stats, 
     out->disc_acc_train = calloc(rounds, sizeof(Pooled));
     if (!out->probe_test || !out->separation || !out->disc_acc_test || !out->disc_acc_train) {
         task_round_stats_free(out);
-        return io_error(err, err_len, "out of memory pooling trials");
+        return fail(err, err_len, "out of memory pooling trials");
     }
     for (int i = 0; i < n; i++) {
         const TrialRoundStats *s = &stats[i];

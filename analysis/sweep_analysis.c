@@ -2,9 +2,10 @@
 #include "sweep_analysis.h"
 
 #include "ablation.h"
-#include "hf_writer.h"
+#include "fail.h"
+#include "fs.h"
 #include "html_report.h"
-#include "io_error.h"
+#include "monotonic_clock.h"
 #include "round_report.h"
 #include "svg_plot.h"
 #include "sweep_store.h"
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define MAX_BAR_METRICS 64
 
@@ -67,7 +67,7 @@ static int keep_table(Analysis *an, Table *t) {
     Table **grown = t ? realloc(an->tables, (size_t)(an->n_tables + 1) * sizeof *grown) : NULL;
     if (!grown) {
         table_free(t);
-        return io_error(an->err, sizeof an->err, "out of memory");
+        return fail(an->err, sizeof an->err, "out of memory");
     }
     an->tables = grown;
     an->tables[an->n_tables++] = t;
@@ -89,13 +89,13 @@ static const char *keep_printf(Analysis *an, const char *fmt, ...) {
 }
 
 static int write_file(Analysis *an, const char *name, const TextBuffer *b) {
-    if (b->failed) return io_error(an->err, sizeof an->err, "out of memory writing %s", name);
+    if (b->failed) return fail(an->err, sizeof an->err, "out of memory writing %s", name);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", an->out_dir, name);
     FILE *f = fopen(path, "w");
     bool ok = f && fwrite(text_str(b), 1, b->len, f) == b->len;
     if (f && fclose(f) != 0) ok = false;
-    if (!ok) return io_error(an->err, sizeof an->err, "%s: %s", path, strerror(errno));
+    if (!ok) return fail(an->err, sizeof an->err, "%s: %s", path, strerror(errno));
     return 0;
 }
 
@@ -151,9 +151,8 @@ static int load_sweep(Analysis *an) {
         sweep_store_scan_trials_noting(an->run_dir, skipped_file, an, an->err, sizeof an->err);
     if (!an->sweep) return -1;
     if (an->sweep->n_trials == 0)
-        return io_error(an->err, sizeof an->err,
-                        "%s: neither a sweep.h5 nor finished trial files (trials/*.h5)",
-                        an->run_dir);
+        return fail(an->err, sizeof an->err,
+                    "%s: neither a sweep.h5 nor finished trial files (trials/*.h5)", an->run_dir);
     if (an->o->progress)
         fprintf(an->o->progress, "%s has no sweep.h5: analysing its %d finished trial files\n",
                 an->run_dir, an->sweep->n_trials);
@@ -171,7 +170,7 @@ static int load_sweep(Analysis *an) {
         }
         for (int k = 0; k < summary.n; k++) names[k] = summary.names[k];
         if (sweep_table_set_metrics(an->sweep, i, names, summary.values, summary.n) < 0)
-            return io_error(an->err, sizeof an->err, "out of memory");
+            return fail(an->err, sizeof an->err, "out of memory");
     }
     return 0;
 }
@@ -228,15 +227,14 @@ static int load_representations(Analysis *an) {
     int *rows = malloc(((size_t)t->n_trials + 1) * sizeof *rows); // the trials to read
     if (!an->readers || !an->stats || !rows) {
         free(rows);
-        return io_error(an->err, sizeof an->err, "out of memory");
+        return fail(an->err, sizeof an->err, "out of memory");
     }
     int n_rows = 0;
     for (int i = 0; i < t->n_trials; i++)
         if ((t->rows[i].status == SWEEP_DONE || t->rows[i].status == SWEEP_RUNNING) &&
             selected(&an->all, t->rows[i].id))
             rows[n_rows++] = i;
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double start = monotonic_seconds();
     for (int k = 0; k < n_rows; k++) {
         const SweepRow *row = &t->rows[rows[k]];
         bool running = row->status == SWEEP_RUNNING;
@@ -254,10 +252,7 @@ static int load_representations(Analysis *an) {
             continue;
         }
         an->n_trials++;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double elapsed =
-            (double)(now.tv_sec - start.tv_sec) + 1e-9 * (double)(now.tv_nsec - start.tv_nsec);
+        double elapsed = monotonic_seconds() - start;
         if (an->o->progress)
             fprintf(an->o->progress, "[%d/%d] trial %s (%s, %d stored rounds)%s, ETA %.0f s\n",
                     k + 1, n_rows, r->trial_id, r->task, r->n_stored, running ? ", running" : "",
@@ -276,7 +271,7 @@ static int write_representations(Analysis *an) {
     if (readers) numbers = trial_round_numbers(readers, an->stats, an->n_trials);
     if (numbers) table_write_csv(&csv, numbers);
     int rc = numbers ? write_file(an, "representations.csv", &csv)
-                     : io_error(an->err, sizeof an->err, "out of memory");
+                     : fail(an->err, sizeof an->err, "out of memory");
     text_free(&csv);
     table_free(numbers);
     free(readers);
@@ -294,7 +289,7 @@ typedef struct {
 
 static int add_table(Analysis *an, SectionDraft *s, ReportTable t) {
     ReportTable *grown = realloc(s->tables, (size_t)(s->n_tables + 1) * sizeof *grown);
-    if (!grown) return io_error(an->err, sizeof an->err, "out of memory");
+    if (!grown) return fail(an->err, sizeof an->err, "out of memory");
     s->tables = grown;
     s->tables[s->n_tables++] = t;
     return 0;
@@ -314,7 +309,7 @@ static int add_figure(Analysis *an, SectionDraft *s, const char *name, const cha
     ReportFigure *grown = svg && kept_file && kept_title
                               ? realloc(s->figures, (size_t)(s->n_figures + 1) * sizeof *grown)
                               : NULL;
-    if (!grown) return io_error(an->err, sizeof an->err, "out of memory");
+    if (!grown) return fail(an->err, sizeof an->err, "out of memory");
     s->figures = grown;
     s->figures[s->n_figures++] =
         (ReportFigure){.title = kept_title, .caption = caption, .svg = svg, .file = kept_file};
@@ -337,7 +332,7 @@ static int add_ablation(Analysis *an, SectionDraft *s, int k) {
                      .csv_file = keep_printf(an, "ablation-%s.csv", piece),
                      .latex_file = keep_printf(an, "ablation-%s.tex", piece),
                      .markdown_file = "ablation.md"};
-    if (!t.csv_file || !t.latex_file) return io_error(an->err, sizeof an->err, "out of memory");
+    if (!t.csv_file || !t.latex_file) return fail(an->err, sizeof an->err, "out of memory");
     if (add_table(an, s, t) < 0) return -1;
     if (g->n_groups < 2) return 0;
     int metric[MAX_BAR_METRICS], n = 0; // the fraction metrics, one bar series each
@@ -347,7 +342,7 @@ static int add_ablation(Analysis *an, SectionDraft *s, int k) {
     // mean and std are [group, metric]: gather each series' column.
     BarSeries series[MAX_BAR_METRICS];
     double *columns = malloc(2 * (size_t)n * (size_t)g->n_groups * sizeof *columns);
-    if (!columns) return io_error(an->err, sizeof an->err, "out of memory");
+    if (!columns) return fail(an->err, sizeof an->err, "out of memory");
     for (int i = 0; i < n; i++) {
         double *value = columns + 2 * (size_t)i * (size_t)g->n_groups, *std = value + g->n_groups;
         for (int c = 0; c < g->n_groups; c++) {
@@ -375,7 +370,7 @@ static int add_representations(Analysis *an, SectionDraft *s, const char *task) 
     if (!readers || !stats) {
         free(readers);
         free(stats);
-        return io_error(an->err, sizeof an->err, "out of memory");
+        return fail(an->err, sizeof an->err, "out of memory");
     }
     int n = 0, pca = -1;
     for (int i = 0; i < an->n_trials; i++) {
@@ -397,7 +392,7 @@ static int add_representations(Analysis *an, SectionDraft *s, const char *task) 
     Table *people = round_table(task, &pooled), *numbers = round_numbers(task, &pooled);
     TextBuffer csv = {0};
     rc = keep_table(an, people);
-    if (rc == 0 && !numbers) rc = io_error(an->err, sizeof an->err, "out of memory");
+    if (rc == 0 && !numbers) rc = fail(an->err, sizeof an->err, "out of memory");
     if (rc == 0) {
         table_write_csv(&csv, numbers);
         snprintf(name, sizeof name, "rounds-%s.csv", piece);
@@ -435,10 +430,10 @@ static int add_representations(Analysis *an, SectionDraft *s, const char *task) 
         while (layer < shown->n_layers && shown->layers[layer] != *an->o->pca_layer) layer++;
     if (rc == 0 && layer == shown->n_layers) {
         an->bad_options = true;
-        rc = io_error(an->err, sizeof an->err,
-                      "--pca-layer %d: trial %s (task %s) stores hidden states %d..%d, not %d",
-                      *an->o->pca_layer, shown->trial_id, task, shown->layers[0],
-                      shown->layers[shown->n_layers - 1], *an->o->pca_layer);
+        rc = fail(an->err, sizeof an->err,
+                  "--pca-layer %d: trial %s (task %s) stores hidden states %d..%d, not %d",
+                  *an->o->pca_layer, shown->trial_id, task, shown->layers[0],
+                  shown->layers[shown->n_layers - 1], *an->o->pca_layer);
     }
     TrialPca p = {0};
     if (rc == 0 && shown->n_stored > 0)
@@ -571,7 +566,7 @@ static bool is_output_name(const char *name, bool in_plots) {
 // loses nothing else; else -1 with the first other entry in err.
 static int check_replaceable(const char *folder, bool in_plots, char *err, size_t err_len) {
     DIR *dir = opendir(folder);
-    if (!dir) return io_error(err, err_len, "%s: cannot list: %s", folder, strerror(errno));
+    if (!dir) return fail(err, err_len, "%s: cannot list: %s", folder, strerror(errno));
     int rc = 0;
     for (struct dirent *e; rc == 0 && (e = readdir(dir));) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
@@ -580,10 +575,10 @@ static int check_replaceable(const char *folder, bool in_plots, char *err, size_
             snprintf(plots, sizeof plots, "%s/plots", folder);
             rc = check_replaceable(plots, true, err, err_len);
         } else if (!is_output_name(e->d_name, in_plots)) {
-            rc = io_error(err, err_len,
-                          "%s holds %s, which are analyze does not write: not replacing the "
-                          "folder (move that file, or choose another --out)",
-                          folder, e->d_name);
+            rc = fail(err, err_len,
+                      "%s holds %s, which are analyze does not write: not replacing the "
+                      "folder (move that file, or choose another --out)",
+                      folder, e->d_name);
         }
     }
     closedir(dir);
@@ -606,7 +601,7 @@ static int publish_output(const char *tmp, const char *out, char *err, size_t er
     struct stat st;
     if (stat(out, &st) != 0) {
         if (rename(tmp, out) == 0) return 0;
-        return io_error(err, err_len, "renaming %s to %s: %s", tmp, out, strerror(errno));
+        return fail(err, err_len, "renaming %s to %s: %s", tmp, out, strerror(errno));
     }
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) == 0) {
         if (remove_tree(tmp) != 0)
@@ -616,7 +611,7 @@ static int publish_output(const char *tmp, const char *out, char *err, size_t er
     }
     // A file system without RENAME_EXCHANGE: out is briefly absent, never half written.
     if (remove_tree(out) != 0 || rename(tmp, out) != 0)
-        return io_error(err, err_len, "replacing %s by %s: %s", out, tmp, strerror(errno));
+        return fail(err, err_len, "replacing %s by %s: %s", out, tmp, strerror(errno));
     return 0;
 }
 
@@ -634,14 +629,14 @@ int sweep_analysis_run(const SweepAnalysisOptions *o, TextBuffer *markdown, bool
     char *slash = strrchr(out, '/');
     if (slash && slash != out) {
         *slash = '\0';
-        int made = hf_make_dirs(out, err, err_len);
+        int made = make_dirs(out, err, err_len);
         *slash = '/';
         if (made < 0) return -1;
     }
     struct stat st;
     if (stat(out, &st) == 0 && check_replaceable(out, false, err, err_len) < 0) return -1;
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out);
-    if (!mkdtemp(tmp)) return io_error(err, err_len, "%s: %s", tmp, strerror(errno));
+    if (!mkdtemp(tmp)) return fail(err, err_len, "%s: %s", tmp, strerror(errno));
     int rc = analyse(o, tmp, markdown, bad_options, err, err_len);
     if (rc == 0) rc = publish_output(tmp, out, err, err_len);
     if (rc != 0) remove_tree(tmp);
@@ -665,8 +660,7 @@ static int analyse(const SweepAnalysisOptions *o, const char *out_dir, TextBuffe
         an.bad_options = o->n_where || o->n_by || o->n_metrics;
         rc = -1;
     }
-    if (rc == 0 &&
-        (hf_make_dirs(plots, an.err, sizeof an.err) < 0 || write_ablation_files(&an) < 0))
+    if (rc == 0 && (make_dirs(plots, an.err, sizeof an.err) < 0 || write_ablation_files(&an) < 0))
         rc = -1;
     if (rc == 0 && o->representations)
         rc = load_representations(&an) < 0 || write_representations(&an) < 0 ? -1 : 0;
@@ -677,10 +671,10 @@ static int analyse(const SweepAnalysisOptions *o, const char *out_dir, TextBuffe
             table_write_markdown(markdown, an.headline.tables[k].by_metric);
             text_append(markdown, "\n");
         }
-        if (markdown->failed) rc = io_error(an.err, sizeof an.err, "out of memory");
+        if (markdown->failed) rc = fail(an.err, sizeof an.err, "out of memory");
     }
     *bad_options = an.bad_options;
-    if (rc < 0) io_error(err, err_len, "%s", an.err);
+    if (rc < 0) fail(err, err_len, "%s", an.err);
     analysis_free(&an);
     return rc;
 }

@@ -1,8 +1,8 @@
 // Reading a trial file for analysis; see trial_reader.h.
 #include "trial_reader.h"
 
+#include "fail.h"
 #include "hdf5_util.h"
-#include "io_error.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -126,7 +126,7 @@ int trial_reader_open(TrialReader *r, const char *path, char *err, size_t err_le
     *r = (TrialReader){.file = H5I_INVALID_HID, .reps = H5I_INVALID_HID};
     Hdf5Ctx c = {.path = path, .err = err, .err_len = err_len, .transfer = H5P_DEFAULT};
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (!(r->path = strdup(path))) return io_error(err, err_len, "%s: out of memory", path);
+    if (!(r->path = strdup(path))) return fail(err, err_len, "%s: out of memory", path);
     c.strings = hdf5_string_type();
     hid_t fapl = hdf5_file_access();
     if (fapl >= 0) r->file = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);

@@ -35,6 +35,7 @@
 #include "generate.h"
 #include "llama.h"
 #include "lora.h"
+#include "monotonic_clock.h"
 #include "rng.h"
 #ifdef ARE_HAVE_CUDA
 #include "backend_cuda.h"
@@ -44,7 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SEED          1234
 #define MAX_BATCHES   16
@@ -203,16 +203,10 @@ typedef struct {
     int start_block; // where the trial's forwards start (frozen-block cache), as the trial does
 } Bench;
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 // The clock once every op queued so far has finished.
 static double synced_now(Bench *b) {
     b->be->synchronize(b->be);
-    return now_seconds();
+    return monotonic_seconds();
 }
 
 // Block 0 drawn, then copied into blocks 1..n-1 (see the top of the file).
@@ -939,7 +933,7 @@ int main(int argc, char **argv) {
     Bench b;
     Prompts task = {0}, warm = {0}, answers = {0};
     rc = 1;
-    double start = now_seconds();
+    double start = monotonic_seconds();
     if (bench_create(&b, be, o.shape, o.matrices) < 0 ||
         prompts_make(&task, o.n_train, o.n_test, cfg->vocab_size, rng_derive(SEED, 1)) < 0 ||
         prompts_make(&warm, WARM_PROMPTS, WARM_PROMPTS, cfg->vocab_size, rng_derive(SEED, 2)) < 0 ||

@@ -18,6 +18,7 @@
 #include "bench_flops.h"
 #include "llama.h"
 #include "lora.h"
+#include "monotonic_clock.h"
 #include "rng.h"
 
 #include <assert.h>
@@ -25,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_SEQS    16
 #define MAX_REPEATS 16
@@ -185,12 +185,6 @@ typedef struct {
     double reference;    // best seconds of the reference runs interleaved with it
 } Timing;
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int compare_doubles(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -206,14 +200,14 @@ static int measure(int (*prepare)(void *), int (*run)(void *), void *ctx, const 
     timing->reference = 0;
     for (int r = -1; r < repeats; r++) {
         if (prepare && prepare(ctx)) return -1;
-        double start = now_seconds();
+        double start = monotonic_seconds();
         if (run(ctx)) return -1;
         if (r < 0) continue;
-        seconds[r] = now_seconds() - start;
+        seconds[r] = monotonic_seconds() - start;
         if (!ref) continue;
-        start = now_seconds();
+        start = monotonic_seconds();
         run_reference(ref);
-        double reference = now_seconds() - start;
+        double reference = monotonic_seconds() - start;
         if (!timing->reference || reference < timing->reference) timing->reference = reference;
     }
     qsort(seconds, (size_t)repeats, sizeof(double), compare_doubles);

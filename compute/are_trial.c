@@ -2,6 +2,7 @@
 
 #include "adamw.h"
 #include "fail.h"
+#include "monotonic_clock.h"
 #include "retain.h"
 #include "rng.h"
 
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 const char *const are_stop_names[] = {"converged", "max_rounds", "guard"};
 
@@ -18,12 +18,6 @@ enum { STREAM_LORA_INIT, STREAM_DISC_INIT, STREAM_DISC_ORDER, STREAM_GEN_ORDER, 
 
 static uint64_t stream_seed(uint64_t seed, int stream, int round) {
     return rng_derive(rng_derive(seed, (uint64_t)stream), (uint64_t)round);
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 typedef struct {
@@ -73,7 +67,7 @@ typedef struct {
 // they finish, would otherwise move work from one phase into the next.
 static double phase_clock(Trial *t) {
     t->be->synchronize(t->be);
-    return now_seconds();
+    return monotonic_seconds();
 }
 
 static int check_options(const LlamaModel *m, const AreSamples *s, const AreOptions *o, char *err,
@@ -605,7 +599,7 @@ int are_trial_run(LlamaModel *m, const AreSamples *samples, const AreOptions *op
                   size_t err_len) {
     *result = (AreResult){0};
     if (check_options(m, samples, opt, err, err_len) < 0) return -1;
-    double start = now_seconds();
+    double start = monotonic_seconds();
     if (lora_init(m->lora, &m->cfg, m->be, stream_seed(opt->seed, STREAM_LORA_INIT, 0)) < 0)
         return fail(err, err_len, "out of memory initialising the LoRA");
     Trial t;
@@ -615,6 +609,6 @@ int are_trial_run(LlamaModel *m, const AreSamples *samples, const AreOptions *op
     if (rc == 0 && t.start_block > 0) rc = fill_frozen_cache(&t, err, err_len);
     if (rc == 0) rc = run_rounds(&t, sink, guard, result, err, err_len);
     trial_free(&t);
-    result->seconds = now_seconds() - start;
+    result->seconds = monotonic_seconds() - start;
     return rc;
 }

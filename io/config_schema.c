@@ -1,7 +1,7 @@
 // Table-driven checking of libconfig trees; see config_schema.h.
 #include "config_schema.h"
 
-#include "io_error.h"
+#include "fail.h"
 #include "mapped_file.h"
 #include "unicode.h"
 
@@ -532,9 +532,9 @@ static int check_utf8(const char *path, char *err, size_t err_len) {
         uint32_t cp;
         int len = utf8_decode(text + at, file.size - at, &cp);
         if (cp == UNICODE_INVALID)
-            rc = io_error(err, err_len,
-                          "%s:%d: byte 0x%02x at column %zu is not UTF-8 (save the file as UTF-8)",
-                          path, line, (unsigned char)text[at], at - line_start + 1);
+            rc = fail(err, err_len,
+                      "%s:%d: byte 0x%02x at column %zu is not UTF-8 (save the file as UTF-8)",
+                      path, line, (unsigned char)text[at], at - line_start + 1);
         if (cp == '\n') {
             line++;
             line_start = at + 1;
@@ -548,10 +548,9 @@ static int check_utf8(const char *path, char *err, size_t err_len) {
 int schema_read_file(config_t *cfg, const char *path, char *err, size_t err_len) {
     if (config_read_file(cfg, path)) return check_utf8(path, err, err_len);
     if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
-        return io_error(err, err_len, "%s: cannot read the file", path);
-    return io_error(err, err_len, "%s:%d: %s",
-                    config_error_file(cfg) ? config_error_file(cfg) : path, config_error_line(cfg),
-                    config_error_text(cfg));
+        return fail(err, err_len, "%s: cannot read the file", path);
+    return fail(err, err_len, "%s:%d: %s", config_error_file(cfg) ? config_error_file(cfg) : path,
+                config_error_line(cfg), config_error_text(cfg));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -575,7 +574,7 @@ static int resolve(const Schema *schema, const char *path, char *why, size_t why
         bool last = !at[len];
         size_t shown_len = (size_t)(at - path) + len;
         if (!valid_name(at, len))
-            return io_error(why, why_len, "'%.*s' is not a setting name", (int)len, at);
+            return fail(why, why_len, "'%.*s' is not a setting name", (int)len, at);
         char name[PATH_LEN], here[PATH_LEN];
         path_printf(name, sizeof(name), "%.*s", (int)len, at);
         path_printf(here, sizeof(here), "%s%s", level, name);
@@ -585,12 +584,12 @@ static int resolve(const Schema *schema, const char *path, char *why, size_t why
             at += len + 1;
             len = strcspn(at, ".");
             if (!valid_name(at, len))
-                return io_error(why, why_len, "'%.*s' is not a setting name", (int)len, at);
+                return fail(why, why_len, "'%.*s' is not a setting name", (int)len, at);
             if (!at[len]) return 0;
             schema = f->items;
             level[0] = '\0';
         } else if (f) {
-            return io_error(why, why_len, "field '%.*s' is not a group", (int)shown_len, path);
+            return fail(why, why_len, "field '%.*s' is not a group", (int)shown_len, path);
         } else if (is_group(schema, here)) {
             if (last) return 0;
             path_printf(level, sizeof(level), "%s.", here);
@@ -609,10 +608,10 @@ static int resolve(const Schema *schema, const char *path, char *why, size_t why
 // cannot read becomes a string.
 static int parse_value(config_t *parsed, const char *text, char *why, size_t why_len) {
     while (isspace((unsigned char)*text)) text++;
-    if (!*text) return io_error(why, why_len, "no value after '='");
+    if (!*text) return fail(why, why_len, "no value after '='");
     size_t len = strlen(text) + sizeof("value = ;");
     char *source = malloc(len);
-    if (!source) return io_error(why, why_len, "out of memory");
+    if (!source) return fail(why, why_len, "out of memory");
     snprintf(source, len, "value = %s;", text);
     int ok = config_read_string(parsed, source);
     free(source);
@@ -622,12 +621,12 @@ static int parse_value(config_t *parsed, const char *text, char *why, size_t why
         config_setting_t *word =
             config_setting_add(config_root_setting(parsed), "value", CONFIG_TYPE_STRING);
         if (!word || !config_setting_set_string(word, text))
-            return io_error(why, why_len, "out of memory");
+            return fail(why, why_len, "out of memory");
         return 0;
     }
-    if (!ok) return io_error(why, why_len, "%s", config_error_text(parsed));
+    if (!ok) return fail(why, why_len, "%s", config_error_text(parsed));
     if (config_setting_length(config_root_setting(parsed)) != 1)
-        return io_error(why, why_len, "expected one value, got more settings");
+        return fail(why, why_len, "expected one value, got more settings");
     return 0;
 }
 
@@ -675,14 +674,14 @@ static config_setting_t *holder_of(config_t *cfg, const char *path, const char *
         if (!next) {
             next = config_setting_add(group, name, CONFIG_TYPE_GROUP);
             if (!next) {
-                io_error(why, why_len, "out of memory");
+                fail(why, why_len, "out of memory");
                 return NULL;
             }
             config_setting_set_hook(next, (void *) override);
         } else if (!config_setting_is_group(next)) {
-            io_error(why, why_len, "'%.*s' is %s in the file (line %d), not a group",
-                     (int)(at - path) + (int)strlen(name), path, kind_of(next),
-                     config_setting_source_line(next));
+            fail(why, why_len, "'%.*s' is %s in the file (line %d), not a group",
+                 (int)(at - path) + (int)strlen(name), path, kind_of(next),
+                 config_setting_source_line(next));
             return NULL;
         }
         group = next;
@@ -697,11 +696,10 @@ int schema_override(config_t *cfg, const Schema *schema, const char *override, c
     size_t path_len = equals ? (size_t)(equals - override) : 0;
     while (path_len && isspace((unsigned char) override[path_len - 1])) path_len--;
     if (!equals || !path_len || path_len >= sizeof(path))
-        return io_error(err, err_len, "--set %s: expected path=value (are.generator.rank=4)",
-                        override);
+        return fail(err, err_len, "--set %s: expected path=value (are.generator.rank=4)", override);
     path_printf(path, sizeof(path), "%.*s", (int)path_len, override);
     if (resolve(schema, path, why, sizeof(why)) < 0)
-        return io_error(err, err_len, "--set %s: %s", override, why);
+        return fail(err, err_len, "--set %s: %s", override, why);
 
     config_t parsed;
     config_init(&parsed);
@@ -715,11 +713,11 @@ int schema_override(config_t *cfg, const Schema *schema, const char *override, c
         if (value)
             config_setting_set_hook(value, (void *) override);
         else
-            io_error(why, sizeof(why), "out of memory");
+            fail(why, sizeof(why), "out of memory");
         rc = value ? 0 : -1;
     }
     config_destroy(&parsed);
-    if (!group || rc < 0) return io_error(err, err_len, "--set %s: %s", override, why);
+    if (!group || rc < 0) return fail(err, err_len, "--set %s: %s", override, why);
     return 0;
 }
 

@@ -9,8 +9,8 @@
 // gguf_open walks the whole file once with a bounds-checked cursor, so nothing read later can
 // point outside the mapping; lookups by name go through indexes sorted at open.
 #include "gguf.h"
+#include "fail.h"
 #include "gguf_dequant.h"
-#include "io_error.h"
 #include "mapped_file.h"
 
 #include <assert.h>
@@ -141,12 +141,12 @@ static int skip_array(Cursor *c, int depth, GgufType *elem_type, uint64_t *len, 
     uint64_t n = read_u64(c);
     if (c->overrun) return 0; // the caller reports the truncation
     if (et >= N_VALUE_TYPES) {
-        io_error(err, err_len, "array element type %" PRIu32 " is not a GGUF value type (0..%zu)",
-                 et, N_VALUE_TYPES - 1);
+        fail(err, err_len, "array element type %" PRIu32 " is not a GGUF value type (0..%zu)", et,
+             N_VALUE_TYPES - 1);
         return -1;
     }
     if (et == GGUF_ARRAY && depth >= GGUF_MAX_ARRAY_DEPTH) {
-        io_error(err, err_len, "arrays nest deeper than %d levels", GGUF_MAX_ARRAY_DEPTH);
+        fail(err, err_len, "arrays nest deeper than %d levels", GGUF_MAX_ARRAY_DEPTH);
         return -1;
     }
     // Strings take at least 8 bytes, nested arrays 12: a count the rest of the file cannot
@@ -154,10 +154,10 @@ static int skip_array(Cursor *c, int depth, GgufType *elem_type, uint64_t *len, 
     size_t min_size =
         value_type_info[et].size ? value_type_info[et].size : (et == GGUF_STRING ? 8 : 12);
     if (n > remaining(c) / min_size) {
-        io_error(err, err_len,
-                 "truncated or corrupt: an array of %" PRIu64
-                 " %s elements (%zu bytes or more each) cannot fit in the %zu bytes left",
-                 n, value_type_info[et].name, min_size, remaining(c));
+        fail(err, err_len,
+             "truncated or corrupt: an array of %" PRIu64
+             " %s elements (%zu bytes or more each) cannot fit in the %zu bytes left",
+             n, value_type_info[et].name, min_size, remaining(c));
         return -1;
     }
     *elem_type = (GgufType)et;
@@ -173,8 +173,8 @@ static int skip_array(Cursor *c, int depth, GgufType *elem_type, uint64_t *len, 
 
 static int skip_value(Cursor *c, uint32_t t, int depth, char *err, size_t err_len) {
     if (t >= N_VALUE_TYPES) {
-        io_error(err, err_len, "value type %" PRIu32 " is not a GGUF value type (0..%zu)", t,
-                 N_VALUE_TYPES - 1);
+        fail(err, err_len, "value type %" PRIu32 " is not a GGUF value type (0..%zu)", t,
+             N_VALUE_TYPES - 1);
         return -1;
     }
     if (t == GGUF_STRING) {
@@ -197,23 +197,22 @@ static int parse_kv(const Gguf *g, Cursor *c, int64_t i, GgufKv *kv, char *err, 
     uint32_t t = read_u32(c);
     kv->type = (GgufType)t;
     if (c->overrun) {
-        io_error(err, err_len,
-                 "%s: truncated: key/value #%" PRId64 " runs past the end (%zu bytes)", g->path, i,
-                 g->file.size);
+        fail(err, err_len, "%s: truncated: key/value #%" PRId64 " runs past the end (%zu bytes)",
+             g->path, i, g->file.size);
         return -1;
     }
     kv->value = c->base + c->pos;
     int rc = t == GGUF_ARRAY ? skip_array(c, 1, &kv->elem_type, &kv->len, why, sizeof(why))
                              : skip_value(c, t, 0, why, sizeof(why));
     if (rc < 0) {
-        io_error(err, err_len, "%s: key '%.*s': %s", g->path, SHOW(kv->key), why);
+        fail(err, err_len, "%s: key '%.*s': %s", g->path, SHOW(kv->key), why);
         return -1;
     }
     if (c->overrun) {
-        io_error(err, err_len,
-                 "%s: truncated: the value of key '%.*s' (%s) runs past the end of the file "
-                 "(%zu bytes)",
-                 g->path, SHOW(kv->key), value_type_info[t].name, g->file.size);
+        fail(err, err_len,
+             "%s: truncated: the value of key '%.*s' (%s) runs past the end of the file "
+             "(%zu bytes)",
+             g->path, SHOW(kv->key), value_type_info[t].name, g->file.size);
         return -1;
     }
     kv->stored =
@@ -234,7 +233,7 @@ static int index_strings(Gguf *g, char *err, size_t err_len) {
             total += g->kvs[i].len; // each element took 8 bytes of the file: no overflow
     g->string_index = malloc((size_t)(total ? total : 1) * sizeof(uint64_t));
     if (!g->string_index) {
-        io_error(err, err_len, "%s: out of memory indexing %" PRIu64 " strings", g->path, total);
+        fail(err, err_len, "%s: out of memory indexing %" PRIu64 " strings", g->path, total);
         return -1;
     }
     uint64_t *next = g->string_index;
@@ -254,15 +253,15 @@ static int index_strings(Gguf *g, char *err, size_t err_len) {
 static int parse_kvs(Gguf *g, Cursor *c, uint64_t n_kv, char *err, size_t err_len) {
     // A key/value takes at least 13 bytes (key length, type, a one-byte value).
     if (n_kv > remaining(c) / 13) {
-        io_error(err, err_len,
-                 "%s: truncated or corrupt: header claims %" PRIu64
-                 " key/values but the rest of the file (%zu bytes) holds at most %zu",
-                 g->path, n_kv, remaining(c), remaining(c) / 13);
+        fail(err, err_len,
+             "%s: truncated or corrupt: header claims %" PRIu64
+             " key/values but the rest of the file (%zu bytes) holds at most %zu",
+             g->path, n_kv, remaining(c), remaining(c) / 13);
         return -1;
     }
     g->kvs = calloc(n_kv ? (size_t)n_kv : 1, sizeof(GgufKv));
     if (!g->kvs) {
-        io_error(err, err_len, "%s: out of memory for %" PRIu64 " key/values", g->path, n_kv);
+        fail(err, err_len, "%s: out of memory for %" PRIu64 " key/values", g->path, n_kv);
         return -1;
     }
     for (uint64_t i = 0; i < n_kv; i++) {
@@ -272,7 +271,7 @@ static int parse_kvs(Gguf *g, Cursor *c, uint64_t n_kv, char *err, size_t err_le
     qsort(g->kvs, (size_t)g->n_kv, sizeof(GgufKv), compare_kvs);
     for (int64_t i = 1; i < g->n_kv; i++) {
         if (compare_strings(g->kvs[i - 1].key, g->kvs[i].key) == 0) {
-            io_error(err, err_len, "%s: key '%.*s' appears twice", g->path, SHOW(g->kvs[i].key));
+            fail(err, err_len, "%s: key '%.*s' appears twice", g->path, SHOW(g->kvs[i].key));
             return -1;
         }
     }
@@ -288,24 +287,24 @@ static int parse_tensor_info(const Gguf *g, Cursor *c, int i, GgufTensor *t, uin
     t->name = read_string(c);
     t->n_dims = read_u32(c);
     if (!c->overrun && t->n_dims > 4) {
-        io_error(err, err_len, "%s: tensor '%.*s': n_dims is %" PRIu32 ", expected at most 4",
-                 g->path, SHOW(t->name), t->n_dims);
+        fail(err, err_len, "%s: tensor '%.*s': n_dims is %" PRIu32 ", expected at most 4", g->path,
+             SHOW(t->name), t->n_dims);
         return -1;
     }
     for (int d = 0; d < 4; d++) t->ne[d] = d < (int)t->n_dims ? read_u64(c) : 1;
     uint32_t type = read_u32(c);
     *offset = read_u64(c);
     if (c->overrun) {
-        io_error(err, err_len,
-                 "%s: truncated: tensor info #%d ('%.*s') runs past the end of the file (%zu "
-                 "bytes)",
-                 g->path, i, SHOW(t->name), g->file.size);
+        fail(err, err_len,
+             "%s: truncated: tensor info #%d ('%.*s') runs past the end of the file (%zu "
+             "bytes)",
+             g->path, i, SHOW(t->name), g->file.size);
         return -1;
     }
     const GgmlTypeInfo *info = ggml_type_info(type);
     if (!info) {
-        io_error(err, err_len, "%s: tensor '%.*s': unknown ggml type %" PRIu32, g->path,
-                 SHOW(t->name), type);
+        fail(err, err_len, "%s: tensor '%.*s': unknown ggml type %" PRIu32, g->path, SHOW(t->name),
+             type);
         return -1;
     }
     t->type = (GgmlType)type;
@@ -313,19 +312,19 @@ static int parse_tensor_info(const Gguf *g, Cursor *c, int i, GgufTensor *t, uin
     uint64_t n = 1;
     for (int d = 0; d < 4; d++) {
         if (t->ne[d] > INT64_MAX || (t->ne[d] && n > (uint64_t)INT64_MAX / t->ne[d])) {
-            io_error(err, err_len,
-                     "%s: tensor '%.*s': shape [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
-                     "] has more than 2^63 elements",
-                     g->path, SHOW(t->name), t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
+            fail(err, err_len,
+                 "%s: tensor '%.*s': shape [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
+                 "] has more than 2^63 elements",
+                 g->path, SHOW(t->name), t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
             return -1;
         }
         n *= t->ne[d];
     }
     if (t->ne[0] % info->block_size) {
-        io_error(err, err_len,
-                 "%s: tensor '%.*s': ne[0] = %" PRIu64
-                 " is not a multiple of the %s block size %" PRIu32,
-                 g->path, SHOW(t->name), t->ne[0], info->name, info->block_size);
+        fail(err, err_len,
+             "%s: tensor '%.*s': ne[0] = %" PRIu64
+             " is not a multiple of the %s block size %" PRIu32,
+             g->path, SHOW(t->name), t->ne[0], info->name, info->block_size);
         return -1;
     }
     t->n_elements = n;
@@ -344,9 +343,9 @@ static int read_alignment(Gguf *g, char *err, size_t err_len) {
     int64_t a;
     if (gguf_get_int(g, "general.alignment", &a, err, err_len) < 0) return -1;
     if (a <= 0 || a > (1 << 30) || (a & (a - 1))) {
-        io_error(err, err_len,
-                 "%s: general.alignment is %" PRId64 ", expected a power of two up to 2^30",
-                 g->path, a);
+        fail(err, err_len,
+             "%s: general.alignment is %" PRId64 ", expected a power of two up to 2^30", g->path,
+             a);
         return -1;
     }
     g->alignment = (uint64_t)a;
@@ -356,10 +355,10 @@ static int read_alignment(Gguf *g, char *err, size_t err_len) {
 static int parse_tensors(Gguf *g, Cursor *c, uint64_t n_tensors, char *err, size_t err_len) {
     // A tensor info takes at least 24 bytes (name length, n_dims, type, offset).
     if (n_tensors > remaining(c) / 24 || n_tensors > INT_MAX) {
-        io_error(err, err_len,
-                 "%s: truncated or corrupt: header claims %" PRIu64
-                 " tensors but the rest of the file (%zu bytes) holds at most %zu",
-                 g->path, n_tensors, remaining(c), remaining(c) / 24);
+        fail(err, err_len,
+             "%s: truncated or corrupt: header claims %" PRIu64
+             " tensors but the rest of the file (%zu bytes) holds at most %zu",
+             g->path, n_tensors, remaining(c), remaining(c) / 24);
         return -1;
     }
     size_t n = (size_t)n_tensors;
@@ -367,7 +366,7 @@ static int parse_tensors(Gguf *g, Cursor *c, uint64_t n_tensors, char *err, size
     g->by_name = calloc(n ? n : 1, sizeof(GgufTensor *));
     uint64_t *offsets = calloc(n ? n : 1, sizeof(uint64_t));
     if (!g->tensors || !g->by_name || !offsets) {
-        io_error(err, err_len, "%s: out of memory for %zu tensor infos", g->path, n);
+        fail(err, err_len, "%s: out of memory for %zu tensor infos", g->path, n);
         free(offsets);
         return -1;
     }
@@ -384,17 +383,17 @@ static int parse_tensors(Gguf *g, Cursor *c, uint64_t n_tensors, char *err, size
     for (size_t i = 0; i < n && rc == 0; i++) {
         GgufTensor *t = &g->tensors[i];
         if (offsets[i] % g->alignment) {
-            io_error(err, err_len,
-                     "%s: tensor '%.*s': data offset %" PRIu64
-                     " is not a multiple of the alignment %" PRIu64,
-                     g->path, SHOW(t->name), offsets[i], g->alignment);
+            fail(err, err_len,
+                 "%s: tensor '%.*s': data offset %" PRIu64
+                 " is not a multiple of the alignment %" PRIu64,
+                 g->path, SHOW(t->name), offsets[i], g->alignment);
             rc = -1;
         } else if (offsets[i] > data_size || t->nbytes > data_size - offsets[i]) {
-            io_error(err, err_len,
-                     "%s: tensor '%.*s': data [%" PRIu64 ", +%" PRIu64
-                     ") runs past the end of the data section (%" PRIu64
-                     " bytes at file offset %" PRIu64 ")",
-                     g->path, SHOW(t->name), offsets[i], t->nbytes, data_size, data_start);
+            fail(err, err_len,
+                 "%s: tensor '%.*s': data [%" PRIu64 ", +%" PRIu64
+                 ") runs past the end of the data section (%" PRIu64
+                 " bytes at file offset %" PRIu64 ")",
+                 g->path, SHOW(t->name), offsets[i], t->nbytes, data_size, data_start);
             rc = -1;
         } else {
             t->data = g->file.data + data_start + offsets[i];
@@ -406,8 +405,8 @@ static int parse_tensors(Gguf *g, Cursor *c, uint64_t n_tensors, char *err, size
     qsort(g->by_name, n, sizeof(GgufTensor *), compare_tensor_names);
     for (size_t i = 1; i < n; i++) {
         if (compare_strings(g->by_name[i - 1]->name, g->by_name[i]->name) == 0) {
-            io_error(err, err_len, "%s: tensor '%.*s' appears twice", g->path,
-                     SHOW(g->by_name[i]->name));
+            fail(err, err_len, "%s: tensor '%.*s' appears twice", g->path,
+                 SHOW(g->by_name[i]->name));
             return -1;
         }
     }
@@ -418,22 +417,21 @@ static int parse_tensors(Gguf *g, Cursor *c, uint64_t n_tensors, char *err, size
 
 static int parse(Gguf *g, char *err, size_t err_len) {
     if (g->file.size < 24) {
-        io_error(err, err_len,
-                 "%s: truncated: file is %zu bytes, shorter than the 24-byte GGUF header", g->path,
-                 g->file.size);
+        fail(err, err_len, "%s: truncated: file is %zu bytes, shorter than the 24-byte GGUF header",
+             g->path, g->file.size);
         return -1;
     }
     if (memcmp(g->file.data, "GGUF", 4) != 0) {
-        io_error(err, err_len,
-                 "%s: not a GGUF file: starts with bytes %02x %02x %02x %02x, expected \"GGUF\"",
-                 g->path, g->file.data[0], g->file.data[1], g->file.data[2], g->file.data[3]);
+        fail(err, err_len,
+             "%s: not a GGUF file: starts with bytes %02x %02x %02x %02x, expected \"GGUF\"",
+             g->path, g->file.data[0], g->file.data[1], g->file.data[2], g->file.data[3]);
         return -1;
     }
     Cursor c = {g->file.data, g->file.size, 4, false};
     uint32_t version = read_u32(&c);
     if (version != 2 && version != 3) {
-        io_error(err, err_len, "%s: GGUF version %" PRIu32 " is not supported (expected 2 or 3)",
-                 g->path, version);
+        fail(err, err_len, "%s: GGUF version %" PRIu32 " is not supported (expected 2 or 3)",
+             g->path, version);
         return -1;
     }
     uint64_t n_tensors = read_u64(&c);
@@ -447,7 +445,7 @@ Gguf *gguf_open(const char *path, char *err, size_t err_len) {
     Gguf *g = calloc(1, sizeof(*g));
     if (g) g->path = strdup(path);
     if (!g || !g->path) {
-        io_error(err, err_len, "%s: out of memory", path);
+        fail(err, err_len, "%s: out of memory", path);
         free(g);
         return NULL;
     }
@@ -501,18 +499,18 @@ bool gguf_has(const Gguf *g, const char *key) {
 // The key, or NULL with a message when it is missing.
 static const GgufKv *require_kv(const Gguf *g, const char *key, char *err, size_t err_len) {
     const GgufKv *kv = find_kv(g, key);
-    if (!kv) io_error(err, err_len, "%s: key '%s' is missing", g->path, key);
+    if (!kv) fail(err, err_len, "%s: key '%s' is missing", g->path, key);
     return kv;
 }
 
 static int wrong_type(const Gguf *g, const GgufKv *kv, const char *expected, char *err,
                       size_t err_len) {
     if (kv->type == GGUF_ARRAY)
-        io_error(err, err_len, "%s: key '%.*s' holds an array of %s, expected %s", g->path,
-                 SHOW(kv->key), value_type_info[kv->elem_type].name, expected);
+        fail(err, err_len, "%s: key '%.*s' holds an array of %s, expected %s", g->path,
+             SHOW(kv->key), value_type_info[kv->elem_type].name, expected);
     else
-        io_error(err, err_len, "%s: key '%.*s' holds a %s, expected %s", g->path, SHOW(kv->key),
-                 value_type_info[kv->type].name, expected);
+        fail(err, err_len, "%s: key '%.*s' holds a %s, expected %s", g->path, SHOW(kv->key),
+             value_type_info[kv->type].name, expected);
     return -1;
 }
 
@@ -546,8 +544,8 @@ int gguf_get_int(const Gguf *g, const char *key, int64_t *out, char *err, size_t
     if (!kv) return -1;
     if (!is_integer_type(kv->type)) return wrong_type(g, kv, "an integer", err, err_len);
     if (!load_int(kv->type, kv->value, out)) {
-        io_error(err, err_len, "%s: key '%s': value does not fit in a signed 64-bit integer",
-                 g->path, key);
+        fail(err, err_len, "%s: key '%s': value does not fit in a signed 64-bit integer", g->path,
+             key);
         return -1;
     }
     return 0;
@@ -598,9 +596,9 @@ static const GgufKv *array_element(const Gguf *g, const char *key, uint64_t i,
         return NULL;
     }
     if (i >= kv->len) {
-        io_error(err, err_len,
-                 "%s: key '%s': index %" PRIu64 " is past the array's %" PRIu64 " elements",
-                 g->path, key, i, kv->len);
+        fail(err, err_len,
+             "%s: key '%s': index %" PRIu64 " is past the array's %" PRIu64 " elements", g->path,
+             key, i, kv->len);
         return NULL;
     }
     return kv;
@@ -624,9 +622,9 @@ int gguf_array_int(const Gguf *g, const char *key, uint64_t i, int64_t *out, cha
         array_element(g, key, i, is_integer_type, "an array of integers", err, err_len);
     if (!kv) return -1;
     if (!load_int(kv->elem_type, kv->value + i * value_type_info[kv->elem_type].size, out)) {
-        io_error(err, err_len,
-                 "%s: key '%s': element %" PRIu64 " does not fit in a signed 64-bit integer",
-                 g->path, key, i);
+        fail(err, err_len,
+             "%s: key '%s': element %" PRIu64 " does not fit in a signed 64-bit integer", g->path,
+             key, i);
         return -1;
     }
     return 0;
@@ -679,10 +677,10 @@ const GgufTensor *gguf_find_tensor(const Gguf *g, const char *name) {
 int gguf_tensor_to_f32(const Gguf *g, const GgufTensor *t, float *dst, char *err, size_t err_len) {
     assert(t >= g->tensors && t < g->tensors + g->n_tensors);
     if (!ggml_type_is_readable(t->type)) {
-        io_error(err, err_len,
-                 "%s: tensor '%.*s' is %s, which is not read (F32, F16, BF16, Q8_0, Q4_0, Q4_1, "
-                 "Q5_0, Q5_1, Q4_K, Q5_K, Q6_K are)",
-                 g->path, SHOW(t->name), ggml_type_name(t->type));
+        fail(err, err_len,
+             "%s: tensor '%.*s' is %s, which is not read (F32, F16, BF16, Q8_0, Q4_0, Q4_1, "
+             "Q5_0, Q5_1, Q4_K, Q5_K, Q6_K are)",
+             g->path, SHOW(t->name), ggml_type_name(t->type));
         return -1;
     }
     ggml_dequantize(t->type, t->data, dst, t->n_elements);

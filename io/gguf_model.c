@@ -1,7 +1,7 @@
 // Llama models in GGUF files; see gguf_model.h.
 #include "gguf_model.h"
+#include "fail.h"
 #include "gguf_dequant.h"
-#include "io_error.h"
 
 #include <assert.h>
 #include <float.h>
@@ -23,8 +23,8 @@ static int get_count(const Gguf *g, const char *key, int *out, char *err, size_t
     int64_t v;
     if (gguf_get_int(g, key, &v, err, err_len) < 0) return -1;
     if (v < 1 || v > INT_MAX) {
-        io_error(err, err_len, "%s: %s is %" PRId64 ", expected a count from 1 to %d", gguf_path(g),
-                 key, v, INT_MAX);
+        fail(err, err_len, "%s: %s is %" PRId64 ", expected a count from 1 to %d", gguf_path(g),
+             key, v, INT_MAX);
         return -1;
     }
     *out = (int)v;
@@ -36,8 +36,7 @@ static int get_positive(const Gguf *g, const char *key, float *out, char *err, s
     double v;
     if (gguf_get_float(g, key, &v, err, err_len) < 0) return -1;
     if (!(v > 0 && v <= FLT_MAX)) {
-        io_error(err, err_len, "%s: %s is %g, expected a positive finite number", gguf_path(g), key,
-                 v);
+        fail(err, err_len, "%s: %s is %g, expected a positive finite number", gguf_path(g), key, v);
         return -1;
     }
     *out = (float)v;
@@ -58,10 +57,10 @@ static int read_architecture(const Gguf *g, char *err, size_t err_len) {
     if (gguf_get_string(g, "general.architecture", &arch, err, err_len) < 0) return -1;
     for (size_t i = 0; i < sizeof(architectures) / sizeof(architectures[0]); i++)
         if (string_is(arch, architectures[i].name)) return (int)i;
-    io_error(err, err_len,
-             "%s: general.architecture is '%.*s', expected 'llama' or 'qwen2' (only Llama and "
-             "Qwen2 models are read)",
-             gguf_path(g), (int)(arch.len < 80 ? arch.len : 80), arch.ptr);
+    fail(err, err_len,
+         "%s: general.architecture is '%.*s', expected 'llama' or 'qwen2' (only Llama and "
+         "Qwen2 models are read)",
+         gguf_path(g), (int)(arch.len < 80 ? arch.len : 80), arch.ptr);
     return -1;
 }
 
@@ -82,19 +81,19 @@ static int read_head_dim(const Gguf *g, const char *arch, LlamaConfig *cfg, char
     } else if (cfg->dim % cfg->n_heads == 0) {
         cfg->head_dim = cfg->dim / cfg->n_heads;
     } else {
-        io_error(err, err_len,
-                 "%s: %s.embedding_length = %d is not a multiple of "
-                 "%s.attention.head_count = %d and %s is absent",
-                 path, arch, cfg->dim, arch, cfg->n_heads, key);
+        fail(err, err_len,
+             "%s: %s.embedding_length = %d is not a multiple of "
+             "%s.attention.head_count = %d and %s is absent",
+             path, arch, cfg->dim, arch, cfg->n_heads, key);
         return -1;
     }
     if ((int64_t)cfg->n_heads * cfg->head_dim > INT_MAX) {
-        io_error(err, err_len, "%s: %d heads of size %d overflow the attention width", path,
-                 cfg->n_heads, cfg->head_dim);
+        fail(err, err_len, "%s: %d heads of size %d overflow the attention width", path,
+             cfg->n_heads, cfg->head_dim);
         return -1;
     }
     if (cfg->head_dim % 2) {
-        io_error(err, err_len, "%s: head size %d is odd, RoPE needs it even", path, cfg->head_dim);
+        fail(err, err_len, "%s: head size %d is odd, RoPE needs it even", path, cfg->head_dim);
         return -1;
     }
     static const char *const same_keys[] = {"attention.value_length", "rope.dimension_count"};
@@ -103,8 +102,8 @@ static int read_head_dim(const Gguf *g, const char *arch, LlamaConfig *cfg, char
         if (!gguf_has(g, arch_key(key, arch, same_keys[i]))) continue;
         if (get_count(g, key, &v, err, err_len) < 0) return -1;
         if (v != cfg->head_dim) {
-            io_error(err, err_len, "%s: %s = %d, expected the head size %d", path, key, v,
-                     cfg->head_dim);
+            fail(err, err_len, "%s: %s = %d, expected the head size %d", path, key, v,
+                 cfg->head_dim);
             return -1;
         }
     }
@@ -118,8 +117,8 @@ static int check_rope_scaling(const Gguf *g, const char *arch, char *err, size_t
     if (!gguf_has(g, arch_key(key, arch, "rope.scaling.type"))) return 0;
     if (gguf_get_string(g, key, &type, err, err_len) < 0) return -1;
     if (!string_is(type, "none")) {
-        io_error(err, err_len, "%s: %s is '%.*s', only 'none' is supported", gguf_path(g), key,
-                 (int)(type.len < 80 ? type.len : 80), type.ptr);
+        fail(err, err_len, "%s: %s is '%.*s', only 'none' is supported", gguf_path(g), key,
+             (int)(type.len < 80 ? type.len : 80), type.ptr);
         return -1;
     }
     return 0;
@@ -132,14 +131,14 @@ static int read_vocab_size(const Gguf *g, LlamaConfig *cfg, char *err, size_t er
     if (embd) {
         n = embd->ne[1];
     } else if (gguf_get_array(g, "tokenizer.ggml.tokens", &elem_type, &n, err, err_len) < 0) {
-        io_error(err, err_len,
-                 "%s: neither token_embd.weight nor tokenizer.ggml.tokens gives the vocabulary "
-                 "size",
-                 gguf_path(g));
+        fail(err, err_len,
+             "%s: neither token_embd.weight nor tokenizer.ggml.tokens gives the vocabulary "
+             "size",
+             gguf_path(g));
         return -1;
     }
     if (n < 1 || n > INT_MAX) {
-        io_error(err, err_len, "%s: vocabulary size %" PRIu64 " is out of range", gguf_path(g), n);
+        fail(err, err_len, "%s: vocabulary size %" PRIu64 " is out of range", gguf_path(g), n);
         return -1;
     }
     cfg->vocab_size = (int)n;
@@ -176,10 +175,10 @@ int gguf_llama_config(const Gguf *g, LlamaConfig *cfg, char *err, size_t err_len
         get_count(g, key, &cfg->n_kv_heads, err, err_len) < 0)
         return -1;
     if (cfg->n_heads % cfg->n_kv_heads) {
-        io_error(err, err_len,
-                 "%s: %s.attention.head_count_kv = %d does not divide "
-                 "%s.attention.head_count = %d",
-                 path, arch, cfg->n_kv_heads, arch, cfg->n_heads);
+        fail(err, err_len,
+             "%s: %s.attention.head_count_kv = %d does not divide "
+             "%s.attention.head_count = %d",
+             path, arch, cfg->n_kv_heads, arch, cfg->n_heads);
         return -1;
     }
     if (read_head_dim(g, arch, cfg, err, err_len) < 0) return -1;
@@ -235,7 +234,7 @@ static int check_param(const Gguf *g, const LlamaConfig *cfg, ParamKind kind, in
     tensor_name(kind, layer, name, sizeof(name));
     const GgufTensor *t = gguf_find_tensor(g, name);
     if (!t) {
-        io_error(err, err_len, "%s: tensor '%s' is missing", gguf_path(g), name);
+        fail(err, err_len, "%s: tensor '%s' is missing", gguf_path(g), name);
         return -1;
     }
     uint64_t ne[2];
@@ -248,16 +247,16 @@ static int check_param(const Gguf *g, const LlamaConfig *cfg, ParamKind kind, in
             snprintf(want, sizeof(want),
                      "[%" PRIu64 ", %" PRIu64 "] (HF [%" PRIu64 ", %" PRIu64 "])", ne[0], ne[1],
                      ne[1], ne[0]);
-        io_error(err, err_len,
-                 "%s: tensor '%s' has %" PRIu32 " dims, ne [%" PRIu64 ", %" PRIu64 ", %" PRIu64
-                 ", %" PRIu64 "], expected ne %s",
-                 gguf_path(g), name, t->n_dims, t->ne[0], t->ne[1], t->ne[2], t->ne[3], want);
+        fail(err, err_len,
+             "%s: tensor '%s' has %" PRIu32 " dims, ne [%" PRIu64 ", %" PRIu64 ", %" PRIu64
+             ", %" PRIu64 "], expected ne %s",
+             gguf_path(g), name, t->n_dims, t->ne[0], t->ne[1], t->ne[2], t->ne[3], want);
         return -1;
     }
     // An unread type is refused now rather than midway through loading.
     if (!ggml_type_is_readable(t->type)) {
-        io_error(err, err_len, "%s: tensor '%s' is %s, a type that is not read", gguf_path(g), name,
-                 ggml_type_name(t->type));
+        fail(err, err_len, "%s: tensor '%s' is %s, a type that is not read", gguf_path(g), name,
+             ggml_type_name(t->type));
         return -1;
     }
     seen[t - gguf_tensor(g, 0)] = true;
@@ -268,7 +267,7 @@ int gguf_llama_check(const Gguf *g, const LlamaConfig *cfg, char *err, size_t er
     int n = gguf_n_tensors(g);
     bool *seen = calloc(n ? (size_t)n : 1, sizeof(bool)); // by tensor index
     if (!seen) {
-        io_error(err, err_len, "%s: out of memory", gguf_path(g));
+        fail(err, err_len, "%s: out of memory", gguf_path(g));
         return -1;
     }
     int rc = 0;
@@ -281,11 +280,11 @@ int gguf_llama_check(const Gguf *g, const LlamaConfig *cfg, char *err, size_t er
     for (int i = 0; i < n && rc == 0; i++) {
         if (seen[i]) continue;
         GgufString name = gguf_tensor(g, i)->name;
-        io_error(err, err_len,
-                 "%s: unexpected tensor '%.*s' (a %s with %d blocks%s has no such parameter)",
-                 gguf_path(g), (int)(name.len < 80 ? name.len : 80), name.ptr,
-                 cfg->qkv_bias ? "Qwen2" : "Llama", cfg->n_layers,
-                 cfg->tie_embeddings ? " and tied embeddings" : "");
+        fail(err, err_len,
+             "%s: unexpected tensor '%.*s' (a %s with %d blocks%s has no such parameter)",
+             gguf_path(g), (int)(name.len < 80 ? name.len : 80), name.ptr,
+             cfg->qkv_bias ? "Qwen2" : "Llama", cfg->n_layers,
+             cfg->tie_embeddings ? " and tied embeddings" : "");
         rc = -1;
     }
     free(seen);
@@ -324,23 +323,22 @@ static int unpermute_heads(float *w, int n_heads, int head_dim, int dim) {
 int gguf_llama_read(const Gguf *g, const LlamaConfig *cfg, ParamKind kind, int layer, float *dst,
                     char *err, size_t err_len) {
     if (param_per_layer(kind) && (layer < 0 || layer >= cfg->n_layers)) {
-        io_error(err, err_len, "%s: layer %d is out of range (the model has %d)", gguf_path(g),
-                 layer, cfg->n_layers);
+        fail(err, err_len, "%s: layer %d is out of range (the model has %d)", gguf_path(g), layer,
+             cfg->n_layers);
         return -1;
     }
     char name[64];
     tensor_name(kind, layer, name, sizeof(name));
     const GgufTensor *t = gguf_find_tensor(g, name);
     if (!t) {
-        io_error(err, err_len, "%s: tensor '%s' is missing%s", gguf_path(g), name,
-                 kind == PARAM_LM_HEAD ? " (the embeddings are tied: read PARAM_EMBED)" : "");
+        fail(err, err_len, "%s: tensor '%s' is missing%s", gguf_path(g), name,
+             kind == PARAM_LM_HEAD ? " (the embeddings are tied: read PARAM_EMBED)" : "");
         return -1;
     }
     uint64_t n_elements = param_elements(cfg, kind);
     if (t->n_elements != n_elements) {
-        io_error(err, err_len,
-                 "%s: tensor '%s' has %" PRIu64 " elements, the config implies %" PRIu64,
-                 gguf_path(g), name, t->n_elements, n_elements);
+        fail(err, err_len, "%s: tensor '%s' has %" PRIu64 " elements, the config implies %" PRIu64,
+             gguf_path(g), name, t->n_elements, n_elements);
         return -1;
     }
     if (gguf_tensor_to_f32(g, t, dst, err, err_len) < 0) return -1;
@@ -351,7 +349,7 @@ int gguf_llama_read(const Gguf *g, const LlamaConfig *cfg, ParamKind kind, int l
     if (arch < 0) return -1;
     if (!architectures[arch].permuted_qk) n_heads = 0;
     if (n_heads && unpermute_heads(dst, n_heads, cfg->head_dim, cfg->dim) < 0) {
-        io_error(err, err_len, "%s: out of memory reading '%s'", gguf_path(g), name);
+        fail(err, err_len, "%s: out of memory reading '%s'", gguf_path(g), name);
         return -1;
     }
     return 0;

@@ -1,6 +1,6 @@
 // GGUF writer; see gguf_writer.h. The file layout is described at the top of gguf.c.
 #include "gguf_writer.h"
-#include "io_error.h"
+#include "fail.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -47,28 +47,28 @@ static int check_set(const char *path, const GgufValue *set, int n_set, char *er
     for (int k = 0; k < n_set; k++) {
         const GgufValue *v = &set[k];
         if (!v->key || !v->key[0])
-            return io_error(err, err_len, "%s: metadata value #%d has no key", path, k);
+            return fail(err, err_len, "%s: metadata value #%d has no key", path, k);
         if (!strcmp(v->key, "general.alignment"))
-            return io_error(err, err_len,
-                            "%s: general.alignment cannot be set: the copy keeps the source's "
-                            "data layout",
-                            path);
+            return fail(err, err_len,
+                        "%s: general.alignment cannot be set: the copy keeps the source's "
+                        "data layout",
+                        path);
         for (int j = 0; j < k; j++)
             if (!strcmp(set[j].key, v->key))
-                return io_error(err, err_len, "%s: key '%s' is set twice", path, v->key);
+                return fail(err, err_len, "%s: key '%s' is set twice", path, v->key);
         if (is_integer_type(v->type)) {
             int64_t lo = integer_types[v->type].lo, hi = integer_types[v->type].hi;
             if (v->i < lo || v->i > hi)
-                return io_error(err, err_len,
-                                "%s: key '%s': %" PRId64 " is out of range for its type (%" PRId64
-                                "..%" PRId64 ")",
-                                path, v->key, v->i, lo, hi);
+                return fail(err, err_len,
+                            "%s: key '%s': %" PRId64 " is out of range for its type (%" PRId64
+                            "..%" PRId64 ")",
+                            path, v->key, v->i, lo, hi);
         } else if (v->type == GGUF_STRING ? !v->s
                                           : v->type != GGUF_FLOAT32 && v->type != GGUF_FLOAT64) {
-            return io_error(err, err_len,
-                            "%s: key '%s': value type %d cannot be set (a scalar, or a STRING "
-                            "with its text, can)",
-                            path, v->key, (int)v->type);
+            return fail(err, err_len,
+                        "%s: key '%s': value type %d cannot be set (a scalar, or a STRING "
+                        "with its text, can)",
+                        path, v->key, (int)v->type);
         }
     }
     return 0;
@@ -80,8 +80,8 @@ static int check_tensors(const char *path, const GgufTensor *const *tensors, int
         for (int j = 0; j < i; j++)
             if (tensors[i]->name.len == tensors[j]->name.len &&
                 !memcmp(tensors[i]->name.ptr, tensors[j]->name.ptr, tensors[i]->name.len))
-                return io_error(err, err_len, "%s: tensor '%.*s' is listed twice", path,
-                                (int)tensors[i]->name.len, tensors[i]->name.ptr);
+                return fail(err, err_len, "%s: tensor '%.*s' is listed twice", path,
+                            (int)tensors[i]->name.len, tensors[i]->name.ptr);
     return 0;
 }
 
@@ -202,7 +202,7 @@ int gguf_write_copy(const char *path, const Gguf *src, const GgufValue *set, int
         return -1;
     size_t tmp_len = strlen(path) + sizeof(".tmp");
     char *tmp = malloc(tmp_len);
-    if (!tmp) return io_error(err, err_len, "%s: out of memory", path);
+    if (!tmp) return fail(err, err_len, "%s: out of memory", path);
     snprintf(tmp, tmp_len, "%s.tmp", path);
 
     // Synced before the rename, so that a crash leaves either the old file or the whole new one.
@@ -217,9 +217,9 @@ int gguf_write_copy(const char *path, const Gguf *src, const GgufValue *set, int
     }
     int rc = 0;
     if (o.error)
-        rc = io_error(err, err_len, "%s: cannot write %s: %s", path, tmp, strerror(o.error));
+        rc = fail(err, err_len, "%s: cannot write %s: %s", path, tmp, strerror(o.error));
     else if (rename(tmp, path) != 0)
-        rc = io_error(err, err_len, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
+        rc = fail(err, err_len, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
     if (rc < 0 && created) remove(tmp);
     free(tmp);
     return rc;

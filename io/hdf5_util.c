@@ -1,7 +1,7 @@
 // Helpers of the HDF5 files; see hdf5_util.h.
 #include "hdf5_util.h"
 
-#include "io_error.h"
+#include "fail.h"
 #include "unicode.h"
 
 #include <errno.h>
@@ -24,7 +24,7 @@ int hdf5_fail(Hdf5Ctx *c, const char *fmt, ...) {
     va_start(args, fmt);
     vsnprintf(message, sizeof(message), fmt, args);
     va_end(args);
-    return io_error(c->err, c->err_len, "%s: %s", c->path, message);
+    return fail(c->err, c->err_len, "%s: %s", c->path, message);
 }
 
 // The innermost error's description. A failed read or write of the file driver describes itself

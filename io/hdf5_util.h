@@ -21,7 +21,7 @@ typedef struct {
     hid_t transfer; // dataset transfer properties: H5P_DEFAULT, or a smaller conversion buffer
 } Hdf5Ctx;
 
-// io_error with "path: " before the message. Returns -1.
+// fail with "path: " before the message. Returns -1.
 int hdf5_fail(Hdf5Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // hdf5_fail with ": " and what went wrong deepest inside HDF5 after the message. Call it right

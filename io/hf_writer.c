@@ -1,5 +1,6 @@
 #include "hf_writer.h"
 
+#include "fs.h"
 #include "safetensors.h"
 
 #include <errno.h>
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define PATH_MAX_LEN 4096
 
@@ -34,26 +34,6 @@ static void param_name(char *buf, size_t len, ParamKind kind, int layer) {
     else
         snprintf(buf, len, "model.layers.%d.%s.weight", layer,
                  projection_modules[kind - PARAM_PROJ_FIRST]);
-}
-
-int hf_make_dirs(const char *dir, char *err, size_t err_len) {
-    char path[PATH_MAX_LEN];
-    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) {
-        snprintf(err, err_len, "%.200s...: path too long", dir);
-        return -1;
-    }
-    // Each prefix ending before a '/', then the whole path.
-    for (char *p = path + 1;; p++) {
-        if (*p && *p != '/') continue;
-        char saved = *p;
-        *p = 0;
-        if (mkdir(path, 0777) < 0 && errno != EEXIST) {
-            snprintf(err, err_len, "%s: cannot create the folder: %s", path, strerror(errno));
-            return -1;
-        }
-        *p = saved;
-        if (!saved) return 0;
-    }
 }
 
 static json_t *config_json(const LlamaConfig *cfg, int bos, int eos) {
@@ -104,7 +84,7 @@ static int write_config(const char *dir, const LlamaConfig *cfg, int bos, int eo
 
 int hf_write_folder(const char *dir, const LlamaConfig *cfg, int bos, int eos, HfParamFn param,
                     void *ctx, char *err, size_t err_len) {
-    if (hf_make_dirs(dir, err, err_len) < 0) return -1;
+    if (make_dirs(dir, err, err_len) < 0) return -1;
     int max_tensors = 3 + cfg->n_layers * (2 + 2 * PROJ_COUNT);
     SafetensorsWriteTensor *tensors = calloc((size_t)max_tensors, sizeof(*tensors));
     char(*names)[96] = calloc((size_t)max_tensors, sizeof(*names));
@@ -136,29 +116,4 @@ int hf_write_folder(const char *dir, const LlamaConfig *cfg, int bos, int eos, H
     free(names);
     if (rc < 0) return -1;
     return write_config(dir, cfg, bos, eos, err, err_len);
-}
-
-int hf_copy_file(const char *src, const char *dir, const char *name, char *err, size_t err_len) {
-    char path[PATH_MAX_LEN], tmp[PATH_MAX_LEN + 8];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *in = fopen(src, "rb");
-    if (!in) {
-        snprintf(err, err_len, "%s: cannot open: %s", src, strerror(errno));
-        return -1;
-    }
-    FILE *out = fopen(tmp, "wb");
-    bool ok = out != NULL;
-    char buf[1 << 16];
-    size_t got;
-    while (ok && (got = fread(buf, 1, sizeof(buf), in)) > 0) ok = fwrite(buf, 1, got, out) == got;
-    ok = ok && !ferror(in);
-    fclose(in);
-    if (out) ok = (fclose(out) == 0) && ok;
-    if (!ok || rename(tmp, path) < 0) {
-        snprintf(err, err_len, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
 }

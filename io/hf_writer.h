@@ -18,10 +18,4 @@ typedef const float *(*HfParamFn)(void *ctx, ParamKind kind, int layer);
 int hf_write_folder(const char *dir, const LlamaConfig *cfg, int bos, int eos, HfParamFn param,
                     void *ctx, char *err, size_t err_len);
 
-// Copies the file src to dir/name through a temporary file. 0, or -1 with err.
-int hf_copy_file(const char *src, const char *dir, const char *name, char *err, size_t err_len);
-
-// Creates dir and its missing parents. 0, or -1 with err.
-int hf_make_dirs(const char *dir, char *err, size_t err_len);
-
 #endif

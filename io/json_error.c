@@ -1,6 +1,6 @@
 // JSON error messages; see json_error.h.
 #include "json_error.h"
-#include "io_error.h"
+#include "fail.h"
 
 const char *json_type_name(const json_t *value) {
     if (!value) return "nothing";
@@ -25,7 +25,7 @@ const char *json_type_name(const json_t *value) {
 
 int json_load_error(char *err, size_t err_len, const char *name, const json_error_t *jerr) {
     if (jerr->line > 0)
-        return io_error(err, err_len, "%s:%d:%d: malformed JSON: %s", name, jerr->line,
-                        jerr->column, jerr->text);
-    return io_error(err, err_len, "%s: %s", name, jerr->text);
+        return fail(err, err_len, "%s:%d:%d: malformed JSON: %s", name, jerr->line, jerr->column,
+                    jerr->text);
+    return fail(err, err_len, "%s: %s", name, jerr->text);
 }

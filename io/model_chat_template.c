@@ -1,8 +1,8 @@
 // A model's own chat template, recognised; see model_chat_template.h.
 #include "model_chat_template.h"
 
+#include "fail.h"
 #include "gguf.h"
-#include "io_error.h"
 #include "json_error.h"
 #include "mapped_file.h"
 
@@ -84,15 +84,15 @@ static int chatml_default_system(const char *jinja, char **text, char *err, size
             memchr(start, '"', (size_t)(end - start)))
             continue;
         if (!(*text = unescape_literal(start, end)))
-            return io_error(err, err_len,
-                            "its default system text has an escape other than "
-                            "\\n, \\t, \\\\, \\' and \\\"");
+            return fail(err, err_len,
+                        "its default system text has an escape other than "
+                        "\\n, \\t, \\\\, \\' and \\\"");
         if (has(*text, "{prompt}") || has(*text, "{system}")) {
             free(*text);
             *text = NULL;
-            return io_error(err, err_len,
-                            "its default system text holds {prompt} or {system}, "
-                            "which the project's template form would fill in");
+            return fail(err, err_len,
+                        "its default system text holds {prompt} or {system}, "
+                        "which the project's template form would fill in");
         }
         return 0;
     }
@@ -182,13 +182,12 @@ int model_chat_template_recognise(const char *jinja, const ChatSpecialTokens *sp
     }
     if (!out->family) {
         model_chat_template_free(out);
-        return io_error(err, err_len, "a chat template of no family are knows (%s%s%s)",
-                        why[0] ? why : families, why[0] ? "; it knows " : "",
-                        why[0] ? families : "");
+        return fail(err, err_len, "a chat template of no family are knows (%s%s%s)",
+                    why[0] ? why : families, why[0] ? "; it knows " : "", why[0] ? families : "");
     }
     if (!out->plain || (system_turn && !out->with_system)) {
         model_chat_template_free(out);
-        return io_error(err, err_len, "out of memory");
+        return fail(err, err_len, "out of memory");
     }
     return 0;
 }
@@ -200,7 +199,7 @@ void model_chat_template_free(ModelChatTemplate *t) {
 }
 
 static int copy_text(const char *text, char **jinja, char *err, size_t err_len) {
-    return (*jinja = strdup(text)) ? 1 : io_error(err, err_len, "out of memory");
+    return (*jinja = strdup(text)) ? 1 : fail(err, err_len, "out of memory");
 }
 
 // tokenizer_config.json's chat_template: a string, or (transformers >= 4.34) a list of
@@ -219,10 +218,10 @@ static int config_template(const json_t *value, const char *where, char **jinja,
                 return copy_text(json_string_value(text), jinja, err, err_len);
         }
     }
-    return io_error(err, err_len,
-                    "%s is %s, expected a string or a list of {name, template} "
-                    "with one named \"default\"",
-                    where, json_type_name(value));
+    return fail(err, err_len,
+                "%s is %s, expected a string or a list of {name, template} "
+                "with one named \"default\"",
+                where, json_type_name(value));
 }
 
 // A folder's template: tokenizer_config.json's chat_template, else chat_template.jinja (where
@@ -249,7 +248,7 @@ static int folder_template(const char *dir, char **jinja, char *where, size_t wh
     *jinja = strndup(file.data ? (const char *)file.data : "", file.size);
     mapped_file_close(&file);
     snprintf(where, where_len, "%s", path);
-    return *jinja ? 1 : io_error(err, err_len, "out of memory");
+    return *jinja ? 1 : fail(err, err_len, "out of memory");
 }
 
 int model_chat_template_read(const char *path, char **jinja, char *where, size_t where_len,
@@ -257,7 +256,7 @@ int model_chat_template_read(const char *path, char **jinja, char *where, size_t
     *jinja = NULL;
     if (err_len) err[0] = '\0';
     struct stat st;
-    if (stat(path, &st) != 0) return io_error(err, err_len, "%s: no such file or folder", path);
+    if (stat(path, &st) != 0) return fail(err, err_len, "%s: no such file or folder", path);
     if (S_ISDIR(st.st_mode)) return folder_template(path, jinja, where, where_len, err, err_len);
     Gguf *g = gguf_open(path, err, err_len);
     if (!g) return -1;
@@ -268,7 +267,7 @@ int model_chat_template_read(const char *path, char **jinja, char *where, size_t
     if (gguf_has(g, key)) {
         rc = gguf_get_string(g, key, &text, err, err_len) < 0 ? -1 : 1;
         if (rc == 1 && !(*jinja = strndup(text.ptr, text.len)))
-            rc = io_error(err, err_len, "out of memory");
+            rc = fail(err, err_len, "out of memory");
     }
     gguf_close(g);
     return rc;
@@ -294,10 +293,10 @@ int model_chat_template_load(const char *path, const Tokenizer *tok, ModelChatTe
     int rc = model_chat_template_recognise(jinja, &special, out, why, sizeof why);
     free(jinja);
     if (rc < 0)
-        return io_error(err, err_len,
-                        "%s: %s; state the template in the project's form instead (are generate "
-                        "--template, a config's template = \"...{prompt}...\")",
-                        where, why);
+        return fail(err, err_len,
+                    "%s: %s; state the template in the project's form instead (are generate "
+                    "--template, a config's template = \"...{prompt}...\")",
+                    where, why);
     return 1;
 }
 
@@ -316,18 +315,18 @@ char *model_chat_template_resolve(const char *path, const Tokenizer *tok, const 
         if (chosen)
             text = strdup(chosen);
         else if (!found)
-            io_error(err, err_len,
-                     "%s carries no chat template, so a system text has nowhere to "
-                     "go: give a template with {system}",
-                     path);
+            fail(err, err_len,
+                 "%s carries no chat template, so a system text has nowhere to "
+                 "go: give a template with {system}",
+                 path);
         else
-            io_error(err, err_len,
-                     "%s: the model's chat template (%s) has no system turn: give a "
-                     "template with {system} to use a system text",
-                     path, t.family);
+            fail(err, err_len,
+                 "%s: the model's chat template (%s) has no system turn: give a "
+                 "template with {system} to use a system text",
+                 path, t.family);
         if (found) model_chat_template_free(&t);
         if (!chosen) return NULL;
     }
-    if (!text) io_error(err, err_len, "out of memory");
+    if (!text) fail(err, err_len, "out of memory");
     return text;
 }

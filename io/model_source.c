@@ -6,9 +6,9 @@
 // later read only converts.
 #include "model_source.h"
 
+#include "fail.h"
 #include "gguf_model.h"
 #include "hf_config.h"
-#include "io_error.h"
 #include "json_error.h"
 #include "safetensors.h"
 
@@ -132,7 +132,7 @@ static int add_shard(ModelSource *src, const char *file_name, char *err, size_t 
     SafetensorsFile **grown = realloc(src->shards, (size_t)(src->n_shards + 1) * sizeof(*grown));
     if (!path || !grown) {
         free(path);
-        io_error(err, err_len, "%s: out of memory", src->path);
+        fail(err, err_len, "%s: out of memory", src->path);
         return -1;
     }
     src->shards = grown;
@@ -169,16 +169,16 @@ static int open_index(ModelSource *src, const char *index_path, char *err, size_
     const char *name;
     json_t *file;
     if (!json_is_object(map)) {
-        io_error(err, err_len, "%s: field 'weight_map' must be an object of tensor -> file",
-                 index_path);
+        fail(err, err_len, "%s: field 'weight_map' must be an object of tensor -> file",
+             index_path);
         goto done;
     }
     json_object_foreach(map, name, file) {
         const char *file_name = json_string_value(file);
         if (!file_name || !is_plain_file_name(file_name)) {
-            io_error(err, err_len,
-                     "%s: weight_map['%s'] must be the name of a file in the folder, got %s",
-                     index_path, name, file_name ? file_name : "a non-string");
+            fail(err, err_len,
+                 "%s: weight_map['%s'] must be the name of a file in the folder, got %s",
+                 index_path, name, file_name ? file_name : "a non-string");
             goto done;
         }
         if (shard_by_name(src, file_name) >= 0) continue;
@@ -186,8 +186,8 @@ static int open_index(ModelSource *src, const char *index_path, char *err, size_
         bool exists = shard_path && is_file(shard_path);
         free(shard_path);
         if (!exists) {
-            io_error(err, err_len, "%s: names shard '%s' (for tensor '%s'), which does not exist",
-                     index_path, file_name, name);
+            fail(err, err_len, "%s: names shard '%s' (for tensor '%s'), which does not exist",
+                 index_path, file_name, name);
             goto done;
         }
         if (add_shard(src, file_name, err, err_len) < 0) goto done;
@@ -195,8 +195,8 @@ static int open_index(ModelSource *src, const char *index_path, char *err, size_
     json_object_foreach(map, name, file) {
         const SafetensorsFile *shard = src->shards[shard_by_name(src, json_string_value(file))];
         if (!safetensors_find(shard, name)) {
-            io_error(err, err_len, "%s: maps tensor '%s' to %s, which does not hold it", index_path,
-                     name, safetensors_path(shard));
+            fail(err, err_len, "%s: maps tensor '%s' to %s, which does not hold it", index_path,
+                 name, safetensors_path(shard));
             goto done;
         }
     }
@@ -206,9 +206,9 @@ static int open_index(ModelSource *src, const char *index_path, char *err, size_
             const char *tensor = safetensors_tensor(src->shards[s], i)->name;
             const char *mapped = json_string_value(json_object_get(map, tensor));
             if (!mapped || strcmp(mapped, shard_name)) {
-                io_error(err, err_len, "%s: holds tensor '%s', which the index %s",
-                         safetensors_path(src->shards[s]), tensor,
-                         mapped ? "maps to another shard" : "does not list");
+                fail(err, err_len, "%s: holds tensor '%s', which the index %s",
+                     safetensors_path(src->shards[s]), tensor,
+                     mapped ? "maps to another shard" : "does not list");
                 goto done;
             }
         }
@@ -240,21 +240,20 @@ static int assign_slots(ModelSource *src, char *err, size_t err_len) {
             }
             Slot *slot = &src->slots[slot_index(cfg, kind, layer)];
             if (slot->tensor) {
-                io_error(err, err_len, "%s: tensor '%s' appears twice (also in %s)",
-                         safetensors_path(f), t->name, safetensors_path(slot->file));
+                fail(err, err_len, "%s: tensor '%s' appears twice (also in %s)",
+                     safetensors_path(f), t->name, safetensors_path(slot->file));
                 return -1;
             }
             *slot = (Slot){f, t};
         }
     }
     if (n_extra) {
-        io_error(err, err_len,
-                 "%s%s (%d unexpected in all): a %s with %d layers has no such tensor", first_extra,
-                 n_extra > 1 ? " and others" : "", n_extra,
-                 cfg->qkv_bias         ? "Qwen2"
-                 : cfg->tie_embeddings ? "tied-embedding Llama"
-                                       : "Llama",
-                 cfg->n_layers);
+        fail(err, err_len, "%s%s (%d unexpected in all): a %s with %d layers has no such tensor",
+             first_extra, n_extra > 1 ? " and others" : "", n_extra,
+             cfg->qkv_bias         ? "Qwen2"
+             : cfg->tie_embeddings ? "tied-embedding Llama"
+                                   : "Llama",
+             cfg->n_layers);
         return -1;
     }
     return 0;
@@ -275,8 +274,8 @@ static int check_slots(const ModelSource *src, char *err, size_t err_len) {
             }
             const SafetensorsTensor *t = slot->tensor;
             if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16) {
-                io_error(err, err_len, "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16",
-                         safetensors_path(slot->file), t->name, safetensors_dtype_name(t->dtype));
+                fail(err, err_len, "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16",
+                     safetensors_path(slot->file), t->name, safetensors_dtype_name(t->dtype));
                 return -1;
             }
             int64_t shape[2];
@@ -285,15 +284,15 @@ static int check_slots(const ModelSource *src, char *err, size_t err_len) {
                 char got[128], want[64];
                 safetensors_format_shape(got, sizeof(got), t->shape, t->n_dims);
                 safetensors_format_shape(want, sizeof(want), shape, n_dims);
-                io_error(err, err_len, "%s: tensor '%s' has shape %s, config.json implies %s",
-                         safetensors_path(slot->file), t->name, got, want);
+                fail(err, err_len, "%s: tensor '%s' has shape %s, config.json implies %s",
+                     safetensors_path(slot->file), t->name, got, want);
                 return -1;
             }
         }
     }
     if (n_missing) {
-        io_error(err, err_len, "%s: missing tensor '%s'%s (%d missing in all)", src->path,
-                 first_missing, n_missing > 1 ? " and others" : "", n_missing);
+        fail(err, err_len, "%s: missing tensor '%s'%s (%d missing in all)", src->path,
+             first_missing, n_missing > 1 ? " and others" : "", n_missing);
         return -1;
     }
     return 0;
@@ -307,22 +306,22 @@ static int open_folder(ModelSource *src, char *err, size_t err_len) {
     int rc = -1;
     HfConfig hf;
     if (!config_path || !single_path || !index_path || !bin_path) {
-        io_error(err, err_len, "%s: out of memory", src->path);
+        fail(err, err_len, "%s: out of memory", src->path);
     } else if (hf_config_load(config_path, &hf, err, err_len) == 0) {
         src->cfg = hf.cfg;
         src->slots = calloc((size_t)PARAM_COUNT * (size_t)src->cfg.n_layers, sizeof(Slot));
         // transformers reads model.safetensors when both it and an index are present.
         if (!src->slots)
-            io_error(err, err_len, "%s: out of memory", src->path);
+            fail(err, err_len, "%s: out of memory", src->path);
         else if (is_file(single_path))
             rc = add_shard(src, SINGLE_NAME, err, err_len);
         else if (is_file(index_path))
             rc = open_index(src, index_path, err, err_len);
         else
-            io_error(err, err_len, "%s: no %s or %s%s", src->path, SINGLE_NAME, INDEX_NAME,
-                     is_file(bin_path) ? " (pytorch_model.bin is not read: save the model with "
-                                         "safe_serialization=True)"
-                                       : "");
+            fail(err, err_len, "%s: no %s or %s%s", src->path, SINGLE_NAME, INDEX_NAME,
+                 is_file(bin_path) ? " (pytorch_model.bin is not read: save the model with "
+                                     "safe_serialization=True)"
+                                   : "");
         if (rc == 0) rc = assign_slots(src, err, err_len);
         if (rc == 0) rc = check_slots(src, err, err_len);
     }
@@ -349,7 +348,7 @@ ModelSource *model_source_open(const char *path, char *err, size_t err_len) {
     ModelSource *src = calloc(1, sizeof(*src));
     if (src) src->path = strdup(path);
     if (!src || !src->path) {
-        io_error(err, err_len, "%s: out of memory", path);
+        fail(err, err_len, "%s: out of memory", path);
         free(src);
         return NULL;
     }
@@ -360,7 +359,7 @@ ModelSource *model_source_open(const char *path, char *err, size_t err_len) {
     struct stat st;
     int rc = -1;
     if (stat(path, &st) != 0) {
-        io_error(err, err_len, "%s: %s", path, strerror(errno));
+        fail(err, err_len, "%s: %s", path, strerror(errno));
     } else if (S_ISDIR(st.st_mode)) {
         src->format = MODEL_FORMAT_HF;
         rc = open_folder(src, err, err_len);
@@ -368,8 +367,8 @@ ModelSource *model_source_open(const char *path, char *err, size_t err_len) {
         src->format = MODEL_FORMAT_GGUF;
         rc = open_gguf(src, err, err_len);
     } else {
-        io_error(err, err_len,
-                 "%s: expected a model folder (config.json and safetensors) or a .gguf file", path);
+        fail(err, err_len,
+             "%s: expected a model folder (config.json and safetensors) or a .gguf file", path);
     }
     if (rc < 0) {
         model_source_close(src);
@@ -405,8 +404,7 @@ const char *model_source_dtype(const ModelSource *src, ParamKind kind, int layer
 int model_source_read(const ModelSource *src, ParamKind kind, int layer, float *dst, char *err,
                       size_t err_len) {
     if (!param_present(&src->cfg, kind)) {
-        io_error(err, err_len, "%s: the LM head is tied to the embedding, read PARAM_EMBED",
-                 src->path);
+        fail(err, err_len, "%s: the LM head is tied to the embedding, read PARAM_EMBED", src->path);
         return -1;
     }
     if (src->format == MODEL_FORMAT_GGUF)

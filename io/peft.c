@@ -1,8 +1,8 @@
 // PEFT LoRA adapter folders; see peft.h.
 #include "peft.h"
 
+#include "fail.h"
 #include "hf_config.h"
-#include "io_error.h"
 #include "json_error.h"
 #include "safetensors.h"
 
@@ -102,13 +102,13 @@ static int read_targets(const char *path, const json_t *v, unsigned *targets, ch
         return 0;
     }
     if (json_is_string(v))
-        return io_error(err, err_len,
-                        "%s: target_modules as a regular expression ('%.100s') is not supported: "
-                        "list the module names",
-                        path, json_string_value(v));
+        return fail(err, err_len,
+                    "%s: target_modules as a regular expression ('%.100s') is not supported: "
+                    "list the module names",
+                    path, json_string_value(v));
     if (!json_is_array(v) || json_array_size(v) == 0)
-        return io_error(err, err_len, "%s: target_modules must be a non-empty list of module names",
-                        path);
+        return fail(err, err_len, "%s: target_modules must be a non-empty list of module names",
+                    path);
     size_t i;
     const json_t *item;
     json_array_foreach(v, i, item) {
@@ -116,10 +116,10 @@ static int read_targets(const char *path, const json_t *v, unsigned *targets, ch
         int p = 0;
         while (p < PROJ_COUNT && (!name || strcmp(name, module_name((Projection)p)))) p++;
         if (p == PROJ_COUNT)
-            return io_error(err, err_len,
-                            "%s: target module '%.100s' is not supported (expected q_proj, k_proj, "
-                            "v_proj, o_proj, gate_proj, up_proj or down_proj)",
-                            path, name ? name : "(not a string)");
+            return fail(err, err_len,
+                        "%s: target module '%.100s' is not supported (expected q_proj, k_proj, "
+                        "v_proj, o_proj, gate_proj, up_proj or down_proj)",
+                        path, name ? name : "(not a string)");
         *targets |= 1u << p;
     }
     return 0;
@@ -133,19 +133,17 @@ static int read_layers(const char *path, const json_t *v, int n_layers, bool *la
         return 0;
     }
     if (!json_is_integer(v) && !json_is_array(v))
-        return io_error(err, err_len,
-                        "%s: layers_to_transform must be null, a layer index or a list of them",
-                        path);
+        return fail(err, err_len,
+                    "%s: layers_to_transform must be null, a layer index or a list of them", path);
     size_t n = json_is_array(v) ? json_array_size(v) : 1;
     for (size_t i = 0; i < n; i++) {
         const json_t *item = json_is_array(v) ? json_array_get(v, i) : v;
         json_int_t l = json_is_integer(item) ? json_integer_value(item) : -1;
         if (l < 0 || l >= n_layers)
-            return io_error(
-                err, err_len,
-                "%s: layers_to_transform must hold layer indices in 0..%d (the base model "
-                "has %d layers)",
-                path, n_layers - 1, n_layers);
+            return fail(err, err_len,
+                        "%s: layers_to_transform must hold layer indices in 0..%d (the base model "
+                        "has %d layers)",
+                        path, n_layers - 1, n_layers);
         layer_on[l] = true;
     }
     return 0;
@@ -162,19 +160,19 @@ static int refuse_unsupported(const char *path, const json_t *root, char *err, s
     for (int i = 0; i < (int)(sizeof(off_flags) / sizeof(off_flags[0])); i++) {
         const json_t *v = json_object_get(root, off_flags[i][0]);
         if (json_is_true(v))
-            return io_error(err, err_len, "%s: %s = true (%s) is not supported", path,
-                            off_flags[i][0], off_flags[i][1]);
+            return fail(err, err_len, "%s: %s = true (%s) is not supported", path, off_flags[i][0],
+                        off_flags[i][1]);
     }
     const json_t *bias = json_object_get(root, "bias");
     if (bias && (!json_is_string(bias) || strcmp(json_string_value(bias), "none")))
-        return io_error(err, err_len, "%s: bias '%.100s' is not supported (only \"none\")", path,
-                        json_is_string(bias) ? json_string_value(bias) : "(not a string)");
+        return fail(err, err_len, "%s: bias '%.100s' is not supported (only \"none\")", path,
+                    json_is_string(bias) ? json_string_value(bias) : "(not a string)");
     static const char *const empty_fields[] = {"rank_pattern", "alpha_pattern", "modules_to_save"};
     for (int i = 0; i < 3; i++) {
         const json_t *v = json_object_get(root, empty_fields[i]);
         if (v && !json_is_null(v) && json_object_size(v) + json_array_size(v) > 0)
-            return io_error(err, err_len, "%s: %s is not supported (it must be empty or null)",
-                            path, empty_fields[i]);
+            return fail(err, err_len, "%s: %s is not supported (it must be empty or null)", path,
+                        empty_fields[i]);
     }
     return 0;
 }
@@ -189,13 +187,13 @@ static int read_config(const char *path, const LlamaConfig *base, AdapterShape *
     const json_t *r = json_object_get(root, "r");
     const json_t *alpha = json_object_get(root, "lora_alpha");
     if (!json_is_object(root))
-        io_error(err, err_len, "%s: expected a JSON object", path);
+        fail(err, err_len, "%s: expected a JSON object", path);
     else if (!json_is_string(type) || strcmp(json_string_value(type), "LORA"))
-        io_error(err, err_len, "%s: peft_type must be \"LORA\"", path);
+        fail(err, err_len, "%s: peft_type must be \"LORA\"", path);
     else if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 65536)
-        io_error(err, err_len, "%s: field 'r' must be an integer in 1..65536", path);
+        fail(err, err_len, "%s: field 'r' must be an integer in 1..65536", path);
     else if (!json_is_number(alpha) || !isfinite((float)json_number_value(alpha)))
-        io_error(err, err_len, "%s: field 'lora_alpha' must be a finite number", path);
+        fail(err, err_len, "%s: field 'lora_alpha' must be a finite number", path);
     else if (refuse_unsupported(path, root, err, err_len) == 0 &&
              read_targets(path, json_object_get(root, "target_modules"), &shape->targets, err,
                           err_len) == 0 &&
@@ -239,10 +237,10 @@ static int read_tensor(const SafetensorsFile *f, const SafetensorsTensor *t, con
                        int layer, Projection p, char matrix, char *err, size_t err_len) {
     float *dst = matrix == 'A' ? peft_A(a, layer, p) : peft_B(a, layer, p);
     if (!dst)
-        return io_error(err, err_len,
-                        "%s: tensor '%s' adapts a module that target_modules and "
-                        "layers_to_transform leave out",
-                        safetensors_path(f), t->name);
+        return fail(err, err_len,
+                    "%s: tensor '%s' adapts a module that target_modules and "
+                    "layers_to_transform leave out",
+                    safetensors_path(f), t->name);
     int out, in;
     projection_shape(&a->base, p, &out, &in);
     int64_t want[2] = {matrix == 'A' ? a->rank : out, matrix == 'A' ? in : a->rank};
@@ -250,11 +248,11 @@ static int read_tensor(const SafetensorsFile *f, const SafetensorsTensor *t, con
         char got_text[128], want_text[64];
         safetensors_format_shape(got_text, sizeof(got_text), t->shape, t->n_dims);
         safetensors_format_shape(want_text, sizeof(want_text), want, 2);
-        return io_error(err, err_len,
-                        "%s: tensor '%s' has shape %s, expected %s (r = %d on the base model's %s "
-                        "[%d, %d]): the adapter was made for another model or rank",
-                        safetensors_path(f), t->name, got_text, want_text, a->rank, module_name(p),
-                        out, in);
+        return fail(err, err_len,
+                    "%s: tensor '%s' has shape %s, expected %s (r = %d on the base model's %s "
+                    "[%d, %d]): the adapter was made for another model or rank",
+                    safetensors_path(f), t->name, got_text, want_text, a->rank, module_name(p), out,
+                    in);
     }
     return safetensors_read_f32(f, t, dst, (size_t)want[0] * (size_t)want[1], err, err_len);
 }
@@ -269,9 +267,9 @@ static int read_weights(const char *path, PeftAdapter *a, char *err, size_t err_
         Projection p;
         char matrix;
         if (!parse_tensor_name(t->name, a->base.n_layers, &layer, &p, &matrix))
-            rc = io_error(err, err_len,
-                          "%s: unexpected tensor '%.150s' (not a LoRA matrix of a %d-layer Llama)",
-                          path, t->name, a->base.n_layers);
+            rc = fail(err, err_len,
+                      "%s: unexpected tensor '%.150s' (not a LoRA matrix of a %d-layer Llama)",
+                      path, t->name, a->base.n_layers);
         else
             rc = read_tensor(f, t, a, layer, p, matrix, err, err_len);
     }
@@ -281,7 +279,7 @@ static int read_weights(const char *path, PeftAdapter *a, char *err, size_t err_
                 char name[160];
                 tensor_name(name, sizeof(name), l, (Projection)p, m);
                 if (!safetensors_find(f, name))
-                    rc = io_error(err, err_len, "%s: missing tensor '%s'", path, name);
+                    rc = fail(err, err_len, "%s: missing tensor '%s'", path, name);
             }
         }
     }
@@ -296,10 +294,10 @@ int peft_load(const char *dir, const LlamaConfig *base, PeftAdapter *a, char *er
     AdapterShape shape = {.layer_on = calloc((size_t)base->n_layers, sizeof(bool))};
     int rc = -1;
     if (!config_path || !weights_path || !shape.layer_on) {
-        io_error(err, err_len, "%s: out of memory", dir);
+        fail(err, err_len, "%s: out of memory", dir);
     } else if (read_config(config_path, base, &shape, err, err_len) == 0) {
         if (peft_adapter_alloc(a, base, shape.targets, shape.layer_on, shape.rank, shape.alpha) < 0)
-            io_error(err, err_len, "%s: out of memory for the adapter", dir);
+            fail(err, err_len, "%s: out of memory for the adapter", dir);
         else
             rc = read_weights(weights_path, a, err, err_len);
     }
@@ -344,13 +342,13 @@ static int write_config(const char *path, const PeftAdapter *a, const char *base
     char *tmp = malloc(tmp_len);
     int rc = -1;
     if (!root || !tmp) {
-        io_error(err, err_len, "%s: out of memory", path);
+        fail(err, err_len, "%s: out of memory", path);
     } else {
         snprintf(tmp, tmp_len, "%s.tmp", path);
         if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
-            io_error(err, err_len, "%s: cannot write", tmp);
+            fail(err, err_len, "%s: cannot write", tmp);
         else if (rename(tmp, path) < 0)
-            io_error(err, err_len, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+            fail(err, err_len, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
         else
             rc = 0;
         if (rc < 0) remove(tmp);
@@ -367,7 +365,7 @@ static int write_weights(const char *path, const PeftAdapter *a, char *err, size
     if (!tensors || !names) {
         free(tensors);
         free(names);
-        return io_error(err, err_len, "%s: out of memory", path);
+        return fail(err, err_len, "%s: out of memory", path);
     }
     for (int l = 0; l < a->base.n_layers; l++) {
         for (int p = 0; p < PROJ_COUNT; p++) {
@@ -396,12 +394,12 @@ static int write_weights(const char *path, const PeftAdapter *a, char *err, size
 int peft_save(const char *dir, const PeftAdapter *a, const char *base_model, char *err,
               size_t err_len) {
     if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-        return io_error(err, err_len, "%s: cannot create the folder: %s", dir, strerror(errno));
+        return fail(err, err_len, "%s: cannot create the folder: %s", dir, strerror(errno));
     char *config_path = join_path(dir, CONFIG_NAME);
     char *weights_path = join_path(dir, WEIGHTS_NAME);
     int rc = -1;
     if (!config_path || !weights_path)
-        io_error(err, err_len, "%s: out of memory", dir);
+        fail(err, err_len, "%s: out of memory", dir);
     else if (write_weights(weights_path, a, err, err_len) == 0)
         rc = write_config(config_path, a, base_model, err, err_len);
     free(config_path);

@@ -1,6 +1,6 @@
 // Prompt datasets in JSONL and CSV; see prompt_set.h.
 #include "prompt_set.h"
-#include "io_error.h"
+#include "fail.h"
 #include "json_error.h"
 #include "mapped_file.h"
 #include "unicode.h"
@@ -58,7 +58,7 @@ row_error(const Loader *L, int line, const char *field, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return io_error(L->err, L->err_len, "%s:%d: %s: %s", loader_name(L), line, field, what);
+    return fail(L->err, L->err_len, "%s:%d: %s: %s", loader_name(L), line, field, what);
 }
 
 // A value quoted in a message: its first 40 bytes, anything but printable ASCII shown as '?'
@@ -116,12 +116,11 @@ static int push_row(Loader *L, PromptRow row, int line) {
     PromptSet *set = L->set;
     if (set->n == set->capacity) {
         if (set->capacity > INT_MAX / 2)
-            return io_error(L->err, L->err_len, "%s:%d: more than %d rows", loader_name(L), line,
-                            set->capacity);
+            return fail(L->err, L->err_len, "%s:%d: more than %d rows", loader_name(L), line,
+                        set->capacity);
         int capacity = set->capacity ? 2 * set->capacity : 256;
         PromptRow *rows = realloc(set->rows, (size_t)capacity * sizeof *rows);
-        if (!rows)
-            return io_error(L->err, L->err_len, "%s:%d: out of memory", loader_name(L), line);
+        if (!rows) return fail(L->err, L->err_len, "%s:%d: out of memory", loader_name(L), line);
         set->rows = rows;
         set->capacity = capacity;
     }
@@ -213,10 +212,9 @@ static int jsonl_row(Loader *L, int line, const char *s, size_t n) {
         return json_load_error(L->err, L->err_len, loader_name(L), &jerr);
     }
     PromptRow row = {0};
-    int rc = json_is_object(obj)
-                 ? json_row_fields(L, line, obj, &row)
-                 : io_error(L->err, L->err_len, "%s:%d: expected a JSON object, got %s",
-                            loader_name(L), line, json_type_name(obj));
+    int rc = json_is_object(obj) ? json_row_fields(L, line, obj, &row)
+                                 : fail(L->err, L->err_len, "%s:%d: expected a JSON object, got %s",
+                                        loader_name(L), line, json_type_name(obj));
     json_decref(obj);
     return rc ? -1 : push_row(L, row, line);
 }
@@ -271,10 +269,10 @@ static int csv_field(const Loader *L, CsvCursor *c, char *out, size_t *len, bool
         int open_line = c->line;
         for (c->p++;; c->p++) {
             if (c->p == c->end)
-                return io_error(L->err, L->err_len,
-                                "%s:%d: unterminated quoted field: the quote opened on this line "
-                                "is never closed",
-                                loader_name(L), open_line);
+                return fail(L->err, L->err_len,
+                            "%s:%d: unterminated quoted field: the quote opened on this line "
+                            "is never closed",
+                            loader_name(L), open_line);
             if (*c->p == '"') {
                 if (c->p + 1 == c->end || c->p[1] != '"') break;
                 c->p++; // "" inside quotes is one quote
@@ -287,10 +285,10 @@ static int csv_field(const Loader *L, CsvCursor *c, char *out, size_t *len, bool
     } else {
         for (; c->p < c->end && *c->p != ',' && !at_line_break(c); c->p++) {
             if (*c->p == '"')
-                return io_error(L->err, L->err_len,
-                                "%s:%d: a double quote inside an unquoted field (enclose the field "
-                                "in double quotes and double each quote inside it)",
-                                loader_name(L), c->line);
+                return fail(L->err, L->err_len,
+                            "%s:%d: a double quote inside an unquoted field (enclose the field "
+                            "in double quotes and double each quote inside it)",
+                            loader_name(L), c->line);
             if (out) out[n] = *c->p;
             n++;
         }
@@ -309,9 +307,9 @@ static int csv_field(const Loader *L, CsvCursor *c, char *out, size_t *len, bool
         return 0;
     }
     char shown[48];
-    return io_error(L->err, L->err_len,
-                    "%s:%d: expected a comma or a line break after a closing quote, got \"%s\"",
-                    loader_name(L), c->line, excerpt(c->p, 1, shown));
+    return fail(L->err, L->err_len,
+                "%s:%d: expected a comma or a line break after a closing quote, got \"%s\"",
+                loader_name(L), c->line, excerpt(c->p, 1, shown));
 }
 
 // Reads the header row into column[f], the column of field f (-1 for an absent optional one),
@@ -320,11 +318,11 @@ static int csv_header(Loader *L, CsvCursor *c, int column[N_FIELDS], int *n_colu
     for (int f = 0; f < N_FIELDS; f++) column[f] = -1;
     skip_blank_lines(c);
     if (c->p == c->end)
-        return io_error(L->err, L->err_len,
-                        "%s: no header row (expected a first line naming the columns "
-                        "%s,%s,%s)",
-                        loader_name(L), L->names[FIELD_PROMPT], L->names[FIELD_LABEL],
-                        L->names[FIELD_SPLIT]);
+        return fail(L->err, L->err_len,
+                    "%s: no header row (expected a first line naming the columns "
+                    "%s,%s,%s)",
+                    loader_name(L), L->names[FIELD_PROMPT], L->names[FIELD_LABEL],
+                    L->names[FIELD_SPLIT]);
     int line = c->line, n = 0;
     for (bool last = false; !last; n++) {
         char *name = L->text + L->used; // read into free space, not kept
@@ -333,8 +331,8 @@ static int csv_header(Loader *L, CsvCursor *c, int column[N_FIELDS], int *n_colu
         for (int f = 0; f < N_FIELDS; f++) {
             if (len != strlen(L->names[f]) || memcmp(name, L->names[f], len) != 0) continue;
             if (column[f] >= 0)
-                return io_error(L->err, L->err_len, "%s:%d: header: column \"%s\" appears twice",
-                                loader_name(L), line, L->names[f]);
+                return fail(L->err, L->err_len, "%s:%d: header: column \"%s\" appears twice",
+                            loader_name(L), line, L->names[f]);
             column[f] = n;
         }
     }
@@ -342,10 +340,10 @@ static int csv_header(Loader *L, CsvCursor *c, int column[N_FIELDS], int *n_colu
         bool fixed = (f == FIELD_LABEL && L->label_all != PROMPT_ANY) ||
                      (f == FIELD_SPLIT && L->split_all != PROMPT_ANY);
         if (column[f] < 0 && !fixed)
-            return io_error(L->err, L->err_len,
-                            "%s:%d: header: expected a column named \"%s\" (names are "
-                            "case-sensitive)",
-                            loader_name(L), line, L->names[f]);
+            return fail(L->err, L->err_len,
+                        "%s:%d: header: expected a column named \"%s\" (names are "
+                        "case-sensitive)",
+                        loader_name(L), line, L->names[f]);
         if (fixed) column[f] = -1; // the layout's value wins over a column of that name
     }
     *n_columns = n;
@@ -430,8 +428,8 @@ static int csv_record(Loader *L, CsvCursor *c, const int column[N_FIELDS], int n
         L->used += n_bytes + 1;
     }
     if (n != n_columns)
-        return io_error(L->err, L->err_len, "%s:%d: expected %d fields as in the header, got %d",
-                        loader_name(L), line, n_columns, n);
+        return fail(L->err, L->err_len, "%s:%d: expected %d fields as in the header, got %d",
+                    loader_name(L), line, n_columns, n);
     PromptRow row = {0};
     if (csv_row_fields(L, line, value, len, &row)) return -1;
     return push_row(L, row, line);
@@ -463,7 +461,7 @@ static size_t text_capacity(const char *name, const char *bytes, size_t len) {
 static int keep_text(Loader *L) {
     PromptSet *set = L->set;
     char **texts = realloc(set->texts, (size_t)(set->n_texts + 1) * sizeof *texts);
-    if (!texts) return io_error(L->err, L->err_len, "%s: out of memory", loader_name(L));
+    if (!texts) return fail(L->err, L->err_len, "%s: out of memory", loader_name(L));
     set->texts = texts;
     set->texts[set->n_texts++] = L->text;
     return 0;
@@ -491,11 +489,11 @@ int prompt_set_load_memory(PromptSet *set, const char *name, const char *bytes, 
                            size_t err_len) {
     if (layout && (layout->label_all < PROMPT_ANY || layout->label_all > 1 ||
                    layout->split_all < PROMPT_ANY || layout->split_all > PROMPT_TEST))
-        return io_error(err, err_len, "%s: layout: label_all %d, split_all %d out of range", name,
-                        layout->label_all, layout->split_all);
+        return fail(err, err_len, "%s: layout: label_all %d, split_all %d out of range", name,
+                    layout->label_all, layout->split_all);
     if (len > INT_MAX)
-        return io_error(err, err_len, "%s: %zu bytes, more than the 2 GiB a prompt file may hold",
-                        name, len);
+        return fail(err, err_len, "%s: %zu bytes, more than the 2 GiB a prompt file may hold", name,
+                    len);
     if (len == 0) bytes = ""; // an empty mapped file has no address
     static const char byte_order_mark[] = "\xEF\xBB\xBF";
     if (len >= 3 && memcmp(bytes, byte_order_mark, 3) == 0) {
@@ -505,11 +503,11 @@ int prompt_set_load_memory(PromptSet *set, const char *name, const char *bytes, 
     Loader L = loader_start(set, layout, err, err_len);
     L.capacity = text_capacity(name, bytes, len);
     L.text = malloc(L.capacity);
-    if (!L.text) return io_error(err, err_len, "%s: out of memory", name);
+    if (!L.text) return fail(err, err_len, "%s: out of memory", name);
     copy_text(&L, name, strlen(name));
     int n_before = set->n;
     int rc = format == PROMPT_CSV ? load_csv(&L, bytes, len) : load_jsonl(&L, bytes, len);
-    if (rc == 0 && set->n == n_before) rc = io_error(err, err_len, "%s: no rows", name);
+    if (rc == 0 && set->n == n_before) rc = fail(err, err_len, "%s: no rows", name);
     if (rc == 0) rc = keep_text(&L);
     if (rc != 0) {
         set->n = n_before;
@@ -531,9 +529,8 @@ int prompt_set_load(PromptSet *set, const char *path, const PromptLayout *layout
     else if (ends_with(path, ".csv"))
         format = PROMPT_CSV;
     else
-        return io_error(err, err_len,
-                        "%s: expected a .jsonl or .csv file (the extension picks the format)",
-                        path);
+        return fail(err, err_len,
+                    "%s: expected a .jsonl or .csv file (the extension picks the format)", path);
     MappedFile file;
     if (mapped_file_open(&file, path, err, err_len)) return -1;
     int rc = prompt_set_load_memory(set, path, (const char *)file.data, file.size, format, layout,
@@ -567,16 +564,16 @@ int prompt_set_check_task(const PromptSet *set, const char *what, char *err, siz
         int count[2] = {prompt_set_select(set, 0, split, NULL),
                         prompt_set_select(set, 1, split, NULL)};
         if (count[0] + count[1] == 0)
-            return io_error(err, err_len,
-                            "%s: no %s rows (ARE needs a train and a test split, each with "
-                            "labels 0 and 1)",
-                            what, split_names[split]);
+            return fail(err, err_len,
+                        "%s: no %s rows (ARE needs a train and a test split, each with "
+                        "labels 0 and 1)",
+                        what, split_names[split]);
         for (int label = 0; label < 2; label++)
             if (count[label] == 0)
-                return io_error(err, err_len,
-                                "%s: the %s split has no rows with label %d (label 0: %d rows, "
-                                "label 1: %d rows); the discriminator needs both classes",
-                                what, split_names[split], label, count[0], count[1]);
+                return fail(err, err_len,
+                            "%s: the %s split has no rows with label %d (label 0: %d rows, "
+                            "label 1: %d rows); the discriminator needs both classes",
+                            what, split_names[split], label, count[0], count[1]);
     }
     return 0;
 }

@@ -1,7 +1,7 @@
 // Safetensors reader and writer; see safetensors.h.
 #include "safetensors.h"
+#include "fail.h"
 #include "half.h"
-#include "io_error.h"
 #include "mapped_file.h"
 
 #include <assert.h>
@@ -93,9 +93,8 @@ static int parse_tensor(const char *path, const char *name, const json_t *entry,
                         const unsigned char *region, size_t region_len, SafetensorsTensor *t,
                         char *err, size_t err_len) {
     if (!json_is_object(entry)) {
-        io_error(err, err_len,
-                 "%s: tensor '%s': expected an object with dtype, shape and data_offsets", path,
-                 name);
+        fail(err, err_len, "%s: tensor '%s': expected an object with dtype, shape and data_offsets",
+             path, name);
         return -1;
     }
     t->name = name;
@@ -104,48 +103,47 @@ static int parse_tensor(const char *path, const char *name, const json_t *entry,
     const char *dtype_name = json_is_string(dtype) ? json_string_value(dtype) : "(none)";
     int d = dtype_from_name(dtype_name);
     if (d < 0) {
-        io_error(
-            err, err_len,
-            "%s: tensor '%s': dtype '%s' is not one of F64, F32, F16, BF16, I64, I32, I16, I8, "
-            "U8, BOOL",
-            path, name, dtype_name);
+        fail(err, err_len,
+             "%s: tensor '%s': dtype '%s' is not one of F64, F32, F16, BF16, I64, I32, I16, I8, "
+             "U8, BOOL",
+             path, name, dtype_name);
         return -1;
     }
     t->dtype = (SafetensorsDtype)d;
 
     t->n_dims = read_uint_array(json_object_get(entry, "shape"), 0, SAFETENSORS_MAX_DIMS, t->shape);
     if (t->n_dims < 0) {
-        io_error(err, err_len,
-                 "%s: tensor '%s': shape must be an array of at most %d non-negative integers",
-                 path, name, SAFETENSORS_MAX_DIMS);
+        fail(err, err_len,
+             "%s: tensor '%s': shape must be an array of at most %d non-negative integers", path,
+             name, SAFETENSORS_MAX_DIMS);
         return -1;
     }
     if (!tensor_size(t->shape, t->n_dims, dtype_info[d].size, &t->n_elements, &t->nbytes)) {
-        io_error(err, err_len, "%s: tensor '%s': shape overflows the address space", path, name);
+        fail(err, err_len, "%s: tensor '%s': shape overflows the address space", path, name);
         return -1;
     }
 
     int64_t offsets[2];
     if (read_uint_array(json_object_get(entry, "data_offsets"), 2, 2, offsets) < 0) {
-        io_error(err, err_len,
-                 "%s: tensor '%s': data_offsets must be an array of two non-negative integers",
-                 path, name);
+        fail(err, err_len,
+             "%s: tensor '%s': data_offsets must be an array of two non-negative integers", path,
+             name);
         return -1;
     }
     uint64_t begin = (uint64_t)offsets[0], end = (uint64_t)offsets[1];
     if (end < begin || end > region_len) {
-        io_error(err, err_len,
-                 "%s: tensor '%s': data_offsets [%llu, %llu] must satisfy begin <= end <= %zu "
-                 "(the data region's size)",
-                 path, name, (unsigned long long)begin, (unsigned long long)end, region_len);
+        fail(err, err_len,
+             "%s: tensor '%s': data_offsets [%llu, %llu] must satisfy begin <= end <= %zu "
+             "(the data region's size)",
+             path, name, (unsigned long long)begin, (unsigned long long)end, region_len);
         return -1;
     }
     if (end - begin != t->nbytes) {
-        io_error(err, err_len,
-                 "%s: tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but %zu %s elements "
-                 "need %zu",
-                 path, name, (unsigned long long)begin, (unsigned long long)end,
-                 (unsigned long long)(end - begin), t->n_elements, dtype_info[d].name, t->nbytes);
+        fail(err, err_len,
+             "%s: tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but %zu %s elements "
+             "need %zu",
+             path, name, (unsigned long long)begin, (unsigned long long)end,
+             (unsigned long long)(end - begin), t->n_elements, dtype_info[d].name, t->nbytes);
         return -1;
     }
     t->data = region + begin;
@@ -154,14 +152,14 @@ static int parse_tensor(const char *path, const char *name, const json_t *entry,
 
 static int parse_metadata(const char *path, json_t *metadata, char *err, size_t err_len) {
     if (!json_is_object(metadata)) {
-        io_error(err, err_len, "%s: __metadata__ must be an object of strings", path);
+        fail(err, err_len, "%s: __metadata__ must be an object of strings", path);
         return -1;
     }
     const char *key;
     json_t *value;
     json_object_foreach(metadata, key, value) {
         if (!json_is_string(value)) {
-            io_error(err, err_len, "%s: __metadata__ '%s': expected a string value", path, key);
+            fail(err, err_len, "%s: __metadata__ '%s': expected a string value", path, key);
             return -1;
         }
     }
@@ -185,20 +183,20 @@ static int check_tiling(const SafetensorsFile *f, const unsigned char *region, s
         size_t begin = (size_t)(t->data - region);
         if (begin < covered) {
             const SafetensorsTensor *prev = &f->tensors[i - 1];
-            io_error(err, err_len, "%s: tensors '%s' and '%s' overlap at data bytes [%zu, %zu)",
-                     f->path, prev->name, t->name, begin, covered);
+            fail(err, err_len, "%s: tensors '%s' and '%s' overlap at data bytes [%zu, %zu)",
+                 f->path, prev->name, t->name, begin, covered);
             return -1;
         }
         if (begin > covered) {
-            io_error(err, err_len, "%s: data bytes [%zu, %zu) belong to no tensor (before '%s')",
-                     f->path, covered, begin, t->name);
+            fail(err, err_len, "%s: data bytes [%zu, %zu) belong to no tensor (before '%s')",
+                 f->path, covered, begin, t->name);
             return -1;
         }
         covered = begin + t->nbytes;
     }
     if (covered != region_len) {
-        io_error(err, err_len, "%s: data region is %zu bytes but the tensors cover %zu", f->path,
-                 region_len, covered);
+        fail(err, err_len, "%s: data region is %zu bytes but the tensors cover %zu", f->path,
+             region_len, covered);
         return -1;
     }
     return 0;
@@ -209,12 +207,12 @@ static int parse_header(SafetensorsFile *f, size_t header_len, char *err, size_t
     json_error_t jerr;
     f->header = json_loadb((const char *)f->map + 8, header_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!f->header) {
-        io_error(err, err_len, "%s: header is not valid JSON: %s (at byte %d of the header)",
-                 f->path, jerr.text, jerr.position);
+        fail(err, err_len, "%s: header is not valid JSON: %s (at byte %d of the header)", f->path,
+             jerr.text, jerr.position);
         return -1;
     }
     if (!json_is_object(f->header)) {
-        io_error(err, err_len, "%s: header must be a JSON object", f->path);
+        fail(err, err_len, "%s: header must be a JSON object", f->path);
         return -1;
     }
     f->metadata = json_object_get(f->header, "__metadata__");
@@ -222,12 +220,12 @@ static int parse_header(SafetensorsFile *f, size_t header_len, char *err, size_t
 
     size_t n = json_object_size(f->header) - (f->metadata ? 1 : 0);
     if (n > INT_MAX) {
-        io_error(err, err_len, "%s: header lists %zu tensors, too many", f->path, n);
+        fail(err, err_len, "%s: header lists %zu tensors, too many", f->path, n);
         return -1;
     }
     f->tensors = calloc(n ? n : 1, sizeof(SafetensorsTensor));
     if (!f->tensors) {
-        io_error(err, err_len, "%s: out of memory for %zu tensor entries", f->path, n);
+        fail(err, err_len, "%s: out of memory for %zu tensor entries", f->path, n);
         return -1;
     }
     const unsigned char *region = f->map + 8 + header_len;
@@ -249,7 +247,7 @@ static SafetensorsFile *new_file(const char *path, char *err, size_t err_len) {
     SafetensorsFile *f = calloc(1, sizeof(*f));
     if (f) f->path = strdup(path);
     if (!f || !f->path) {
-        io_error(err, err_len, "%s: out of memory", path);
+        fail(err, err_len, "%s: out of memory", path);
         free(f);
         return NULL;
     }
@@ -259,17 +257,17 @@ static SafetensorsFile *new_file(const char *path, char *err, size_t err_len) {
 // Validates the bytes at f->map: the header length, then the header.
 static SafetensorsFile *validate(SafetensorsFile *f, char *err, size_t err_len) {
     if (f->map_size < 8) {
-        io_error(err, err_len, "%s: file is %zu bytes, shorter than the 8-byte header length",
-                 f->path, f->map_size);
+        fail(err, err_len, "%s: file is %zu bytes, shorter than the 8-byte header length", f->path,
+             f->map_size);
         goto fail;
     }
     uint64_t header_len;
     memcpy(&header_len, f->map, 8);
     if (header_len > f->map_size - 8) {
-        io_error(err, err_len,
-                 "%s: header length %llu runs past the end of the file (%zu bytes after the "
-                 "length field)",
-                 f->path, (unsigned long long)header_len, f->map_size - 8);
+        fail(err, err_len,
+             "%s: header length %llu runs past the end of the file (%zu bytes after the "
+             "length field)",
+             f->path, (unsigned long long)header_len, f->map_size - 8);
         goto fail;
     }
     if (parse_header(f, (size_t)header_len, err, err_len) < 0) goto fail;
@@ -338,8 +336,8 @@ static int check_count(const SafetensorsFile *f, const SafetensorsTensor *t, siz
                        size_t err_len) {
     assert(t >= f->tensors && t < f->tensors + f->n_tensors);
     if (n != t->n_elements) {
-        io_error(err, err_len, "%s: tensor '%s' has %zu elements, expected %zu", f->path, t->name,
-                 t->n_elements, n);
+        fail(err, err_len, "%s: tensor '%s' has %zu elements, expected %zu", f->path, t->name,
+             t->n_elements, n);
         return -1;
     }
     return 0;
@@ -359,8 +357,8 @@ int safetensors_read_f32(const SafetensorsFile *f, const SafetensorsTensor *t, f
         for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(load_u16(t->data + 2 * i));
         return 0;
     default:
-        io_error(err, err_len, "%s: tensor '%s' is %s, expected F32, F16 or BF16", f->path, t->name,
-                 dtype_info[t->dtype].name);
+        fail(err, err_len, "%s: tensor '%s' is %s, expected F32, F16 or BF16", f->path, t->name,
+             dtype_info[t->dtype].name);
         return -1;
     }
 }
@@ -377,18 +375,18 @@ int safetensors_read_i32(const SafetensorsFile *f, const SafetensorsTensor *t, i
             int64_t v;
             memcpy(&v, t->data + 8 * i, 8);
             if (v < INT32_MIN || v > INT32_MAX) {
-                io_error(err, err_len,
-                         "%s: tensor '%s': value %lld at index %zu does not fit in "
-                         "int32",
-                         f->path, t->name, (long long)v, i);
+                fail(err, err_len,
+                     "%s: tensor '%s': value %lld at index %zu does not fit in "
+                     "int32",
+                     f->path, t->name, (long long)v, i);
                 return -1;
             }
             dst[i] = (int32_t)v;
         }
         return 0;
     default:
-        io_error(err, err_len, "%s: tensor '%s' is %s, expected I32 or I64", f->path, t->name,
-                 dtype_info[t->dtype].name);
+        fail(err, err_len, "%s: tensor '%s' is %s, expected I32 or I64", f->path, t->name,
+             dtype_info[t->dtype].name);
         return -1;
     }
 }
@@ -407,8 +405,7 @@ static json_t *build_header(const char *path, const SafetensorsWriteTensor *tens
         if (json_object_set_new(header, "__metadata__", meta) < 0) goto oom;
         for (int i = 0; i < n_metadata; i++) {
             if (json_object_set_new(meta, metadata[i].key, json_string(metadata[i].value)) < 0) {
-                io_error(err, err_len, "%s: metadata '%s' is not valid UTF-8", path,
-                         metadata[i].key);
+                fail(err, err_len, "%s: metadata '%s' is not valid UTF-8", path, metadata[i].key);
                 goto fail;
             }
         }
@@ -420,11 +417,11 @@ static json_t *build_header(const char *path, const SafetensorsWriteTensor *tens
         assert((unsigned)t->dtype < ST_DTYPE_COUNT);
         assert(t->n_dims >= 0 && t->n_dims <= SAFETENSORS_MAX_DIMS);
         if (strcmp(t->name, "__metadata__") == 0 || json_object_get(header, t->name)) {
-            io_error(err, err_len, "%s: tensor name '%s' is reserved or used twice", path, t->name);
+            fail(err, err_len, "%s: tensor name '%s' is reserved or used twice", path, t->name);
             goto fail;
         }
         if (!tensor_size(t->shape, t->n_dims, dtype_info[t->dtype].size, &n_elements, &nbytes)) {
-            io_error(err, err_len, "%s: tensor '%s': shape overflows", path, t->name);
+            fail(err, err_len, "%s: tensor '%s': shape overflows", path, t->name);
             goto fail;
         }
         json_t *shape = json_array();
@@ -434,7 +431,7 @@ static json_t *build_header(const char *path, const SafetensorsWriteTensor *tens
                       "data_offsets", (json_int_t)offset, (json_int_t)(offset + nbytes));
         if (!entry) goto oom;
         if (json_object_set_new(header, t->name, entry) < 0) {
-            io_error(err, err_len, "%s: tensor name '%s' is not valid UTF-8", path, t->name);
+            fail(err, err_len, "%s: tensor name '%s' is not valid UTF-8", path, t->name);
             goto fail;
         }
         offset += nbytes;
@@ -442,7 +439,7 @@ static json_t *build_header(const char *path, const SafetensorsWriteTensor *tens
     return header;
 
 oom:
-    io_error(err, err_len, "%s: out of memory building the header", path);
+    fail(err, err_len, "%s: out of memory building the header", path);
 fail:
     json_decref(header);
     return NULL;
@@ -474,7 +471,7 @@ int safetensors_write(const char *path, const SafetensorsWriteTensor *tensors, i
     size_t tmp_len = strlen(path) + sizeof(".tmp");
     char *tmp_path = malloc(tmp_len);
     if (!header_text || !tmp_path) {
-        io_error(err, err_len, "%s: out of memory", path);
+        fail(err, err_len, "%s: out of memory", path);
         free(header_text);
         free(tmp_path);
         return -1;
@@ -484,14 +481,14 @@ int safetensors_write(const char *path, const SafetensorsWriteTensor *tensors, i
     int rc = -1;
     FILE *out = fopen(tmp_path, "wb");
     if (!out) {
-        io_error(err, err_len, "%s: cannot create: %s", tmp_path, strerror(errno));
+        fail(err, err_len, "%s: cannot create: %s", tmp_path, strerror(errno));
     } else {
         bool written = write_all(out, tensors, n_tensors, header_text, strlen(header_text)) == 0;
         if (fclose(out) != 0) written = false;
         if (!written)
-            io_error(err, err_len, "%s: write failed: %s", tmp_path, strerror(errno));
+            fail(err, err_len, "%s: write failed: %s", tmp_path, strerror(errno));
         else if (rename(tmp_path, path) != 0)
-            io_error(err, err_len, "%s: cannot rename to %s: %s", tmp_path, path, strerror(errno));
+            fail(err, err_len, "%s: cannot rename to %s: %s", tmp_path, path, strerror(errno));
         else
             rc = 0;
         if (rc != 0) remove(tmp_path);

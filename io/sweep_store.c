@@ -1,10 +1,10 @@
 // The HDF5 file of a sweep: layout, crash safety and resume in sweep_store.h.
 #include "sweep_store.h"
 
+#include "fail.h"
 #include "fault_point.h"
 #include "fnv1a.h"
 #include "hdf5_util.h"
-#include "io_error.h"
 #include "trial_file_check.h"
 
 #include <assert.h>
@@ -237,7 +237,7 @@ __attribute__((format(printf, 4, 5))) static int make_path(char out[PATH_MAX], c
     va_start(args, fmt);
     int n = vsnprintf(out, PATH_MAX, fmt, args);
     va_end(args);
-    if (n < 0 || n >= PATH_MAX) return io_error(err, err_len, "%.200s...: path too long", out);
+    if (n < 0 || n >= PATH_MAX) return fail(err, err_len, "%.200s...: path too long", out);
     return 0;
 }
 
@@ -250,7 +250,7 @@ int sweep_store_remove_stale_trial(const char *run_dir, const char *id, char *er
     char path[PATH_MAX];
     if (make_path(path, err, err_len, "%s/trials/%s.h5.tmp", run_dir, id)) return -1;
     if (unlink(path) != 0 && errno != ENOENT)
-        return io_error(err, err_len, "%s: cannot delete: %s", path, strerror(errno));
+        return fail(err, err_len, "%s: cannot delete: %s", path, strerror(errno));
     return 0;
 }
 
@@ -265,7 +265,7 @@ int sweep_table_resume(SweepTable *t, const SweepTable *old, const char *run_dir
         int j = old ? sweep_table_find(old, id) : -1;
         if (j >= 0 && old->rows[j].status == SWEEP_DONE && exists(trial_file)) {
             if (sweep_table_copy_outcome(t, i, old, j))
-                return io_error(err, err_len, "%s: out of memory resuming trial %s", run_dir, id);
+                return fail(err, err_len, "%s: out of memory resuming trial %s", run_dir, id);
             carried++;
         } else if (sweep_store_remove_stale_trial(run_dir, id, err, err_len)) {
             return -1;
@@ -313,16 +313,16 @@ static int compare_configs(const char *there, const char *config_text, const cha
     char old_line[QUOTED_LINE_MAX + 8], new_line[QUOTED_LINE_MAX + 8];
     quote_line(there, line_start, old_line, sizeof(old_line));
     quote_line(config_text, line_start, new_line, sizeof(new_line));
-    return io_error(err, err_len,
-                    "%s/sweep.h5 was written for another sweep config than %s: line %d is %s in "
-                    "the stored config, %s in %s",
-                    run_dir, config_path, line, old_line, new_line, config_path);
+    return fail(err, err_len,
+                "%s/sweep.h5 was written for another sweep config than %s: line %d is %s in "
+                "the stored config, %s in %s",
+                run_dir, config_path, line, old_line, new_line, config_path);
 }
 
 int sweep_store_check_config(const SweepTable *stored, const char *config_text, const char *run_dir,
                              const char *config_path, char *err, size_t err_len) {
     char *here = stored_text(config_text); // as sweep.h5 would store it
-    if (!here) return io_error(err, err_len, "%s: out of memory comparing configs", run_dir);
+    if (!here) return fail(err, err_len, "%s: out of memory comparing configs", run_dir);
     int rc = compare_configs(stored->config_text, here, run_dir, config_path, err, err_len);
     free(here);
     return rc;
@@ -772,7 +772,7 @@ int sweep_store_read(const char *run_dir, SweepTable **out, char *err, size_t er
     if (make_path(path, err, err_len, "%s/sweep.h5", run_dir)) return -1;
     if (!exists(path)) {
         if (errno == ENOENT) return 0;
-        return io_error(err, err_len, "%s: %s", path, strerror(errno));
+        return fail(err, err_len, "%s: %s", path, strerror(errno));
     }
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     Hdf5Ctx c = {.path = path, .err = err, .err_len = err_len};
@@ -840,7 +840,7 @@ static int list_trial_files(const char *folder, char (**ids)[SWEEP_ID_LEN + 1], 
     DIR *dir = opendir(folder);
     if (!dir) {
         if (errno == ENOENT) return 0; // no trial has started
-        return io_error(err, err_len, "%s: cannot list: %s", folder, strerror(errno));
+        return fail(err, err_len, "%s: cannot list: %s", folder, strerror(errno));
     }
     int capacity = 0, rc = 0;
     for (struct dirent *e; rc == 0 && (e = readdir(dir));) {
@@ -854,7 +854,7 @@ static int list_trial_files(const char *folder, char (**ids)[SWEEP_ID_LEN + 1], 
             capacity = capacity ? 2 * capacity : 64;
             void *grown = realloc(*ids, (size_t)capacity * sizeof(**ids));
             if (!grown) {
-                rc = io_error(err, err_len, "%s: out of memory listing trial files", folder);
+                rc = fail(err, err_len, "%s: out of memory listing trial files", folder);
                 break;
             }
             *ids = grown;
@@ -883,7 +883,7 @@ SweepTable *sweep_store_scan_trials_noting(const char *run_dir,
     Hdf5Ctx c = {.path = folder, .err = err, .err_len = err_len};
     SweepTable *t = NULL;
     if (open_ctx(&c) == 0 && !(t = sweep_table_new("", "", "", n)))
-        io_error(err, err_len, "%s: out of memory for %d trial files", folder, n);
+        fail(err, err_len, "%s: out of memory for %d trial files", folder, n);
     if (!t) {
         close_ctx(&c);
         free(ids);

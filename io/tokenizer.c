@@ -56,21 +56,20 @@ Tokenizer *tokenizer_new(TokenizerKind kind, int n_tokens) {
 int tokenizer_set_token(Tokenizer *tok, int id, const char *text, size_t len, TokenType type,
                         char *err, size_t err_len) {
     if (id < 0 || id >= tok->n_tokens) {
-        io_error(err, err_len, "token id %d is outside the vocabulary of %d tokens", id,
-                 tok->n_tokens);
+        fail(err, err_len, "token id %d is outside the vocabulary of %d tokens", id, tok->n_tokens);
         return -1;
     }
     if (tok->type[id]) { // set before: only its type may change (tokenizer.json's added tokens)
         if (tok->text_len[id] != len || memcmp(token_text(tok, id), text, len) != 0) {
-            io_error(err, err_len, "token id %d is both '%.*s' and '%.*s'", id,
-                     QUOTE(token_text(tok, id), tok->text_len[id]), QUOTE(text, len));
+            fail(err, err_len, "token id %d is both '%.*s' and '%.*s'", id,
+                 QUOTE(token_text(tok, id), tok->text_len[id]), QUOTE(text, len));
             return -1;
         }
         tok->type[id] = (uint8_t)type;
         return 0;
     }
     if (len > UINT32_MAX - tok->text_size) {
-        io_error(err, err_len, "token texts exceed 4 GiB");
+        fail(err, err_len, "token texts exceed 4 GiB");
         return -1;
     }
     if (tok->text_size + len > tok->text_cap) {
@@ -78,7 +77,7 @@ int tokenizer_set_token(Tokenizer *tok, int id, const char *text, size_t len, To
         while (cap < tok->text_size + len) cap *= 2;
         char *grown = realloc(tok->text, cap);
         if (!grown) {
-            io_error(err, err_len, "out of memory for token texts");
+            fail(err, err_len, "out of memory for token texts");
             return -1;
         }
         tok->text = grown;
@@ -96,14 +95,14 @@ int tokenizer_index(Tokenizer *tok, char *err, size_t err_len) {
     tok->index_mask = table_size_for((size_t)tok->n_tokens) - 1;
     tok->index = malloc(((size_t)tok->index_mask + 1) * sizeof(int32_t));
     if (!tok->index) {
-        io_error(err, err_len, "out of memory for the vocabulary index");
+        fail(err, err_len, "out of memory for the vocabulary index");
         return -1;
     }
     memset(tok->index, 0xFF, ((size_t)tok->index_mask + 1) * sizeof(int32_t));
     for (int id = 0; id < tok->n_tokens; id++) {
         if (!tok->type[id]) {
-            io_error(err, err_len, "token id %d is missing (ids must run from 0 to %d)", id,
-                     tok->n_tokens - 1);
+            fail(err, err_len, "token id %d is missing (ids must run from 0 to %d)", id,
+                 tok->n_tokens - 1);
             return -1;
         }
         const char *text = token_text(tok, id);
@@ -113,8 +112,7 @@ int tokenizer_index(Tokenizer *tok, char *err, size_t err_len) {
         for (; tok->index[slot] >= 0; slot = (slot + 1) & tok->index_mask) {
             int other = tok->index[slot];
             if (tok->text_len[other] == len && memcmp(token_text(tok, other), text, len) == 0) {
-                io_error(err, err_len, "tokens %d and %d are both '%.*s'", other, id,
-                         QUOTE(text, len));
+                fail(err, err_len, "tokens %d and %d are both '%.*s'", other, id, QUOTE(text, len));
                 return -1;
             }
         }
@@ -171,7 +169,7 @@ static int reserve_pairs(Tokenizer *tok, size_t n, char *err, size_t err_len) {
     uint32_t size = table_size_for(n);
     MergePair *table = malloc((size_t)size * sizeof(MergePair));
     if (!table) {
-        io_error(err, err_len, "out of memory for merges");
+        fail(err, err_len, "out of memory for merges");
         return -1;
     }
     for (uint32_t i = 0; i < size; i++) table[i].key = PAIR_EMPTY;
@@ -206,15 +204,15 @@ int tokenizer_add_merge(Tokenizer *tok, const char *left, size_t left_len, const
     if (left_id < 0 || right_id < 0) {
         const char *missing = left_id < 0 ? left : right;
         size_t missing_len = left_id < 0 ? left_len : right_len;
-        io_error(err, err_len, "merge %d ('%.*s' '%.*s'): '%.*s' is not a token", rank,
-                 QUOTE(left, left_len), QUOTE(right, right_len), QUOTE(missing, missing_len));
+        fail(err, err_len, "merge %d ('%.*s' '%.*s'): '%.*s' is not a token", rank,
+             QUOTE(left, left_len), QUOTE(right, right_len), QUOTE(missing, missing_len));
         return -1;
     }
     int result = find_joined(tok, left, left_len, right, right_len);
     if (result < 0) {
-        io_error(err, err_len, "merge %d ('%.*s' '%.*s'): '%.*s%.*s' is not a token", rank,
-                 QUOTE(left, left_len), QUOTE(right, right_len), QUOTE(left, left_len),
-                 QUOTE(right, right_len));
+        fail(err, err_len, "merge %d ('%.*s' '%.*s'): '%.*s%.*s' is not a token", rank,
+             QUOTE(left, left_len), QUOTE(right, right_len), QUOTE(left, left_len),
+             QUOTE(right, right_len));
         return -1;
     }
     return add_pair(tok, left_id, right_id, rank, result, err, err_len);
@@ -239,7 +237,7 @@ int tokenizer_merges_from_scores(Tokenizer *tok, const float *scores, char *err,
     int *rank = malloc((size_t)n * sizeof(int));
     if (!order || !rank) {
         free(order), free(rank);
-        io_error(err, err_len, "out of memory for merges");
+        fail(err, err_len, "out of memory for merges");
         return -1;
     }
     for (int i = 0; i < n; i++)
@@ -285,13 +283,13 @@ static int find_byte_tokens(Tokenizer *tok, char *err, size_t err_len) {
         // A byte-level vocabulary may lack bytes its corpus never held (SmolLM2's has no 0x04,
         // no 0xF5..0xFF): such a byte encodes as the unknown token, as in transformers.
         if (id < 0 && tok->unk < 0) {
-            io_error(err, err_len,
-                     tok->kind == TOKENIZER_BPE
-                         ? "the byte-level vocabulary has no token '%.*s' for byte 0x%02X and "
-                           "no unknown token"
-                         : "the vocabulary has neither '%.*s' for byte 0x%02X nor an "
-                           "unknown token",
-                     len, text, b);
+            fail(err, err_len,
+                 tok->kind == TOKENIZER_BPE
+                     ? "the byte-level vocabulary has no token '%.*s' for byte 0x%02X and "
+                       "no unknown token"
+                     : "the vocabulary has neither '%.*s' for byte 0x%02X nor an "
+                       "unknown token",
+                 len, text, b);
             return -1;
         }
         tok->byte_token[b] = id;
@@ -319,7 +317,7 @@ static int collect_specials(Tokenizer *tok, char *err, size_t err_len) {
     tok->specials = malloc((size_t)tok->n_tokens * sizeof(int));
     if (!found || !tok->specials) {
         free(found);
-        io_error(err, err_len, "out of memory for special tokens");
+        fail(err, err_len, "out of memory for special tokens");
         return -1;
     }
     int n = 0;
@@ -403,7 +401,7 @@ static uint32_t decode_token(const Tokenizer *tok, int id, char *out) {
 static int build_pieces(Tokenizer *tok, char *err, size_t err_len) {
     tok->pieces = malloc(tok->text_size ? tok->text_size : 1); // no piece is longer than its text
     if (!tok->pieces) {
-        io_error(err, err_len, "out of memory for decoded pieces");
+        fail(err, err_len, "out of memory for decoded pieces");
         return -1;
     }
     uint32_t used = 0;
@@ -420,13 +418,13 @@ int tokenizer_finish(Tokenizer *tok, char *err, size_t err_len) {
     int *ids[] = {&tok->bos, &tok->eos, &tok->unk};
     for (int i = 0; i < 3; i++) {
         if (*ids[i] < -1 || *ids[i] >= tok->n_tokens) {
-            io_error(err, err_len, "the %s token id %d is outside the vocabulary of %d", names[i],
-                     *ids[i], tok->n_tokens);
+            fail(err, err_len, "the %s token id %d is outside the vocabulary of %d", names[i],
+                 *ids[i], tok->n_tokens);
             return -1;
         }
     }
     if (tok->add_bos && tok->bos < 0) {
-        io_error(err, err_len, "BOS is to be added but the vocabulary names no BOS token");
+        fail(err, err_len, "BOS is to be added but the vocabulary names no BOS token");
         return -1;
     }
     if (find_byte_tokens(tok, err, err_len) || collect_specials(tok, err, err_len) ||
@@ -730,14 +728,14 @@ bool tokenizer_adds_bos(const Tokenizer *tok) {
 Tokenizer *tokenizer_load(const char *source, char *err, size_t err_len) {
     struct stat st;
     if (stat(source, &st) != 0) {
-        io_error(err, err_len, "%s: no such file or folder", source);
+        fail(err, err_len, "%s: no such file or folder", source);
         return NULL;
     }
     if (S_ISDIR(st.st_mode)) {
         size_t len = strlen(source) + sizeof("/tokenizer.json");
         char *path = malloc(len);
         if (!path) {
-            io_error(err, err_len, "%s: out of memory", source);
+            fail(err, err_len, "%s: out of memory", source);
             return NULL;
         }
         snprintf(path, len, "%s/tokenizer.json", source);

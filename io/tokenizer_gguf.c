@@ -30,11 +30,10 @@ static int64_t array_length(const Gguf *g, const char *key, GgufType want, char 
     bool real = type == GGUF_FLOAT32 || type == GGUF_FLOAT64;
     bool ok = want == GGUF_STRING ? type == GGUF_STRING : want == GGUF_INT32 ? integer : real;
     if (!ok) {
-        io_error(err, err_len, "%s: %s holds elements of type %d, not %s", gguf_path(g), key,
-                 (int)type,
-                 want == GGUF_STRING  ? "strings"
-                 : want == GGUF_INT32 ? "integers"
-                                      : "floats");
+        fail(err, err_len, "%s: %s holds elements of type %d, not %s", gguf_path(g), key, (int)type,
+             want == GGUF_STRING  ? "strings"
+             : want == GGUF_INT32 ? "integers"
+                                  : "floats");
         return -1;
     }
     return (int64_t)len;
@@ -47,8 +46,8 @@ static int read_tokens(Tokenizer *tok, const Gguf *g, char *err, size_t err_len)
         int64_t n_types = array_length(g, KEY_TYPES, GGUF_INT32, err, err_len);
         if (n_types < 0) return -1;
         if (n_types != n) {
-            io_error(err, err_len, "%s: %s has %lld entries for %d tokens", gguf_path(g), KEY_TYPES,
-                     (long long)n_types, n);
+            fail(err, err_len, "%s: %s has %lld entries for %d tokens", gguf_path(g), KEY_TYPES,
+                 (long long)n_types, n);
             return -1;
         }
     }
@@ -60,20 +59,20 @@ static int read_tokens(Tokenizer *tok, const Gguf *g, char *err, size_t err_len)
             return -1;
         }
         if (type < TOKEN_NORMAL || type > TOKEN_BYTE) {
-            io_error(err, err_len, "%s: %s[%d] = %lld is not a token type (1 to 6)", gguf_path(g),
-                     KEY_TYPES, id, (long long)type);
+            fail(err, err_len, "%s: %s[%d] = %lld is not a token type (1 to 6)", gguf_path(g),
+                 KEY_TYPES, id, (long long)type);
             return -1;
         }
         char inner[256];
         if (tokenizer_set_token(tok, id, text.ptr, text.len, (TokenType)type, inner,
                                 sizeof(inner))) {
-            io_error(err, err_len, "%s: %s: %s", gguf_path(g), KEY_TOKENS, inner);
+            fail(err, err_len, "%s: %s: %s", gguf_path(g), KEY_TOKENS, inner);
             return -1;
         }
     }
     char inner[256];
     if (tokenizer_index(tok, inner, sizeof(inner))) {
-        io_error(err, err_len, "%s: %s: %s", gguf_path(g), KEY_TOKENS, inner);
+        fail(err, err_len, "%s: %s: %s", gguf_path(g), KEY_TOKENS, inner);
         return -1;
     }
     return 0;
@@ -82,15 +81,15 @@ static int read_tokens(Tokenizer *tok, const Gguf *g, char *err, size_t err_len)
 static int read_scores(Tokenizer *tok, const Gguf *g, char *err, size_t err_len) {
     float *scores = calloc((size_t)tok->n_tokens, sizeof(float)); // all equal when absent
     if (!scores) {
-        io_error(err, err_len, "%s: out of memory for scores", gguf_path(g));
+        fail(err, err_len, "%s: out of memory for scores", gguf_path(g));
         return -1;
     }
     int status = 0;
     if (gguf_has(g, KEY_SCORES)) {
         int64_t n_scores = array_length(g, KEY_SCORES, GGUF_FLOAT32, err, err_len);
         if (n_scores >= 0 && n_scores != tok->n_tokens) {
-            io_error(err, err_len, "%s: %s has %lld entries for %d tokens", gguf_path(g),
-                     KEY_SCORES, (long long)n_scores, tok->n_tokens);
+            fail(err, err_len, "%s: %s has %lld entries for %d tokens", gguf_path(g), KEY_SCORES,
+                 (long long)n_scores, tok->n_tokens);
         }
         status = n_scores == tok->n_tokens ? 0 : -1;
         for (int id = 0; id < tok->n_tokens && status == 0; id++) {
@@ -101,7 +100,7 @@ static int read_scores(Tokenizer *tok, const Gguf *g, char *err, size_t err_len)
     }
     char inner[256];
     if (status == 0 && tokenizer_merges_from_scores(tok, scores, inner, sizeof(inner))) {
-        io_error(err, err_len, "%s: %s: %s", gguf_path(g), KEY_SCORES, inner);
+        fail(err, err_len, "%s: %s: %s", gguf_path(g), KEY_SCORES, inner);
         status = -1;
     }
     free(scores);
@@ -112,13 +111,13 @@ static int read_merges(Tokenizer *tok, const Gguf *g, char *err, size_t err_len)
     int64_t n_merges = array_length(g, KEY_MERGES, GGUF_STRING, err, err_len);
     if (n_merges < 0) return -1;
     if (n_merges > INT32_MAX) {
-        io_error(err, err_len, "%s: %s has too many entries (%lld)", gguf_path(g), KEY_MERGES,
-                 (long long)n_merges);
+        fail(err, err_len, "%s: %s has too many entries (%lld)", gguf_path(g), KEY_MERGES,
+             (long long)n_merges);
         return -1;
     }
     char inner[256];
     if (tokenizer_reserve_merges(tok, (size_t)n_merges, inner, sizeof(inner))) {
-        io_error(err, err_len, "%s: %s: %s", gguf_path(g), KEY_MERGES, inner);
+        fail(err, err_len, "%s: %s: %s", gguf_path(g), KEY_MERGES, inner);
         return -1;
     }
     for (int64_t rank = 0; rank < n_merges; rank++) {
@@ -127,14 +126,14 @@ static int read_merges(Tokenizer *tok, const Gguf *g, char *err, size_t err_len)
         // "left right", split at the first space after the first byte (a side may be a space).
         const char *space = merge.len > 1 ? memchr(merge.ptr + 1, ' ', merge.len - 1) : NULL;
         if (!space) {
-            io_error(err, err_len, "%s: %s[%lld] '%.*s' is not two tokens apart by a space",
-                     gguf_path(g), KEY_MERGES, (long long)rank, QUOTE(merge.ptr, merge.len));
+            fail(err, err_len, "%s: %s[%lld] '%.*s' is not two tokens apart by a space",
+                 gguf_path(g), KEY_MERGES, (long long)rank, QUOTE(merge.ptr, merge.len));
             return -1;
         }
         size_t left_len = (size_t)(space - merge.ptr);
         if (tokenizer_add_merge(tok, merge.ptr, left_len, space + 1, merge.len - left_len - 1,
                                 (int)rank, inner, sizeof(inner))) {
-            io_error(err, err_len, "%s: %s: %s", gguf_path(g), KEY_MERGES, inner);
+            fail(err, err_len, "%s: %s: %s", gguf_path(g), KEY_MERGES, inner);
             return -1;
         }
     }
@@ -156,10 +155,10 @@ static int read_pretokenizer(Tokenizer *tok, const Gguf *g, char *err, size_t er
     } else if (string_is(pre, "qwen2")) {
         tok->pretokenizer = PRETOKENIZER_QWEN2;
     } else {
-        io_error(err, err_len,
-                 "%s: %s '%.*s' is not a known pre-tokenizer (known: llama-bpe, llama3, "
-                 "llama-v3, gpt-2, smollm, qwen2)",
-                 gguf_path(g), KEY_PRE, QUOTE(pre.ptr, pre.len));
+        fail(err, err_len,
+             "%s: %s '%.*s' is not a known pre-tokenizer (known: llama-bpe, llama3, "
+             "llama-v3, gpt-2, smollm, qwen2)",
+             gguf_path(g), KEY_PRE, QUOTE(pre.ptr, pre.len));
         return -1;
     }
     return 0;
@@ -172,8 +171,8 @@ static int read_token_id(const Tokenizer *tok, const Gguf *g, const char *key, i
     int64_t value;
     if (gguf_get_int(g, key, &value, err, err_len)) return -1;
     if (value < 0 || value >= tok->n_tokens) {
-        io_error(err, err_len, "%s: %s = %lld is outside the vocabulary of %d tokens", gguf_path(g),
-                 key, (long long)value, tok->n_tokens);
+        fail(err, err_len, "%s: %s = %lld is outside the vocabulary of %d tokens", gguf_path(g),
+             key, (long long)value, tok->n_tokens);
         return -1;
     }
     *id = (int)value;
@@ -207,9 +206,8 @@ Tokenizer *tokenizer_load_gguf(const Gguf *g, char *err, size_t err_len) {
     } else if (string_is(model, "gpt2")) {
         kind = TOKENIZER_BPE;
     } else {
-        io_error(err, err_len,
-                 "%s: %s '%.*s' is not a supported tokenizer (supported: llama, gpt2)",
-                 gguf_path(g), KEY_MODEL, QUOTE(model.ptr, model.len));
+        fail(err, err_len, "%s: %s '%.*s' is not a supported tokenizer (supported: llama, gpt2)",
+             gguf_path(g), KEY_MODEL, QUOTE(model.ptr, model.len));
         return NULL;
     }
     int64_t n_tokens = array_length(g, KEY_TOKENS, GGUF_STRING, err, err_len);
@@ -217,8 +215,8 @@ Tokenizer *tokenizer_load_gguf(const Gguf *g, char *err, size_t err_len) {
     Tokenizer *tok =
         n_tokens > 0 && n_tokens <= INT32_MAX ? tokenizer_new(kind, (int)n_tokens) : NULL;
     if (!tok) {
-        io_error(err, err_len, "%s: %s: %lld tokens are more than can be loaded", gguf_path(g),
-                 KEY_TOKENS, (long long)n_tokens);
+        fail(err, err_len, "%s: %s: %lld tokens are more than can be loaded", gguf_path(g),
+             KEY_TOKENS, (long long)n_tokens);
         return NULL;
     }
     int status = read_tokens(tok, g, err, err_len);
@@ -241,7 +239,7 @@ Tokenizer *tokenizer_load_gguf(const Gguf *g, char *err, size_t err_len) {
     if (status == 0) status = read_specials(tok, g, err, err_len);
     char inner[256];
     if (status == 0 && tokenizer_finish(tok, inner, sizeof(inner))) {
-        io_error(err, err_len, "%s: %s", gguf_path(g), inner);
+        fail(err, err_len, "%s: %s", gguf_path(g), inner);
         status = -1;
     }
     if (status) {

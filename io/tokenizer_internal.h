@@ -3,7 +3,7 @@
 #ifndef ARE_TOKENIZER_INTERNAL_H
 #define ARE_TOKENIZER_INTERNAL_H
 
-#include "io_error.h"
+#include "fail.h"
 #include "tokenizer.h"
 
 #include <stdint.h>

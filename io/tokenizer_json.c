@@ -32,13 +32,14 @@ typedef struct {
     size_t err_len;
 } Context;
 
-__attribute__((format(printf, 2, 3))) static int fail(const Context *c, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static int context_fail(const Context *c, const char *fmt,
+                                                              ...) {
     char what[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    io_error(c->err, c->err_len, "%s: %s", c->name, what);
+    fail(c->err, c->err_len, "%s: %s", c->name, what);
     return -1;
 }
 
@@ -66,16 +67,16 @@ static int steps_of(const Context *c, const json_t *root, const char *field, con
     const json_t *value = json_object_get(root, field);
     if (!value || json_is_null(value)) return 0;
     if (!json_is_object(value) || !string_at(value, "type")) {
-        return fail(c, "%s is %s, not an object with a type", field, json_type_name(value));
+        return context_fail(c, "%s is %s, not an object with a type", field, json_type_name(value));
     }
     if (!string_at_is(value, "type", "Sequence")) return json_array_append(steps, (json_t *)value);
     const json_t *list = json_object_get(value, list_key);
     size_t i;
     const json_t *step;
-    if (!json_is_array(list)) return fail(c, "%s.%s is not an array", field, list_key);
+    if (!json_is_array(list)) return context_fail(c, "%s.%s is not an array", field, list_key);
     json_array_foreach(list, i, step) {
         if (!json_is_object(step) || !string_at(step, "type")) {
-            return fail(c, "%s.%s[%zu] is not an object with a type", field, list_key, i);
+            return context_fail(c, "%s.%s[%zu] is not an object with a type", field, list_key, i);
         }
         json_array_append(steps, (json_t *)step);
     }
@@ -94,10 +95,10 @@ static int read_spm_normalizer(const Context *c, Tokenizer *tok, const json_t *s
                    string_at_is(json_object_get(step, "pattern"), "String", " ")) {
             *replaces_spaces = true;
         } else {
-            return fail(c,
-                        "normalizer step %s is not supported (only Prepend \"▁\" and "
-                        "Replace \" \" -> \"▁\" are)",
-                        type);
+            return context_fail(c,
+                                "normalizer step %s is not supported (only Prepend \"▁\" and "
+                                "Replace \" \" -> \"▁\" are)",
+                                type);
         }
     }
     return 0;
@@ -105,14 +106,14 @@ static int read_spm_normalizer(const Context *c, Tokenizer *tok, const json_t *s
 
 static int read_metaspace(const Context *c, Tokenizer *tok, const json_t *step) {
     if (!string_at_is(step, "replacement", SPACE_MARK)) {
-        return fail(c, "pre_tokenizer Metaspace.replacement is not \"▁\"");
+        return context_fail(c, "pre_tokenizer Metaspace.replacement is not \"▁\"");
     }
     const char *scheme = string_at(step, "prepend_scheme");
     if (!scheme) scheme = flag_at(step, "add_prefix_space", true) ? "always" : "never";
     if (strcmp(scheme, "always") != 0 && strcmp(scheme, "first") != 0 &&
         strcmp(scheme, "never") != 0) {
-        return fail(c, "pre_tokenizer Metaspace.prepend_scheme '%s' is not always, first or never",
-                    scheme);
+        return context_fail(
+            c, "pre_tokenizer Metaspace.prepend_scheme '%s' is not always, first or never", scheme);
     }
     tok->space_prefix = strcmp(scheme, "never") != 0;
     tok->space_prefix_first_only = strcmp(scheme, "first") == 0;
@@ -130,32 +131,34 @@ static int read_spm_pipeline(const Context *c, Tokenizer *tok, const json_t *nor
         return read_metaspace(c, tok, json_array_get(pre, 0));
     }
     if (json_array_size(pre) > 0) {
-        return fail(c,
-                    "pre_tokenizer %s is not supported with a SentencePiece-style vocabulary "
-                    "(only Metaspace alone, or none after a \"▁\" normalizer)",
-                    string_at(json_array_get(pre, 0), "type"));
+        return context_fail(
+            c,
+            "pre_tokenizer %s is not supported with a SentencePiece-style vocabulary "
+            "(only Metaspace alone, or none after a \"▁\" normalizer)",
+            string_at(json_array_get(pre, 0), "type"));
     }
     if (!replaces_spaces) {
-        return fail(c, "neither normalizer nor pre_tokenizer replaces spaces with \"▁\"; only "
-                       "SentencePiece-style and byte-level BPE vocabularies are supported");
+        return context_fail(c,
+                            "neither normalizer nor pre_tokenizer replaces spaces with \"▁\"; only "
+                            "SentencePiece-style and byte-level BPE vocabularies are supported");
     }
     return 0;
 }
 
 static int read_byte_level(const Context *c, const json_t *step, bool want_regex) {
     if (flag_at(step, "add_prefix_space", true)) {
-        return fail(c, "pre_tokenizer ByteLevel.add_prefix_space = true is not supported");
+        return context_fail(c, "pre_tokenizer ByteLevel.add_prefix_space = true is not supported");
     }
     if (flag_at(step, "use_regex", true) != want_regex) {
-        return fail(c, "pre_tokenizer ByteLevel.use_regex = %s is not supported here",
-                    want_regex ? "false" : "true");
+        return context_fail(c, "pre_tokenizer ByteLevel.use_regex = %s is not supported here",
+                            want_regex ? "false" : "true");
     }
     return 0;
 }
 
 static int read_split(const Context *c, Tokenizer *tok, const json_t *step) {
     const char *regex = string_at(json_object_get(step, "pattern"), "Regex");
-    if (!regex) return fail(c, "pre_tokenizer Split.pattern is not a Regex");
+    if (!regex) return context_fail(c, "pre_tokenizer Split.pattern is not a Regex");
     if (strcmp(regex, LLAMA3_REGEX) == 0) {
         tok->pretokenizer = PRETOKENIZER_LLAMA3;
     } else if (strcmp(regex, QWEN2_REGEX) == 0) {
@@ -163,13 +166,14 @@ static int read_split(const Context *c, Tokenizer *tok, const json_t *step) {
     } else if (strcmp(regex, GPT2_REGEX) == 0) {
         tok->pretokenizer = PRETOKENIZER_GPT2;
     } else {
-        return fail(c,
-                    "pre_tokenizer Split pattern '%.200s' is not a known pre-tokenizer regex "
-                    "(known: Llama-3's, Qwen2's and GPT-2's)",
-                    regex);
+        return context_fail(
+            c,
+            "pre_tokenizer Split pattern '%.200s' is not a known pre-tokenizer regex "
+            "(known: Llama-3's, Qwen2's and GPT-2's)",
+            regex);
     }
     if (!string_at_is(step, "behavior", "Isolated") || flag_at(step, "invert", false)) {
-        return fail(c, "pre_tokenizer Split is not behavior Isolated without invert");
+        return context_fail(c, "pre_tokenizer Split is not behavior Isolated without invert");
     }
     return 0;
 }
@@ -181,8 +185,8 @@ static int read_bpe_pipeline(const Context *c, Tokenizer *tok, const json_t *nor
     bool nfc = json_array_size(normalizer) == 1 &&
                string_at_is(json_array_get(normalizer, 0), "type", "NFC");
     if (json_array_size(normalizer) > 0 && !nfc) {
-        return fail(c, "normalizer %s is not supported with a byte-level vocabulary",
-                    string_at(json_array_get(normalizer, 0), "type"));
+        return context_fail(c, "normalizer %s is not supported with a byte-level vocabulary",
+                            string_at(json_array_get(normalizer, 0), "type"));
     }
     const json_t *first = json_array_get(pre, 0), *last = json_array_get(pre, 1);
     const char *first_type = string_at(first, "type");
@@ -195,15 +199,16 @@ static int read_bpe_pipeline(const Context *c, Tokenizer *tok, const json_t *nor
     }
     if (json_array_size(pre) == 2 && strcmp(first_type, "Digits") == 0) {
         if (!flag_at(first, "individual_digits", false)) {
-            return fail(c, "pre_tokenizer Digits.individual_digits = false is not supported");
+            return context_fail(c,
+                                "pre_tokenizer Digits.individual_digits = false is not supported");
         }
         tok->pretokenizer = PRETOKENIZER_SMOLLM;
         return read_byte_level(c, last, true);
     }
-    return fail(c,
-                "pre_tokenizer sequence starting with %s is not supported (only ByteLevel, "
-                "Split + ByteLevel, Digits + ByteLevel)",
-                first_type);
+    return context_fail(c,
+                        "pre_tokenizer sequence starting with %s is not supported (only ByteLevel, "
+                        "Split + ByteLevel, Digits + ByteLevel)",
+                        first_type);
 }
 
 // Whether the pre-tokenizer ends in ByteLevel (a byte-level vocabulary).
@@ -215,26 +220,27 @@ static bool is_byte_level(const json_t *pre) {
 // --- vocabulary ----------------------------------------------------------------------------
 
 static int check_model(const Context *c, const json_t *model) {
-    if (!json_is_object(model)) return fail(c, "model is missing or not an object");
+    if (!json_is_object(model)) return context_fail(c, "model is missing or not an object");
     const char *type = string_at(model, "type");
     if (!type || strcmp(type, "BPE") != 0) {
-        return fail(c, "model.type '%s' is not supported (only BPE is)", type ? type : "(none)");
+        return context_fail(c, "model.type '%s' is not supported (only BPE is)",
+                            type ? type : "(none)");
     }
     const char *affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
         const json_t *value = json_object_get(model, affixes[i]);
         bool unset = !value || json_is_null(value) || string_at_is(model, affixes[i], "");
-        if (!unset) return fail(c, "model.%s is not supported", affixes[i]);
+        if (!unset) return context_fail(c, "model.%s is not supported", affixes[i]);
     }
     const json_t *dropout = json_object_get(model, "dropout");
     if (json_is_number(dropout) && json_number_value(dropout) != 0) {
-        return fail(c, "model.dropout = %g is not supported", json_number_value(dropout));
+        return context_fail(c, "model.dropout = %g is not supported", json_number_value(dropout));
     }
     if (!json_is_object(json_object_get(model, "vocab"))) {
-        return fail(c, "model.vocab is missing or not an object");
+        return context_fail(c, "model.vocab is missing or not an object");
     }
     if (!json_is_array(json_object_get(model, "merges"))) {
-        return fail(c, "model.merges is missing or not an array");
+        return context_fail(c, "model.merges is missing or not an array");
     }
     return 0;
 }
@@ -243,13 +249,13 @@ static int check_model(const Context *c, const json_t *model) {
 static int read_id(const Context *c, const json_t *value, long long limit, const char *field,
                    const char *token, int *id) {
     if (!json_is_integer(value)) {
-        return fail(c, "%s: '%.60s' has %s for its id, not an integer", field, token,
-                    json_type_name(value));
+        return context_fail(c, "%s: '%.60s' has %s for its id, not an integer", field, token,
+                            json_type_name(value));
     }
     long long v = json_integer_value(value);
     if (v < 0 || v >= limit) {
-        return fail(c, "%s: '%.60s' has id %lld, outside 0..%lld (the number of tokens)", field,
-                    token, v, limit - 1);
+        return context_fail(c, "%s: '%.60s' has id %lld, outside 0..%lld (the number of tokens)",
+                            field, token, v, limit - 1);
     }
     *id = (int)v;
     return 0;
@@ -260,7 +266,7 @@ static int read_id(const Context *c, const json_t *value, long long limit, const
 static int count_tokens(const Context *c, const json_t *vocab, const json_t *added, int *count) {
     long long limit = (long long)json_object_size(vocab) + (long long)json_array_size(added);
     if (limit > TOKENIZER_MAX_TOKENS) {
-        return fail(c, "%lld tokens are more than can be loaded", limit);
+        return context_fail(c, "%lld tokens are more than can be loaded", limit);
     }
     int largest = -1, id = -1;
     const char *text;
@@ -272,13 +278,13 @@ static int count_tokens(const Context *c, const json_t *vocab, const json_t *add
     size_t i;
     json_array_foreach(added, i, value) {
         const char *content = string_at(value, "content");
-        if (!content) return fail(c, "added_tokens[%zu] has no content string", i);
+        if (!content) return context_fail(c, "added_tokens[%zu] has no content string", i);
         if (read_id(c, json_object_get(value, "id"), limit, "added_tokens", content, &id)) {
             return -1;
         }
         if (id > largest) largest = id;
     }
-    if (largest < 0) return fail(c, "model.vocab is empty");
+    if (largest < 0) return context_fail(c, "model.vocab is empty");
     *count = largest + 1;
     return 0;
 }
@@ -287,7 +293,7 @@ static int set_token(const Context *c, Tokenizer *tok, const char *field, int id
                      TokenType type) {
     char inner[256];
     if (tokenizer_set_token(tok, id, text, strlen(text), type, inner, sizeof(inner))) {
-        return fail(c, "%s: %s", field, inner);
+        return context_fail(c, "%s: %s", field, inner);
     }
     return 0;
 }
@@ -315,10 +321,11 @@ static int read_vocab(const Context *c, Tokenizer *tok, const json_t *model, con
                                    (flag_at(value, "rstrip", false) ? TOKEN_RSTRIP : 0));
     }
     char inner[256];
-    if (tokenizer_index(tok, inner, sizeof(inner))) return fail(c, "model.vocab: %s", inner);
+    if (tokenizer_index(tok, inner, sizeof(inner)))
+        return context_fail(c, "model.vocab: %s", inner);
     if (unk) {
         tok->unk = tokenizer_find(tok, unk, strlen(unk));
-        if (tok->unk < 0) return fail(c, "model.unk_token '%.60s' is not a token", unk);
+        if (tok->unk < 0) return context_fail(c, "model.unk_token '%.60s' is not a token", unk);
     }
     return 0;
 }
@@ -326,12 +333,12 @@ static int read_vocab(const Context *c, Tokenizer *tok, const json_t *model, con
 static int read_merges(const Context *c, Tokenizer *tok, const json_t *merges) {
     char inner[256];
     if (tokenizer_reserve_merges(tok, json_array_size(merges), inner, sizeof(inner))) {
-        return fail(c, "model.merges: %s", inner);
+        return context_fail(c, "model.merges: %s", inner);
     }
     size_t rank;
     const json_t *merge;
     json_array_foreach(merges, rank, merge) {
-        if (rank > INT32_MAX) return fail(c, "model.merges has too many entries");
+        if (rank > INT32_MAX) return context_fail(c, "model.merges has too many entries");
         const char *left, *right;
         size_t left_len, right_len;
         if (json_is_array(merge) && json_array_size(merge) == 2 &&
@@ -343,19 +350,20 @@ static int read_merges(const Context *c, Tokenizer *tok, const json_t *merges) {
             left = json_string_value(merge);
             const char *space = strchr(left, ' ');
             if (!space || strchr(space + 1, ' ')) {
-                return fail(c, "model.merges[%zu] '%.60s' is not two tokens apart by one space",
-                            rank, left);
+                return context_fail(
+                    c, "model.merges[%zu] '%.60s' is not two tokens apart by one space", rank,
+                    left);
             }
             left_len = (size_t)(space - left);
             right = space + 1;
             right_len = strlen(right);
         } else {
-            return fail(c, "model.merges[%zu] is %s, not a string or a pair of strings", rank,
-                        json_type_name(merge));
+            return context_fail(c, "model.merges[%zu] is %s, not a string or a pair of strings",
+                                rank, json_type_name(merge));
         }
         if (tokenizer_add_merge(tok, left, left_len, right, right_len, (int)rank, inner,
                                 sizeof(inner))) {
-            return fail(c, "model.merges: %s", inner);
+            return context_fail(c, "model.merges: %s", inner);
         }
     }
     return 0;
@@ -366,7 +374,7 @@ static int read_merges(const Context *c, Tokenizer *tok, const json_t *merges) {
 static int find_named(const Context *c, const Tokenizer *tok, const char *field, const char *name,
                       int *id) {
     *id = tokenizer_find(tok, name, strlen(name));
-    if (*id < 0) return fail(c, "%s '%.60s' is not a token", field, name);
+    if (*id < 0) return context_fail(c, "%s '%.60s' is not a token", field, name);
     return 0;
 }
 
@@ -374,7 +382,7 @@ static int find_named(const Context *c, const Tokenizer *tok, const char *field,
 // starts with a special token adds that token as BOS.
 static int read_post_processor(const Context *c, Tokenizer *tok, const json_t *root) {
     json_t *steps = json_array();
-    if (!steps) return fail(c, "out of memory");
+    if (!steps) return context_fail(c, "out of memory");
     int status = steps_of(c, root, "post_processor", "processors", steps);
     size_t i;
     const json_t *step;
@@ -404,7 +412,7 @@ static int read_config(Tokenizer *tok, const char *path, char *err, size_t err_l
     size_t len = dir_len + sizeof("tokenizer_config.json");
     char *config_path = malloc(len);
     if (!config_path) {
-        io_error(err, err_len, "%s: out of memory", path);
+        fail(err, err_len, "%s: out of memory", path);
         return -1;
     }
     snprintf(config_path, len, "%.*stokenizer_config.json", (int)dir_len, path);
@@ -424,7 +432,7 @@ static int read_config(Tokenizer *tok, const char *path, char *err, size_t err_l
         json_load_error(err, err_len, config_path, &jerr);
         status = -1;
     } else if (!json_is_object(config)) {
-        status = fail(&c, "is %s, not an object", json_type_name(config));
+        status = context_fail(&c, "is %s, not an object", json_type_name(config));
     } else {
         const char *bos = config_token(config, "bos_token");
         const char *eos = config_token(config, "eos_token");
@@ -448,37 +456,38 @@ static void guess_eos(Tokenizer *tok) {
 
 static Tokenizer *from_json(const Context *c, const json_t *root) {
     if (!json_is_object(root)) {
-        fail(c, "is %s, not an object", json_type_name(root));
+        context_fail(c, "is %s, not an object", json_type_name(root));
         return NULL;
     }
     const json_t *model = json_object_get(root, "model");
     const json_t *added = json_object_get(root, "added_tokens");
     if (check_model(c, model)) return NULL;
     if (added && !json_is_array(added) && !json_is_null(added)) {
-        fail(c, "added_tokens is %s, not an array", json_type_name(added));
+        context_fail(c, "added_tokens is %s, not an array", json_type_name(added));
         return NULL;
     }
     json_t *normalizer = json_array(), *pre = json_array();
     Tokenizer *tok = NULL;
     int n_tokens = 0;
     if (!normalizer || !pre) {
-        fail(c, "out of memory");
+        context_fail(c, "out of memory");
     } else if (steps_of(c, root, "normalizer", "normalizers", normalizer) == 0 &&
                steps_of(c, root, "pre_tokenizer", "pretokenizers", pre) == 0 &&
                count_tokens(c, json_object_get(model, "vocab"), added, &n_tokens) == 0) {
         bool byte_level = is_byte_level(pre);
         tok = tokenizer_new(byte_level ? TOKENIZER_BPE : TOKENIZER_SPM, n_tokens);
-        if (!tok) fail(c, "out of memory for %d tokens", n_tokens);
+        if (!tok) context_fail(c, "out of memory for %d tokens", n_tokens);
     }
     int status = tok ? 0 : -1;
     if (status == 0) tok->ignore_merges = flag_at(model, "ignore_merges", false);
     if (status == 0 && tok->kind == TOKENIZER_BPE) {
         status = read_bpe_pipeline(c, tok, normalizer, pre);
     } else if (status == 0) {
-        status = flag_at(model, "byte_fallback", false)
-                     ? read_spm_pipeline(c, tok, normalizer, pre)
-                     : fail(c, "model.byte_fallback is false: only byte-level and byte-fallback "
-                               "(SentencePiece-style) BPE vocabularies are supported");
+        status =
+            flag_at(model, "byte_fallback", false)
+                ? read_spm_pipeline(c, tok, normalizer, pre)
+                : context_fail(c, "model.byte_fallback is false: only byte-level and byte-fallback "
+                                  "(SentencePiece-style) BPE vocabularies are supported");
     }
     if (status == 0) status = read_vocab(c, tok, model, added);
     if (status == 0) status = read_merges(c, tok, json_object_get(model, "merges"));
@@ -496,7 +505,7 @@ static Tokenizer *finish(const Context *c, Tokenizer *tok) {
     char inner[256];
     guess_eos(tok);
     if (tokenizer_finish(tok, inner, sizeof(inner))) {
-        fail(c, "%s", inner);
+        context_fail(c, "%s", inner);
         tokenizer_free(tok);
         return NULL;
     }

@@ -6,8 +6,8 @@
 // that hold its pair: each such word takes its pairs out of the counts, merges, and puts its
 // new pairs back. The next merge is the largest count, found by a scan over the pairs.
 #include "tokenizer_train.h"
+#include "fail.h"
 #include "fnv1a.h"
-#include "io_error.h"
 #include "tokenizer_internal.h"
 #include "unicode.h"
 
@@ -215,10 +215,10 @@ static bool is_valid_utf8(const char *s, size_t len) {
 static int add_special(TokenizerTrainer *t, const char *name, char *err, size_t err_len) {
     size_t len = strlen(name);
     if (len == 0 || !is_valid_utf8(name, len)) {
-        return io_error(err, err_len, "special token '%s' is empty or not UTF-8", name);
+        return fail(err, err_len, "special token '%s' is empty or not UTF-8", name);
     }
     int id = strings_intern(&t->tokens, name, len);
-    if (id < 0) return io_error(err, err_len, "out of memory");
+    if (id < 0) return fail(err, err_len, "out of memory");
     return id;
 }
 
@@ -235,23 +235,23 @@ static int add_fixed_tokens(TokenizerTrainer *t, const TokenizerTrainOptions *op
     }
     t->n_special = t->tokens.n;
     t->special_order = malloc((size_t)t->n_special * sizeof(int));
-    if (!t->special_order) return io_error(err, err_len, "out of memory");
+    if (!t->special_order) return fail(err, err_len, "out of memory");
     for (int i = 0; i < t->n_special; i++) t->special_order[i] = i;
     qsort_r(t->special_order, (size_t)t->n_special, sizeof(int), compare_specials, &t->tokens);
     for (int b = 0; b < N_BYTES; b++) {
         char name[8];
         snprintf(name, sizeof(name), "<0x%02X>", b);
         if (strings_find(&t->tokens, name, 6) >= 0) {
-            return io_error(err, err_len, "special token '%s' is the name of a byte token", name);
+            return fail(err, err_len, "special token '%s' is the name of a byte token", name);
         }
-        if (strings_intern(&t->tokens, name, 6) < 0) return io_error(err, err_len, "out of memory");
+        if (strings_intern(&t->tokens, name, 6) < 0) return fail(err, err_len, "out of memory");
     }
     t->first_char = t->tokens.n;
     if (t->vocab_size <= t->first_char) {
-        return io_error(err, err_len,
-                        "a vocabulary of %d tokens has no room beyond the %d special and %d byte "
-                        "tokens",
-                        t->vocab_size, t->n_special, N_BYTES);
+        return fail(err, err_len,
+                    "a vocabulary of %d tokens has no room beyond the %d special and %d byte "
+                    "tokens",
+                    t->vocab_size, t->n_special, N_BYTES);
     }
     return 0;
 }
@@ -260,7 +260,7 @@ TokenizerTrainer *tokenizer_trainer_new(const TokenizerTrainOptions *opt, char *
                                         size_t err_len) {
     TokenizerTrainer *t = calloc(1, sizeof(*t));
     if (!t) {
-        io_error(err, err_len, "out of memory");
+        fail(err, err_len, "out of memory");
         return NULL;
     }
     t->vocab_size = opt->vocab_size;
@@ -361,9 +361,9 @@ static int skip_special(void *ctx, int id) {
 
 int tokenizer_trainer_add_text(TokenizerTrainer *t, const char *text, size_t len, char *err,
                                size_t err_len) {
-    if (t->trained) return io_error(err, err_len, "text added after training");
+    if (t->trained) return fail(err, err_len, "text added after training");
     WordVisitor v = {count_word, skip_special, &t->words};
-    if (visit_words(t, text, len, &v)) return io_error(err, err_len, "out of memory");
+    if (visit_words(t, text, len, &v)) return fail(err, err_len, "out of memory");
     return 0;
 }
 
@@ -546,9 +546,9 @@ static void print_token(FILE *f, const char *text, size_t len) {
 }
 
 int tokenizer_trainer_train(TokenizerTrainer *t, char *err, size_t err_len) {
-    if (t->trained) return io_error(err, err_len, "the tokenizer is trained already");
+    if (t->trained) return fail(err, err_len, "the tokenizer is trained already");
     t->trained = true;
-    if (choose_characters(t) || words_to_ids(t)) return io_error(err, err_len, "out of memory");
+    if (choose_characters(t) || words_to_ids(t)) return fail(err, err_len, "out of memory");
     int *last_visit = calloc((size_t)t->words.n + 1, sizeof(int));
     PairTable pt = {0};
     int status = last_visit ? 0 : -1;
@@ -575,7 +575,7 @@ int tokenizer_trainer_train(TokenizerTrainer *t, char *err, size_t err_len) {
     }
     pairs_free(&pt);
     free(last_visit);
-    if (status) return io_error(err, err_len, "out of memory");
+    if (status) return fail(err, err_len, "out of memory");
     if (t->progress && t->tokens.n < t->vocab_size) {
         fprintf(t->progress, "no pair occurs %d times any more: %d tokens, not %d\n",
                 MIN_PAIR_COUNT, t->tokens.n, t->vocab_size);
@@ -714,11 +714,11 @@ static int write_json(json_t *json, const char *dir, const char *name, char *err
     char *path = malloc(len);
     int status = 0;
     if (!json || !path) {
-        status = io_error(err, err_len, "out of memory");
+        status = fail(err, err_len, "out of memory");
     } else {
         snprintf(path, len, "%s/%s", dir, name);
         if (json_dump_file(json, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) {
-            status = io_error(err, err_len, "%s: cannot write", path);
+            status = fail(err, err_len, "%s: cannot write", path);
         }
     }
     free(path);
@@ -727,7 +727,7 @@ static int write_json(json_t *json, const char *dir, const char *name, char *err
 }
 
 int tokenizer_trainer_save(const TokenizerTrainer *t, const char *dir, char *err, size_t err_len) {
-    if (!t->trained) return io_error(err, err_len, "the tokenizer is not trained yet");
+    if (!t->trained) return fail(err, err_len, "the tokenizer is not trained yet");
     if (write_json(tokenizer_json(t), dir, "tokenizer.json", err, err_len)) return -1;
     return write_json(tokenizer_config(t), dir, "tokenizer_config.json", err, err_len);
 }

@@ -1,8 +1,8 @@
 // The check of a finished trial file; see trial_file_check.h.
 #include "trial_file_check.h"
 
+#include "fail.h"
 #include "hdf5_util.h"
-#include "io_error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +55,7 @@ static TrialFileState check_bytes(const char *path, char *why, size_t why_len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         TrialFileState state = errno == ENOENT ? TRIAL_FILE_MISSING : TRIAL_FILE_UNREADABLE;
-        io_error(why, why_len, "%s: %s", path, errno == ENOENT ? "missing" : strerror(errno));
+        fail(why, why_len, "%s: %s", path, errno == ENOENT ? "missing" : strerror(errno));
         return state;
     }
     struct stat st;
@@ -65,20 +65,20 @@ static TrialFileState check_bytes(const char *path, char *why, size_t why_len) {
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
         (have = pread(fd, head, sizeof head, 0)) < 0) {
         state = TRIAL_FILE_UNREADABLE;
-        io_error(why, why_len, "%s: %s", path,
-                 have < 0 && errno ? strerror(errno) : "not a regular file");
+        fail(why, why_len, "%s: %s", path,
+             have < 0 && errno ? strerror(errno) : "not a regular file");
     } else if (st.st_size == 0) {
         state = TRIAL_FILE_TRUNCATED;
-        io_error(why, why_len, "%s: truncated: empty", path);
+        fail(why, why_len, "%s: truncated: empty", path);
     } else if ((size_t)have < sizeof signature || memcmp(head, signature, sizeof signature)) {
         state = TRIAL_FILE_NOT_HDF5;
-        io_error(why, why_len, "%s: not an HDF5 file (no HDF5 signature at its start)", path);
+        fail(why, why_len, "%s: not an HDF5 file (no HDF5 signature at its start)", path);
     } else {
         uint64_t want = recorded_size(head, (size_t)have);
         if (want > (uint64_t)st.st_size) {
             state = TRIAL_FILE_TRUNCATED;
-            io_error(why, why_len, "%s: truncated: %lld bytes of the %llu its superblock records",
-                     path, (long long)st.st_size, (unsigned long long)want);
+            fail(why, why_len, "%s: truncated: %lld bytes of the %llu its superblock records", path,
+                 (long long)st.st_size, (unsigned long long)want);
         }
     }
     close(fd);

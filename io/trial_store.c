@@ -1,8 +1,9 @@
 // The HDF5 trial file: layout and SWMR life cycle in trial_store.h.
 #include "trial_store.h"
 
+#include "fail.h"
+#include "half.h"
 #include "hdf5_util.h"
-#include "io_error.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -101,28 +102,6 @@ static int append_slice(TrialStore *ts, hid_t d, const char *name, hid_t mem_typ
     hdf5_release(file_space);
     hdf5_release(space);
     return ok ? 0 : -1;
-}
-
-// m >> shift (1..31), rounded to nearest, ties to even.
-static uint32_t shift_rounded(uint32_t m, int shift) {
-    uint32_t kept = m >> shift, rest = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-    return kept + (rest > half || (rest == half && (kept & 1)));
-}
-
-// float32 -> IEEE binary16, rounded to nearest, ties to even (as numpy and CUDA's
-// __float2half_rn). HDF5 converts too, but about a hundred times slower.
-static uint16_t f32_to_f16(float x) {
-    uint32_t bits;
-    memcpy(&bits, &x, 4);
-    uint16_t sign = (uint16_t)(bits >> 16 & 0x8000);
-    uint32_t magnitude = bits & 0x7fffffff, exponent = magnitude >> 23;
-    if (magnitude > 0x7f800000) return sign | 0x7e00;  // NaN
-    if (magnitude >= 0x477ff000) return sign | 0x7c00; // from 65520, halfway to 2^16: infinity
-    if (exponent >= 113) // a normal half: rebias the exponent (127 -> 15), round off 13 bits
-        return sign | (uint16_t)shift_rounded(magnitude - (112u << 23), 13);
-    if (exponent < 102) return sign; // below 2^-25, half the smallest subnormal: zero
-    // A subnormal half counts units of 2^-24: the value is (1.mantissa) * 2^(exponent - 150).
-    return sign | (uint16_t)shift_rounded((magnitude & 0x7fffff) | 0x800000, 126 - (int)exponent);
 }
 
 // IEEE binary16, which HDF5 1.10 does not predefine; h5py and numpy read it as float16. Field
@@ -251,7 +230,7 @@ static void close_datasets(TrialStore *ts) {
 }
 
 static int report(const TrialStore *ts, char *err, size_t err_len) {
-    return io_error(err, err_len, "%s", ts->error);
+    return fail(err, err_len, "%s", ts->error);
 }
 
 TrialStore *trial_store_create(const TrialStoreSpec *spec, char *err, size_t err_len) {
@@ -259,8 +238,8 @@ TrialStore *trial_store_create(const TrialStoreSpec *spec, char *err, size_t err
     assert(spec->n_refusal_markers == 0 || spec->refusal_markers);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (spec->n_samples < 1 || spec->n_layers < 1 || spec->dim < 1) {
-        io_error(err, err_len, "%s: representations [%d, %d, %d]: expected sizes >= 1", spec->path,
-                 spec->n_samples, spec->n_layers, spec->dim);
+        fail(err, err_len, "%s: representations [%d, %d, %d]: expected sizes >= 1", spec->path,
+             spec->n_samples, spec->n_layers, spec->dim);
         return NULL;
     }
     TrialStore *ts = calloc(1, sizeof(*ts));
@@ -272,7 +251,7 @@ TrialStore *trial_store_create(const TrialStoreSpec *spec, char *err, size_t err
         free(path);
         free(tmp_path);
         free(halves);
-        io_error(err, err_len, "%s: out of memory", spec->path);
+        fail(err, err_len, "%s: out of memory", spec->path);
         return NULL;
     }
     sprintf(tmp_path, "%s.tmp", spec->path);
@@ -350,6 +329,7 @@ static int sink_representations(void *ctx, int round, const float *reps, int n_s
     hid_t mem_type = H5T_NATIVE_FLOAT;
     if (ts->halves) {
         size_t n = (size_t)n_samples * (size_t)n_layers * (size_t)dim;
+        // Converted here: HDF5 converts too, but about a hundred times slower.
         for (size_t i = 0; i < n; i++) ts->halves[i] = f32_to_f16(reps[i]);
         values = ts->halves;
         mem_type = ts->half_type;

@@ -1,7 +1,7 @@
 #include "trial_summary.h"
 
+#include "fail.h"
 #include "hdf5_util.h"
-#include "io_error.h"
 
 #include <hdf5.h>
 #include <stdbool.h>
@@ -81,7 +81,7 @@ int trial_summary_read(const char *path, TrialSummary *s, char *err, size_t err_
     hid_t fapl = hdf5_file_access();
     hid_t file = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : H5I_INVALID_HID;
     hdf5_release(fapl);
-    if (file < 0) return io_error(err, err_len, "%s: cannot open the trial file", path);
+    if (file < 0) return fail(err, err_len, "%s: cannot open the trial file", path);
     int rc = collect_group_attrs(file, "/result", "", s);
     hid_t evaluation = rc == 0 ? H5Gopen2(file, "/evaluation", H5P_DEFAULT) : H5I_INVALID_HID;
     if (evaluation >= 0) {
@@ -95,9 +95,9 @@ int trial_summary_read(const char *path, TrialSummary *s, char *err, size_t err_
     }
     H5Fclose(file);
     if (rc < 0)
-        return io_error(err, err_len,
-                        "%s: no readable /result and /evaluation (not a finished "
-                        "trial file?)",
-                        path);
+        return fail(err, err_len,
+                    "%s: no readable /result and /evaluation (not a finished "
+                    "trial file?)",
+                    path);
     return 0;
 }

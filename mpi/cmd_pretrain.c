@@ -9,7 +9,9 @@
 #include "backend_cpu.h"
 #include "cli_args.h"
 #include "commands.h"
+#include "fs.h"
 #include "model_load.h"
+#include "monotonic_clock.h"
 #include "pretrain.h"
 #include "pretrain_config.h"
 #include "rng.h"
@@ -22,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CHECKPOINT_NAME   "checkpoint.safetensors"
@@ -379,12 +380,6 @@ static double validation_loss(Run *r) {
     return total / (double)count;
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void format_duration(char *buf, size_t len, double seconds) {
     long s = (long)(seconds + 0.5);
     if (s >= 3600)
@@ -400,7 +395,7 @@ static void report_step(const Run *r, const PretrainStepStats *st, int first_ste
     int done = r->trainer.opt.step, steps = r->cfg.steps;
     int every = steps / 50 > 0 ? steps / 50 : 1;
     if (!tty && done % every && done != steps && done != first_step + 1) return;
-    double elapsed = now_seconds() - started;
+    double elapsed = monotonic_seconds() - started;
     double per_step = elapsed / (done - first_step);
     double tokens = (double)(done - first_step) * r->cfg.batch_seqs * r->cfg.seq_len;
     char eta[32];
@@ -420,7 +415,7 @@ static int train(Run *r, const Args *a, char *err, size_t err_len) {
             "validation tokens, %d tokens per step, from step %d to %d\n",
             r->model.w.n_floats, r->n_train, r->train.n_windows, c->seq_len, r->n_valid,
             c->batch_seqs * c->seq_len, first_step, stop);
-    double started = now_seconds();
+    double started = monotonic_seconds();
     PretrainStepStats st = {0};
     while (r->trainer.opt.step < stop) {
         long long first = (long long)r->trainer.opt.step * c->batch_seqs;
@@ -454,7 +449,7 @@ static int copy_tokenizer_config(const char *tokenizer, const char *dir, char *e
              slash ? (int)(slash - tokenizer + 1) : 0, tokenizer);
     struct stat st;
     if (stat(path, &st) != 0) return 0;
-    return hf_copy_file(path, dir, "tokenizer_config.json", err, err_len);
+    return copy_file(path, dir, "tokenizer_config.json", err, err_len);
 }
 
 int cmd_pretrain(int argc, char **argv) {
@@ -480,10 +475,10 @@ int cmd_pretrain(int argc, char **argv) {
         goto done;
     }
     if ((a.resume && load_checkpoint(&r, err, sizeof(err)) < 0) ||
-        hf_make_dirs(r.cfg.output, err, sizeof(err)) < 0 ||
-        hf_copy_file(r.cfg.tokenizer, r.cfg.output, "tokenizer.json", err, sizeof(err)) < 0 ||
+        make_dirs(r.cfg.output, err, sizeof(err)) < 0 ||
+        copy_file(r.cfg.tokenizer, r.cfg.output, "tokenizer.json", err, sizeof(err)) < 0 ||
         copy_tokenizer_config(r.cfg.tokenizer, r.cfg.output, err, sizeof(err)) < 0 ||
-        hf_copy_file(a.config, r.cfg.output, "pretrain.cfg", err, sizeof(err)) < 0 ||
+        copy_file(a.config, r.cfg.output, "pretrain.cfg", err, sizeof(err)) < 0 ||
         train(&r, &a, err, sizeof(err)) < 0)
         goto done;
     rc = EXIT_OK;

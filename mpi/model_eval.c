@@ -1,9 +1,9 @@
 #include "model_eval.h"
+#include "monotonic_clock.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 // Tokens of one log-likelihood or perplexity forward: enough to batch many short prompts,
 // small enough that the [tokens, vocab] logits of a 32k vocabulary stay near 0.5 GB.
@@ -32,12 +32,6 @@ void eval_inputs_free(EvalInputs *in) {
     for (int i = 0; i < in->n_sets; i++) eval_set_free(&in->sets[i]);
     token_pack_free(&in->docs);
     *in = (EvalInputs){0};
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 // Appends a metric to s.
@@ -172,7 +166,7 @@ int model_eval_perplexity(LlamaModel *m, const TokenPack *docs, double *perplexi
 int model_eval_run(ModelEval *out, ModelSession *ms, const EvalInputs *in, const AreConfig *c,
                    char *err, size_t err_len) {
     *out = (ModelEval){.perplexity = NAN};
-    double start = now_seconds();
+    double start = monotonic_seconds();
     const char *markers[ARE_MAX_MARKERS];
     EvalOptions opt = model_eval_options(ms, c, markers);
     for (int i = 0; i < in->n_sets; i++) {
@@ -183,7 +177,7 @@ int model_eval_run(ModelEval *out, ModelSession *ms, const EvalInputs *in, const
         out->n_sets = i + 1;
     }
     if (model_eval_perplexity(&ms->model, &in->docs, &out->perplexity, err, err_len) < 0) return -1;
-    out->seconds = now_seconds() - start;
+    out->seconds = monotonic_seconds() - start;
     return 0;
 }
 

@@ -3,7 +3,7 @@
 #include "are_config.h"
 #include "commands.h"
 #include "fault_point.h"
-#include "hf_writer.h"
+#include "fs.h"
 #include "placement.h"
 #include "sweep_lock.h"
 #include "sweep_resume.h"
@@ -68,7 +68,7 @@ static int open_run(Sweep *s, char *err, size_t err_len) {
     if (load_plan(s, err, err_len) < 0) return -1;
     char trials[ARE_PATH_MAX + 16];
     snprintf(trials, sizeof trials, "%s/trials", s->run_dir);
-    if (hf_make_dirs(trials, err, err_len) < 0) return -1;
+    if (make_dirs(trials, err, err_len) < 0) return -1;
     // One sweep per folder at a time, and none while ranks of a killed job still write there:
     // they would race with it.
     if (sweep_lock_take(&s->lock, s->run_dir, true, err, err_len) < 0) return -1;

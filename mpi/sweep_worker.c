@@ -1,17 +1,11 @@
 #include "sweep_worker.h"
 
+#include "monotonic_clock.h"
 #include "trial.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 // The session for the config's model, loaded once and kept while trials share it.
 static int session_for(SweepWorker *w, const AreConfig *c, char *err, size_t err_len) {
@@ -66,7 +60,7 @@ int sweep_trial_config(const char *config_path, const char *const *overrides, in
 void sweep_worker_run(SweepWorker *w, const SweepPlan *plan, const SweepTrial *t,
                       TrialReport *report) {
     *report = (TrialReport){0};
-    double start = now_seconds();
+    double start = monotonic_seconds();
     AreConfig *c = malloc(sizeof *c);
     TrialOutcome *outcome = malloc(sizeof *outcome);
     char *err = report->error;
@@ -81,7 +75,7 @@ void sweep_worker_run(SweepWorker *w, const SweepPlan *plan, const SweepTrial *t
         report->summary = outcome->summary;
     }
     snprintf(report->device, sizeof report->device, "%s", w->ms.be ? w->ms.device : "cpu");
-    report->seconds = now_seconds() - start;
+    report->seconds = monotonic_seconds() - start;
     free(outcome);
     free(c);
 }

@@ -1,7 +1,7 @@
 #include "trial.h"
 
 #include "fault_point.h"
-#include "hf_writer.h"
+#include "fs.h"
 #include "model_eval.h"
 #include "model_load.h"
 #include "task_data.h"
@@ -276,10 +276,10 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     }
     char dir[ARE_PATH_MAX + 16];
     snprintf(dir, sizeof dir, "%s/trials", c->output_dir);
-    if (hf_make_dirs(dir, err, err_len) < 0) return -1;
+    if (make_dirs(dir, err, err_len) < 0) return -1;
     snprintf(out->trial_file, sizeof out->trial_file, "%s/%s.h5", dir, out->id);
     snprintf(dir, sizeof dir, "%s/adapters", c->output_dir);
-    if (hf_make_dirs(dir, err, err_len) < 0) return -1;
+    if (make_dirs(dir, err, err_len) < 0) return -1;
     snprintf(out->adapter_dir, sizeof out->adapter_dir, "%s/%s", dir, out->id);
 
     if (task_prompts_load(&s->task, ms, c, err, err_len) < 0 ||

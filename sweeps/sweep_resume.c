@@ -1,7 +1,7 @@
 // Resuming a sweep; see sweep_resume.h.
 #include "sweep_resume.h"
 
-#include "io_error.h"
+#include "fail.h"
 #include "trial_file_check.h"
 #include "trial_summary.h"
 
@@ -137,7 +137,7 @@ static int print_strays(const SweepPlan *plan, const char *run_dir, FILE *notes,
     for (int k = 0; k < n; k++) free(list[k]);
     free(list);
     free(ids);
-    return rc == 0 ? 0 : io_error(err, err_len, "out of memory listing %s", run_dir);
+    return rc == 0 ? 0 : fail(err, err_len, "out of memory listing %s", run_dir);
 }
 
 int sweep_resume(SweepTable *t, const SweepPlan *plan, SweepTable *old, const char *run_dir,
@@ -148,7 +148,7 @@ int sweep_resume(SweepTable *t, const SweepPlan *plan, SweepTable *old, const ch
     if (!files || !state) {
         sweep_table_free(files);
         free(state);
-        return files ? io_error(err, err_len, "out of memory") : -1;
+        return files ? fail(err, err_len, "out of memory") : -1;
     }
     // Whatever sweep.h5 says, a trial is done only when its file says so.
     for (int i = 0; i < plan->n; i++) {
@@ -174,7 +174,7 @@ int sweep_resume(SweepTable *t, const SweepPlan *plan, SweepTable *old, const ch
         if (state[i] == FILE_DONE) { // finished, but sweep.h5 was not told before the run stopped
             int rescued = rescue(t, i, files, run_dir);
             if (rescued < 0)
-                carried = io_error(err, err_len, "out of memory resuming trial %s", t->rows[i].id);
+                carried = fail(err, err_len, "out of memory resuming trial %s", t->rows[i].id);
             else
                 carried += rescued;
             continue;
@@ -189,7 +189,7 @@ int sweep_resume(SweepTable *t, const SweepPlan *plan, SweepTable *old, const ch
                  r->rank, r->host);
         if (sweep_table_copy_outcome(t, i, old, j) < 0 ||
             sweep_table_finish(t, i, SWEEP_FAILED, NAN, NAN, why) < 0)
-            carried = io_error(err, err_len, "out of memory resuming trial %s", t->rows[i].id);
+            carried = fail(err, err_len, "out of memory resuming trial %s", t->rows[i].id);
         interrupted++;
     }
     if (carried >= 0 && interrupted > 0)

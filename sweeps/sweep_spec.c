@@ -3,7 +3,7 @@
 
 #include "are_config.h"
 #include "config_schema.h"
-#include "io_error.h"
+#include "fail.h"
 #include "mapped_file.h"
 
 #include <libconfig.h>
@@ -147,7 +147,7 @@ static int add_column(Spec *spec, SweepPlan *p, const char *path, size_t len,
         return schema_error_at(at, "", err, err_len, "%s: more than %d swept paths", name,
                                SWEEP_MAX_COLUMNS);
     char *column = strndup(path, len);
-    if (!column) return io_error(err, err_len, "out of memory");
+    if (!column) return fail(err, err_len, "out of memory");
     spec->column_at[p->n_columns] = at;
     p->columns[p->n_columns] = column;
     return p->n_columns++;
@@ -188,7 +188,7 @@ static int read_values(Axis *axis, bool zipped, const char *name, char *err, siz
                                "field '%s.values' is empty: an axis needs at least one value",
                                name);
     axis->texts = calloc((size_t)n * (size_t)axis->n_paths, sizeof(char *));
-    if (!axis->texts) return io_error(err, err_len, "out of memory");
+    if (!axis->texts) return fail(err, err_len, "out of memory");
     axis->n_values = n;
     for (int j = 0; j < n; j++) {
         const config_setting_t *value = config_setting_get_elem(values, (unsigned)j);
@@ -201,7 +201,7 @@ static int read_values(Axis *axis, bool zipped, const char *name, char *err, siz
         for (int k = 0; k < axis->n_paths; k++) {
             char *text =
                 schema_value_text(zipped ? config_setting_get_elem(value, (unsigned)k) : value);
-            if (!text) return io_error(err, err_len, "out of memory");
+            if (!text) return fail(err, err_len, "out of memory");
             axis->texts[j * axis->n_paths + k] = text;
         }
     }
@@ -432,9 +432,8 @@ static int check_extras(const Spec *spec, const SweepPlan *p, const char *const 
             return schema_error_at(in_set, "", err, err_len,
                                    "sweep.set sets %s: '%s' is swept by the sweep block (line %d)",
                                    extra[i], p->columns[k], config_setting_source_line(at));
-        return io_error(err, err_len, "--set %s: '%s' is swept by the sweep block (%s:%d)",
-                        extra[i], p->columns[k], config_setting_source_file(at),
-                        config_setting_source_line(at));
+        return fail(err, err_len, "--set %s: '%s' is swept by the sweep block (%s:%d)", extra[i],
+                    p->columns[k], config_setting_source_file(at), config_setting_source_line(at));
     }
     return 0;
 }
@@ -469,7 +468,7 @@ static void combination_clear(Combination *c) {
 static int combination_add(Combination *c, const char *path, size_t path_len, const char *text,
                            const config_setting_t *from, int column, char *err, size_t err_len) {
     char *override = malloc(path_len + strlen(text) + 2);
-    if (!override) return io_error(err, err_len, "out of memory");
+    if (!override) return fail(err, err_len, "out of memory");
     sprintf(override, "%.*s=%s", (int)path_len, path, text);
     c->overrides[c->n] = override;
     c->from[c->n] = from;
@@ -523,7 +522,7 @@ static int resolve_error(const Spec *spec, const Combination *c, const config_se
     }
     char overrides[MESSAGE_LEN];
     describe_overrides(overrides, sizeof(overrides), c->overrides, c->n);
-    return io_error(err, err_len, "%s (in the sweep trial %s)", why, overrides);
+    return fail(err, err_len, "%s (in the sweep trial %s)", why, overrides);
 }
 
 // The canonical text of the file's config with the extra overrides, then c's, then entry's (an
@@ -541,7 +540,7 @@ static char *resolve(Expansion *x, const Combination *c, const config_setting_t 
         return NULL;
     }
     char *text = are_config_canonical(x->config);
-    if (!text) io_error(err, err_len, "out of memory");
+    if (!text) fail(err, err_len, "out of memory");
     return text;
 }
 
@@ -598,7 +597,7 @@ static int add_trials(Expansion *x, const Combination *c, const char *canonical,
         int capacity = x->capacity ? 2 * x->capacity : 64;
         while (capacity < p->n + p->repeats) capacity *= 2;
         SweepTrial *trials = realloc(p->trials, (size_t)capacity * sizeof(SweepTrial));
-        if (!trials) return io_error(err, err_len, "out of memory");
+        if (!trials) return fail(err, err_len, "out of memory");
         p->trials = trials;
         x->capacity = capacity;
     }
@@ -606,7 +605,7 @@ static int add_trials(Expansion *x, const Combination *c, const char *canonical,
         SweepTrial *t = &p->trials[p->n];
         *t = (SweepTrial){
             .index = p->n, .combination = p->n_combinations, .repeat = r, .cost = cost};
-        if (trial_fill(t, c, p->n_columns) < 0) return io_error(err, err_len, "out of memory");
+        if (trial_fill(t, c, p->n_columns) < 0) return fail(err, err_len, "out of memory");
         p->n++;
         trial_id(canonical, r, t->id);
         t->seed = trial_seed(p->seed, t->id);
@@ -766,7 +765,7 @@ static int expand(const Spec *spec, SweepPlan *p, const char *const *extra, int 
     x.config = malloc(sizeof(*x.config));
     x.overrides = malloc(((size_t)n_extra + 2 * SWEEP_MAX_COLUMNS) * sizeof(char *));
     Combination *c = calloc(1, sizeof(*c));
-    int rc = x.config && x.overrides && c ? 0 : io_error(err, err_len, "out of memory");
+    int rc = x.config && x.overrides && c ? 0 : fail(err, err_len, "out of memory");
     if (rc == 0 && spec->fields.method == SWEEP_GRID) rc = expand_grid(&x, c, err, err_len);
     if (rc == 0 && spec->fields.method == SWEEP_LIST) rc = expand_list(&x, c, err, err_len);
     if (rc == 0 && spec->fields.method == SWEEP_RANDOM) rc = expand_random(&x, c, err, err_len);
@@ -799,21 +798,21 @@ static int read_text(SweepPlan *p, const char *path, char *err, size_t err_len) 
         p->config_text[file.size] = '\0';
     }
     mapped_file_close(&file);
-    return p->config_text ? 0 : io_error(err, err_len, "out of memory");
+    return p->config_text ? 0 : fail(err, err_len, "out of memory");
 }
 
 // The sweep's set = [ ... ] into the plan, for whoever resolves a trial's config later.
 static int copy_settings(SweepPlan *p, const Spec *spec, char *err, size_t err_len) {
     int n = spec->fields.n_set;
     p->settings = calloc((size_t)n + 1, sizeof(char *));
-    if (!p->settings) return io_error(err, err_len, "out of memory");
+    if (!p->settings) return fail(err, err_len, "out of memory");
     for (int i = 0; i < n; i++) {
         if (!strchr(spec->fields.set[i], '='))
             return schema_error_at(spec->block, "set", err, err_len,
                                    "field 'sweep.set[%d]' is \"%s\", expected \"path=value\"", i,
                                    spec->fields.set[i]);
         if (!(p->settings[i] = strdup(spec->fields.set[i])))
-            return io_error(err, err_len, "out of memory");
+            return fail(err, err_len, "out of memory");
         p->n_settings++;
     }
     return 0;
@@ -826,16 +825,16 @@ int sweep_plan_load(SweepPlan *p, const char *config_path, const char *const *ex
     config_init(&tree);
     Spec *spec = calloc(1, sizeof(*spec));
     p->columns = calloc(SWEEP_MAX_COLUMNS, sizeof(char *));
-    int rc = spec && p->columns ? 0 : io_error(err, err_len, "out of memory");
+    int rc = spec && p->columns ? 0 : fail(err, err_len, "out of memory");
     if (rc == 0) rc = schema_read_file(&tree, config_path, err, err_len);
     if (rc == 0) {
         spec->path = config_path;
         spec->block = config_lookup(&tree, "sweep");
         if (!spec->block)
-            rc = io_error(err, err_len,
-                          "%s: no sweep block (sweep = { axes = ( ... ); }; `are run` runs one "
-                          "trial)",
-                          config_path);
+            rc = fail(err, err_len,
+                      "%s: no sweep block (sweep = { axes = ( ... ); }; `are run` runs one "
+                      "trial)",
+                      config_path);
     }
     if (rc == 0) rc = read_spec(spec, p, err, err_len);
     // The sweep's own settings, then the command line's (which win): every trial resolves with
@@ -844,7 +843,7 @@ int sweep_plan_load(SweepPlan *p, const char *config_path, const char *const *ex
     int n_all = 0;
     if (rc == 0) {
         extra = malloc((size_t)(n_extra + spec->fields.n_set + 1) * sizeof(*extra));
-        if (!extra) rc = io_error(err, err_len, "out of memory");
+        if (!extra) rc = fail(err, err_len, "out of memory");
     }
     if (rc == 0) {
         for (int i = 0; i < spec->fields.n_set; i++) extra[n_all++] = spec->fields.set[i];
@@ -857,7 +856,7 @@ int sweep_plan_load(SweepPlan *p, const char *config_path, const char *const *ex
     if (rc == 0) rc = read_text(p, config_path, err, err_len);
     if (rc == 0) {
         p->order = malloc((size_t)p->n * sizeof(int));
-        if (!p->order) rc = io_error(err, err_len, "out of memory");
+        if (!p->order) rc = fail(err, err_len, "out of memory");
     }
     if (rc == 0) {
         for (int i = 0; i < p->n; i++) p->order[i] = i;

@@ -6,6 +6,7 @@
 // the config reader's messages for each kind of bad config.
 #include "backend_cpu.h"
 #include "check.h"
+#include "fs.h"
 #include "hf_config.h"
 #include "model_load.h"
 #include "pretrain.h"
@@ -322,7 +323,7 @@ static void test_config(void) {
 int main(void) {
     snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/are-test-pretrain-%d", (int)getpid());
     char err[256];
-    if (hf_make_dirs(tmp_dir, err, sizeof(err)) < 0) {
+    if (make_dirs(tmp_dir, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }

@@ -14,13 +14,13 @@
 #include "check.h"
 #include "class_separation.h"
 #include "linear_probe.h"
+#include "monotonic_clock.h"
 #include "pca.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 // --- a small deterministic RNG (splitmix64) -----------------------------------------------------
 
@@ -49,12 +49,6 @@ static void *new_zeroed(size_t n, size_t size) {
         exit(1);
     }
     return p;
-}
-
-static double seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 // --- PCA on points with known axes --------------------------------------------------------------
@@ -248,9 +242,9 @@ static void test_pca_wide(void) {
     float *x = known_points(n, d, 3);
     char err[256] = "";
     Pca p;
-    double t0 = seconds();
+    double t0 = monotonic_seconds();
     int rc = pca_fit(x, n, d, 2, PCA_AUTO, &p, err, sizeof err);
-    double elapsed = seconds() - t0;
+    double elapsed = monotonic_seconds() - t0;
     CHECK(rc == 0 && p.method == PCA_GRAM, "wide fit: %s", err);
     if (!rc) {
         double worst = 0;
@@ -484,10 +478,10 @@ static void test_probe_wide(void) {
     for (int i = 0; i < s.n; i++)
         for (int c = 0; c < s.d; c++)
             s.x[(size_t)i * s.d + c] = (float)(normal() + (s.labels[i] && c < 64 ? 1 : 0));
-    double t0 = seconds();
+    double t0 = monotonic_seconds();
     LinearProbeResult r = probe(&s, NULL);
     printf("%-40s train %.3f test %.3f (%d iterations, %.2f s)\n", "probe n 512 d 4096",
-           r.train_accuracy, r.test_accuracy, r.iterations, seconds() - t0);
+           r.train_accuracy, r.test_accuracy, r.iterations, monotonic_seconds() - t0);
     CHECK(r.train_accuracy == 1 && r.test_accuracy >= 0.95, "wide probe: accuracies %.3f %.3f",
           r.train_accuracy, r.test_accuracy);
     free_samples(&s);

@@ -8,6 +8,7 @@
 // tests/ref/dump_sweep_file.py prints what h5py reads and the test compares it with the table.
 #include "check.h"
 #include "h5_read.h"
+#include "monotonic_clock.h"
 #include "read_file.h"
 #include "sweep_store.h"
 #include "trial_store.h"
@@ -785,12 +786,6 @@ static void test_kill(void) {
     CHECK(last_k > 0, "the writer never got past its first trial");
 }
 
-static double seconds_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 // The cost of an update at the end of a 1000-trial sweep with 20 metrics per trial.
 static void test_timing(void) {
     char run_dir[512], err[512], path[600];
@@ -808,15 +803,15 @@ static void test_timing(void) {
         sweep_table_set_metrics(t, i, name_ptrs, values, 16);
     }
     enum { REPEATS = 10 };
-    double start = seconds_now();
+    double start = monotonic_seconds();
     bool ok = true;
     for (int r = 0; r < REPEATS; r++)
         ok = ok && sweep_store_write(t, run_dir, err, sizeof(err)) == 0;
-    double write_ms = (seconds_now() - start) * 1e3 / REPEATS;
+    double write_ms = (monotonic_seconds() - start) * 1e3 / REPEATS;
     CHECK(ok, "timed writes: %s", err);
-    start = seconds_now();
+    start = monotonic_seconds();
     SweepTable *back = read_back(run_dir, err, sizeof(err));
-    double read_ms = (seconds_now() - start) * 1e3;
+    double read_ms = (monotonic_seconds() - start) * 1e3;
     check_tables_equal(back, t, "1000-trial table");
     struct stat st = {0};
     snprintf(path, sizeof(path), "%s/sweep.h5", run_dir);

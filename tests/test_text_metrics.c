@@ -3,12 +3,12 @@
 // plain-Python definitions and nltk's sentence_bleu, and with eval_metrics.json, written by
 // make_eval_metrics_fixture.py (preservation, collapse, refusal matching).
 #include "check.h"
+#include "monotonic_clock.h"
 #include "text_metrics.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 // Plain arithmetic on at most a few terms: hand-computed values agree to rounding.
 #define EXACT 1e-15
@@ -332,12 +332,6 @@ static void test_eval_metrics_match_fixture(json_t *root) {
     free(m);
 }
 
-static double seconds_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void test_self_bleu_matches_nltk(json_t *root) {
     size_t i;
     json_t *set;
@@ -355,9 +349,9 @@ static void test_self_bleu_matches_nltk(json_t *root) {
             free(scores);
             continue;
         }
-        double start = seconds_now();
+        double start = monotonic_seconds();
         double mean = self_bleu(texts, n, max_order);
-        double elapsed = seconds_now() - start;
+        double elapsed = monotonic_seconds() - start;
         CHECK(self_bleu_scores(texts, n, max_order, scores) == 0, "%s: self_bleu_scores", name);
         double worst = fabs(mean - json_real_value(json_object_get(set, "mean")));
         int worst_at = -1;

@@ -5,6 +5,7 @@
 //     for the pre-tokenizer regexes (tests/ref/make_tokenizer_fixtures.py);
 //   - special tokens, invalid UTF-8, empty input, buffer limits, and refused files.
 #include "check.h"
+#include "monotonic_clock.h"
 #include "read_file.h"
 #include "tokenizer.h"
 #include "tokenizer_internal.h"
@@ -13,7 +14,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 // Time limits are for optimized builds; sanitizers and -O0 get ten times as long.
@@ -30,12 +30,6 @@
 #else
 #define TIME_SCALE 1.0
 #endif
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static const char *source_dir(void) {
     const char *root = getenv("ARE_SOURCE_DIR");
@@ -77,9 +71,9 @@ static void test_conformance(const char *label, const char *vocab_name) {
         return;
     }
     char err[512] = "";
-    double t0 = now_seconds();
+    double t0 = monotonic_seconds();
     Tokenizer *tok = tokenizer_load(path, err, sizeof(err));
-    double load_seconds = now_seconds() - t0;
+    double load_seconds = monotonic_seconds() - t0;
     CHECK(tok != NULL, "%s: %s", label, err);
     if (!tok) {
         free(inp), free(out);
@@ -92,7 +86,7 @@ static void test_conformance(const char *label, const char *vocab_name) {
     char *case_start = inp, *line = out, *out_end = out + strlen(out);
     int *ids = malloc(4096 * sizeof(int));
     char *decoded = malloc(1 << 16);
-    t0 = now_seconds();
+    t0 = monotonic_seconds();
     while (case_start < inp + inp_len && line < out_end) {
         char *case_end = strstr(case_start, sep);
         if (!case_end) case_end = inp + inp_len;
@@ -121,7 +115,7 @@ static void test_conformance(const char *label, const char *vocab_name) {
         case_start = case_end + strlen(sep);
         line = line_end + 1;
     }
-    double encode_seconds = now_seconds() - t0;
+    double encode_seconds = monotonic_seconds() - t0;
     printf("%s: %d/%d cases (load %.3f s, encode %.4f s)\n", label, n_passed, n_cases, load_seconds,
            encode_seconds);
     printf("%s: %d/%d round trips\n", label, n_round_trips, n_cases);
@@ -234,9 +228,9 @@ static void test_gguf_specials(void) {
         long_text[long_len] = '\0';
         for (int k = 0; k < 2; k++) {
             Tokenizer *tok = k ? bpe : spm;
-            double t0 = now_seconds();
+            double t0 = monotonic_seconds();
             n = tokenizer_encode(tok, long_text, long_len, false, long_ids, max_ids);
-            double seconds = now_seconds() - t0;
+            double seconds = monotonic_seconds() - t0;
             char *back = malloc(long_len + 8);
             len = tokenizer_decode(tok, long_ids, n, back, long_len + 8);
             CHECK(n > 0 && n <= max_ids && len == (int)long_len &&

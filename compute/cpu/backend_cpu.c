@@ -5,6 +5,7 @@
 // order. So the results are bit-identical from run to run and for any thread count (gemm aside,
 // whose bands depend on the thread count), and no loop needs atomics.
 #include "backend_cpu.h"
+#include "half.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -113,50 +114,6 @@ static void cpu_gemm(Backend *be, bool trans_a, bool trans_b, int M, int N, int 
 }
 
 // --- 16-bit frozen matrices ----------------------------------------------------------------------
-
-static uint32_t float_bits(float x) {
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    return bits;
-}
-
-static float bits_float(uint32_t bits) {
-    float x;
-    memcpy(&x, &bits, sizeof x);
-    return x;
-}
-
-// Round to nearest even: add half an ulp of the kept bits, plus one when the kept part is odd.
-static uint16_t f32_to_bf16(float x) {
-    uint32_t bits = float_bits(x);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(bits >> 16 | 0x40); // quiet NaN
-    bits += 0x7fffu + (bits >> 16 & 1);
-    return (uint16_t)(bits >> 16);
-}
-
-static uint16_t f32_to_f16(float x) {
-    uint32_t bits = float_bits(x);
-    uint16_t sign = (uint16_t)(bits >> 16 & 0x8000);
-    uint32_t magnitude = bits & 0x7fffffffu;
-    if (magnitude > 0x7f800000u) return sign | 0x7e00;      // NaN
-    if (magnitude >= 0x477ff000u) return sign | 0x7c00;     // 65520 and up round to infinity
-    if (magnitude < 0x38800000u)                            // below 2^-14: a subnormal half,
-        return sign | (uint16_t)lrintf(fabsf(x) * 0x1p24f); // in units of 2^-24 (exact scaling)
-    magnitude += 0xfffu + (magnitude >> 13 & 1);
-    return sign | (uint16_t)((magnitude - ((127u - 15u) << 23)) >> 13);
-}
-
-static float bf16_to_f32(uint16_t h) {
-    return bits_float((uint32_t)h << 16);
-}
-
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exponent = h >> 10 & 0x1f, mantissa = h & 0x3ff;
-    if (exponent == 0) return bits_float(sign | float_bits(ldexpf((float)mantissa, -24)));
-    if (exponent == 0x1f) return bits_float(sign | 0x7f800000u | mantissa << 13);
-    return bits_float(sign | (exponent + 127 - 15) << 23 | mantissa << 13);
-}
 
 static void cpu_matrix_to_device(Backend *be, uint16_t *dst, const float *host_src, size_t n) {
     bool bf16 = be->matrix_type == MATRIX_BF16;
