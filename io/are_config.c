@@ -57,6 +57,7 @@ static const char *const best_rounds[] = {"last", "guarded", NULL}; // best_guar
 static const char *const eval_kinds[] = {"generate", "mc", NULL};
 static const char *const store_rounds[] = {"all", "first_last", "none", NULL};
 static const char *const precisions[] = {"fp32", "fp16", NULL}; // store_fp16
+const char *const trial_method_names[] = {"are", "none", "direction_ablation", NULL};
 
 #define BIG (1 << 30) // "practically unlimited" for counts
 
@@ -108,6 +109,9 @@ static const SchemaField are_fields[] = {
      .doc = "which member of tasks this trial runs"},
     {"tasks", SCHEMA_MAP, .required = true, .items = &task_schema,
      .doc = "the editing tasks, by name"},
+    {"method", SCHEMA_ENUM, .text = "are", .choices = trial_method_names,
+     SCHEMA_AT(AreConfig, method), .not_canonical = true,
+     .doc = "are; or a baseline: none (the base model), direction_ablation (Arditi et al. 2024)"},
 
     {"are.layers", SCHEMA_INT_ARRAY, SCHEMA_INTS(default_rep_layers), .min = -1024, .max = 1024,
      .nonempty = true, SCHEMA_ARRAY_AT(AreConfig, rep_layers, n_rep_layers),
@@ -377,6 +381,9 @@ char *are_config_canonical(const AreConfig *c) {
                  projection_name((Projection)p));
     }
     schema_text_line(&text, "are.generator.targets = [%s];", targets);
+    // Only a baseline names its method, so the ids of ARE trials stay what they were.
+    if (c->method != METHOD_ARE)
+        schema_text_line(&text, "method = \"%s\";", trial_method_names[c->method]);
     return schema_text_join(&text);
 }
 

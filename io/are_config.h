@@ -9,6 +9,7 @@
 //   base_weights = "auto";                  # "auto" | "fp32" | "bf16" | "fp16"
 //   threads = 0;                            # CPU threads, 0 = the placement's share
 //   seed = 1;
+//   method = "are";                         # "are" | "none" | "direction_ablation" (baselines)
 //   task = "jailbreak";                     # which entry of tasks to run
 //   tasks = {
 //     jailbreak = {
@@ -60,7 +61,8 @@
 // task has train prompts labelled retain_label is checked when its data is read, and what
 // template "auto" stands for when the model is loaded (the canonical text keeps "auto"). The
 // default template stays tinychat's rather than "auto": a config without a template field keeps
-// the prompts, canonical text and trial ids it had.
+// the prompts, canonical text and trial ids it had. Likewise method appears in the canonical
+// text only when it is not "are", so configs written before it keep their trial ids.
 #ifndef ARE_ARE_CONFIG_H
 #define ARE_ARE_CONFIG_H
 
@@ -126,6 +128,10 @@ typedef struct {
 
 typedef enum { STORE_ALL, STORE_FIRST_LAST, STORE_NONE } StoreRounds;
 
+// How a trial edits the model: ARE, or a baseline it is compared against (docs/method.md).
+typedef enum { METHOD_ARE, METHOD_NONE, METHOD_DIRECTION_ABLATION } TrialMethod;
+extern const char *const trial_method_names[]; // "are", "none", "direction_ablation"
+
 typedef struct {
     char model[ARE_PATH_MAX];
     char template_text[ARE_TEMPLATE_MAX];
@@ -155,6 +161,7 @@ typedef struct {
 
     char output_dir[ARE_PATH_MAX];
     StoreRounds store_rounds;
+    TrialMethod method;
     bool store_fp16;
     bool store_lora;
 } AreConfig;

@@ -1,5 +1,6 @@
 #include "trial.h"
 
+#include "baseline_trial.h"
 #include "fault_point.h"
 #include "hf_writer.h"
 #include "model_eval.h"
@@ -210,6 +211,24 @@ static int export_adapter(const ModelSession *ms, const AreConfig *c, const char
     return rc;
 }
 
+// The edit of c's method: the ARE loop, or a baseline (baseline_trial.h), whose direction
+// goes into the trial file beside the rounds.
+static int edit_model(ModelSession *ms, const AreConfig *c, const AreSamples *samples,
+                      const AreOptions *opt, const AreSink *sink, const AreGuard *guard,
+                      TrialStore *ts, AreResult *result, char *err, size_t err_len) {
+    if (c->method == METHOD_ARE)
+        return are_trial_run(&ms->model, samples, opt, sink, guard, result, err, err_len);
+    BaselineKind kind = c->method == METHOD_NONE ? BASELINE_NONE : BASELINE_DIRECTION_ABLATION;
+    BaselineDirection dir;
+    int rc = baseline_trial_run(&ms->model, samples, opt, kind, sink, result, &dir, err, err_len);
+    if (rc == 0 && dir.r)
+        rc = trial_store_add_direction(ts, trial_method_names[c->method], dir.layer,
+                                       dir.held_out_acc, dir.r, dir.dim, dir.proj_before,
+                                       dir.proj_after, dir.n, err, err_len);
+    baseline_direction_free(&dir);
+    return rc;
+}
+
 // Everything a trial holds, released by release().
 typedef struct {
     char *canonical;
@@ -244,7 +263,8 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     snprintf(out->trial_file, sizeof out->trial_file, "%s/%s.h5", dir, out->id);
     snprintf(dir, sizeof dir, "%s/adapters", c->output_dir);
     if (hf_make_dirs(dir, err, err_len) < 0) return -1;
-    snprintf(out->adapter_dir, sizeof out->adapter_dir, "%s/%s", dir, out->id);
+    if (c->method != METHOD_NONE) // the base model has no adapter
+        snprintf(out->adapter_dir, sizeof out->adapter_dir, "%s/%s", dir, out->id);
 
     if (task_prompts_load(&s->task, ms, c, err, err_len) < 0 ||
         eval_inputs_load(&s->eval, ms, c, err, err_len) < 0)
@@ -261,7 +281,12 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
                 c->task.name, s->task.pack.n);
     if (model_eval_run(&s->base, ms, &s->eval, c, err, err_len) < 0) return -1;
 
-    if (!(ms->model.lora = trial_lora(ms, c, err, err_len))) return -1;
+    ms->model.lora =
+        c->method == METHOD_ARE ? trial_lora(ms, c, err, err_len) : baseline_lora(&ms->model);
+    if (!ms->model.lora) {
+        if (c->method != METHOD_ARE) snprintf(err, err_len, "out of memory for the LoRA");
+        return -1;
+    }
     char host[256] = "unknown";
     gethostname(host, sizeof host - 1);
     const char *markers[ARE_MAX_MARKERS];
@@ -290,6 +315,7 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
                            .is_test = is_test,
                            .store_fp16 = c->store_fp16,
                            .lora_n = c->store_lora ? ms->model.lora->n_params : 0};
+    if (c->method != METHOD_ARE) spec.lora_n = 0; // a baseline has no rounds of LoRA weights
     s->store = trial_store_create(&spec, err, err_len);
     free(is_test);
     if (!s->store) return -1;
@@ -308,7 +334,8 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
         .ms = ms, .c = c, .set = guard_set, .docs = &s->eval.docs, .err = err, .err_len = err_len};
     AreGuard guard = {.ctx = &guard_ctx, .measure = guard_set ? guard_measure : NULL};
     AreSamples samples = task_prompts_samples(&s->task);
-    if (are_trial_run(&ms->model, &samples, &opt, &sink, &guard, &out->result, err, err_len) < 0) {
+    if (edit_model(ms, c, &samples, &opt, &sink, &guard, s->store, &out->result, err, err_len) <
+        0) {
         // The loop says what it was writing; the store says why that failed (a full disk, ...).
         const char *why = trial_store_error(s->store);
         size_t used = strlen(err);
@@ -322,7 +349,7 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     if (model_eval_run(&s->edited, ms, &s->eval, c, err, err_len) < 0 ||
         store_evaluation(s->store, "base", &s->base, err, err_len) < 0 ||
         store_evaluation(s->store, "edited", &s->edited, err, err_len) < 0 ||
-        export_adapter(ms, c, out->adapter_dir, err, err_len) < 0)
+        (c->method != METHOD_NONE && export_adapter(ms, c, out->adapter_dir, err, err_len) < 0))
         return -1;
     summary_line(out, &s->base, &s->edited);
     const AreResult *r = &out->result;
