@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The baselines of `method` end to end on tinychat with a small task:
+#   none: one stored round (the base model), the edited evaluation equal to the base one, no
+#     adapter, and ARE's trial ids unchanged by the field's existence;
+#   direction_ablation: rounds 0 and 1, the direction group; every prompt ends in the same
+#     template token, whose embedding no block changes along r once the model is ablated, so
+#     the edited projections on r coincide (to rounding) where the base ones spread by the
+#     class difference; the harmful prompts' refusal rate falls; the exported rank-1 adapter,
+#     evaluated by `are evaluate --adapter`, gives the trial's edited refusal rate.
+# usage: test_baselines.sh path/to/are SOURCE_DIR
+set -u
+are=$1
+cd "$2" || exit 1 # the config's paths are relative to the source tree
+here=$(dirname "$0")
+. "$here/expect.sh"
+. "$here/h5_dump.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cfg=configs/tinychat.cfg
+if [ ! -f models/tinychat/model.safetensors ]; then
+    echo "skipped: models/tinychat is not there"
+    exit 77
+fi
+{ grep '"label": 1' data/refusal_train.jsonl | head -24; grep '"label": 0' data/refusal_train.jsonl | head -24
+  grep '"label": 1' data/refusal_test.jsonl | head -12; grep '"label": 0' data/refusal_test.jsonl | head -12; } >"$tmp/task.jsonl"
+small=(--set "tasks.jailbreak.data=[\"$tmp/task.jsonl\"]" --set evaluation.max_prompts=8
+    --set evaluation.perplexity_docs=16 --set "output.dir=\"$tmp/run\"")
+
+expect bad-method 1 "--set method=ablate: field 'method' is \"ablate\", expected one of .*direction_ablation" \
+    -- "$are" run "$cfg" "${small[@]}" --set method=ablate
+
+# method = "are" is the default and leaves the trial ids as they were; a baseline has ids of its own.
+ids() { "$are" sweep configs/demo-sweep.cfg "$@" --dry-run 2>&1 | grep -oE '[0-9a-f]{16}' | sort; }
+default_ids=$(ids) are_ids=$(ids --set method=are) none_ids=$(ids --set method=none)
+expect same-ids 0 '^same$' -- bash -c "[ -n '$default_ids' ] && [ '$default_ids' = '$are_ids' ] &&
+    [ '$default_ids' != '$none_ids' ] && echo same"
+
+expect none 0 'baseline after 0 rounds' 'adapter: +\(none' -- "$are" run "$cfg" "${small[@]}" --set method=none
+file=$(ls "$tmp"/run/trials/*.h5)
+expect none-rounds 0 '^0$' -- h5_values "$file" stored_rounds
+expect none-stop 0 '"baseline"' -- h5dump -a /result/stop "$file"
+# metrics and generated texts alike
+expect none-edited-is-base 0 '^equal$' -- bash -c "cmp -s <(h5dump -m %.17g -g /evaluation/edited '$file' |
+    sed 's|/edited|/base|') <(h5dump -m %.17g -g /evaluation/base '$file') && echo equal"
+[ -z "$(ls "$tmp/run/adapters")" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL none wrote an adapter" >&2; }
+rm -f "$file"
+
+expect ablation 0 'baseline after 1 rounds \(direction ablation along hidden_states\[[0-9-]+\]' \
+    -- "$are" run "$cfg" "${small[@]}" --set method=direction_ablation
+file=$(ls "$tmp"/run/trials/*.h5)
+expect ablation-rounds 0 '^1$' -- h5_values "$file" stored_rounds
+spread() { h5_values "$file" "direction/$1" | sort -g | sed -n '1p;$p' | tr '\n' ' ' | awk '{print $2 - $1}'; }
+before=$(spread projection_base) after=$(spread projection_edited)
+# fp32 forward of a few blocks: the edited projections agree to ~1e-6 of their size (~0.07)
+expect projections-collapse 0 '^collapsed$' -- awk -v b="$before" -v a="$after" \
+    'BEGIN { if (b > 1 && a < 1e-4) print "collapsed"; else print "base spread " b ", edited " a }'
+refusal() { h5dump -A -m '%.17g' -g "/evaluation/$1/harmful" "$file" | grep -A4 '"refusal_rate"' | sed -n 's/^ *(0): //p'; }
+base=$(refusal base) edited=$(refusal edited)
+expect refusals-fall 0 '^fell$' -- awk -v b="$base" -v e="$edited" 'BEGIN { if (e < b) print "fell"; else print b " -> " e }'
+adapter=$(ls -d "$tmp"/run/adapters/*)
+expect adapter-config 0 '"r": 1' '"o_proj"' '"down_proj"' -- cat "$adapter/adapter_config.json"
+expect evaluate-adapter 0 "^harmful +refusal_rate +$(printf '%.3f' "$edited")\$" \
+    -- "$are" evaluate "$cfg" "${small[@]}" --adapter "$adapter"
+
+expect_summary
