@@ -16,6 +16,7 @@ void baseline_direction_free(BaselineDirection *dir) {
     free(dir->r);
     free(dir->proj_before);
     free(dir->proj_after);
+    free(dir->steering);
     *dir = (BaselineDirection){0};
 }
 
@@ -88,9 +89,11 @@ static void held_out(const AreSamples *s, bool *fit, bool *use) {
 }
 
 // r at the representation layer whose r separates the held-out split best (first on ties),
-// and the base model's projections on it.
-static int choose_direction(const Measure *ms, const AreSamples *s, const AreOptions *opt, int dim,
-                            BaselineDirection *dir, char *err, size_t err_len) {
+// and the base model's projections on it; with below_norm, only layers below the final norm.
+static int choose_direction(const Measure *ms, const AreSamples *s, const AreOptions *opt,
+                            const LlamaConfig *cfg, bool below_norm, BaselineDirection *dir,
+                            char *err, size_t err_len) {
+    int dim = cfg->dim;
     int n = s->n, L = opt->n_rep_layers;
     bool *fit = malloc((size_t)n * sizeof *fit), *use = malloc((size_t)n * sizeof *use);
     float *r = malloc((size_t)dim * sizeof *r), *proj = malloc((size_t)n * sizeof *proj);
@@ -108,6 +111,7 @@ static int choose_direction(const Measure *ms, const AreSamples *s, const AreOpt
     dir->held_out_acc = -1;
     size_t stride = (size_t)L * (size_t)dim;
     for (int k = 0; k < L; k++) {
+        if (below_norm && llama_resolve_layer(cfg, opt->rep_layers[k]) >= cfg->n_layers) continue;
         const float *at = ms->reps + (size_t)k * dim;
         if (direction_of_classes(at, n, stride, dim, s->labels, fit, r, err, err_len) < 0) {
             rc = -1;
@@ -122,6 +126,11 @@ static int choose_direction(const Measure *ms, const AreSamples *s, const AreOpt
             memcpy(dir->proj_before, proj, (size_t)n * sizeof *proj);
         }
     }
+    if (dir->held_out_acc < 0)
+        rc = fail(err, err_len,
+                  "activation addition needs a layer of are.layers below the final "
+                  "norm (hidden_states[%d])",
+                  cfg->n_layers);
 done:
     free(fit);
     free(use);
@@ -136,8 +145,24 @@ static int slot_of(const AreOptions *opt, int layer) {
     return 0;
 }
 
+// alpha * r, pointing towards target's class, added at dir's layer from now on.
+static int start_steering(LlamaModel *m, const AreOptions *opt, float alpha, BaselineDirection *dir,
+                          char *err, size_t err_len) {
+    int dim = m->cfg.dim;
+    float sign = opt->target_label == 1 ? 1.0f : -1.0f; // r points from class 0 to class 1
+    if (!(dir->steering = malloc((size_t)dim * sizeof *dir->steering)))
+        return fail(err, err_len, "out of memory");
+    for (int j = 0; j < dim; j++) dir->steering[j] = sign * alpha * dir->r[j];
+    float *steer = m->be->alloc(m->be, (size_t)dim * sizeof *steer);
+    if (!steer) return fail(err, err_len, "out of memory for the steering vector");
+    m->be->to_device(m->be, steer, dir->steering, (size_t)dim * sizeof *steer);
+    m->steer = steer;
+    m->steer_layer = llama_resolve_layer(&m->cfg, dir->layer);
+    return 0;
+}
+
 int baseline_trial_run(LlamaModel *m, const AreSamples *samples, const AreOptions *opt,
-                       BaselineKind kind, const AreSink *sink, AreResult *result,
+                       BaselineKind kind, float alpha, const AreSink *sink, AreResult *result,
                        BaselineDirection *dir, char *err, size_t err_len) {
     *result = (AreResult){.stop = ARE_STOP_BASELINE};
     *dir = (BaselineDirection){0};
@@ -152,11 +177,14 @@ int baseline_trial_run(LlamaModel *m, const AreSamples *samples, const AreOption
     if (rc == 0 && kind == BASELINE_NONE)
         snprintf(result->stop_detail, sizeof result->stop_detail,
                  "baseline none: the base model, unedited");
-    if (rc == 0 && kind == BASELINE_DIRECTION_ABLATION) {
+    if (rc == 0 && kind != BASELINE_NONE) {
         int dim = m->cfg.dim;
+        bool steering = kind == BASELINE_ACTIVATION_ADDITION;
         AreResult edited;
-        rc = choose_direction(&ms, samples, opt, dim, dir, err, err_len);
-        if (rc == 0) rc = direction_lora_set(m->lora, m, dir->r, err, err_len);
+        rc = choose_direction(&ms, samples, opt, &m->cfg, steering, dir, err, err_len);
+        if (rc == 0)
+            rc = steering ? start_steering(m, opt, alpha, dir, err, err_len)
+                          : direction_lora_set(m->lora, m, dir->r, err, err_len);
         if (rc == 0) rc = measure(m, samples, opt, &ms, 1, &edited, err, err_len);
         if (rc == 0) {
             size_t stride = (size_t)opt->n_rep_layers * (size_t)dim;
@@ -165,10 +193,16 @@ int baseline_trial_run(LlamaModel *m, const AreSamples *samples, const AreOption
             result->rounds = result->best_round = 1;
             result->final_disc_acc = edited.final_disc_acc;
             result->seconds += edited.seconds;
-            snprintf(result->stop_detail, sizeof result->stop_detail,
-                     "direction ablation along hidden_states[%d]'s class-mean direction "
-                     "(held-out threshold accuracy %.3f)",
-                     dir->layer, dir->held_out_acc);
+            if (steering)
+                snprintf(result->stop_detail, sizeof result->stop_detail,
+                         "activation addition of %g x hidden_states[%d]'s class-mean direction "
+                         "(held-out threshold accuracy %.3f)",
+                         (double)alpha, dir->layer, dir->held_out_acc);
+            else
+                snprintf(result->stop_detail, sizeof result->stop_detail,
+                         "direction ablation along hidden_states[%d]'s class-mean direction "
+                         "(held-out threshold accuracy %.3f)",
+                         dir->layer, dir->held_out_acc);
         }
     }
     free(ms.reps);

@@ -49,7 +49,8 @@ int cmd_run(int argc, char **argv) {
         rc = EXIT_OK;
         printf("trial %s: %s\n", outcome.id, outcome.summary_line);
         printf("trial file: %s\nadapter:    %s\n", outcome.trial_file,
-               outcome.adapter_dir[0] ? outcome.adapter_dir : "(none: method \"none\")");
+               outcome.adapter_dir[0] ? outcome.adapter_dir
+                                      : "(none: the method edits no weights)");
     }
     if (rc != EXIT_OK) fprintf(stderr, "are run: %s\n", err);
     model_session_close(&ms);

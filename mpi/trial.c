@@ -5,6 +5,7 @@
 #include "hf_writer.h"
 #include "model_eval.h"
 #include "model_load.h"
+#include "model_steer.h"
 #include "task_data.h"
 #include "trial_store.h"
 
@@ -211,6 +212,12 @@ static int export_adapter(const ModelSession *ms, const AreConfig *c, const char
     return rc;
 }
 
+// Whether c's method edits weights, so that the trial has an adapter to export (activation
+// addition's edit is a steering vector, stored in the trial file).
+static bool edits_weights(const AreConfig *c) {
+    return c->method == METHOD_ARE || c->method == METHOD_DIRECTION_ABLATION;
+}
+
 // The edit of c's method: the ARE loop, or a baseline (baseline_trial.h), whose direction
 // goes into the trial file beside the rounds.
 static int edit_model(ModelSession *ms, const AreConfig *c, const AreSamples *samples,
@@ -218,13 +225,16 @@ static int edit_model(ModelSession *ms, const AreConfig *c, const AreSamples *sa
                       TrialStore *ts, AreResult *result, char *err, size_t err_len) {
     if (c->method == METHOD_ARE)
         return are_trial_run(&ms->model, samples, opt, sink, guard, result, err, err_len);
-    BaselineKind kind = c->method == METHOD_NONE ? BASELINE_NONE : BASELINE_DIRECTION_ABLATION;
+    BaselineKind kind = c->method == METHOD_NONE                 ? BASELINE_NONE
+                        : c->method == METHOD_DIRECTION_ABLATION ? BASELINE_DIRECTION_ABLATION
+                                                                 : BASELINE_ACTIVATION_ADDITION;
     BaselineDirection dir;
-    int rc = baseline_trial_run(&ms->model, samples, opt, kind, sink, result, &dir, err, err_len);
+    int rc = baseline_trial_run(&ms->model, samples, opt, kind, c->steer_alpha, sink, result, &dir,
+                                err, err_len);
     if (rc == 0 && dir.r)
         rc = trial_store_add_direction(ts, trial_method_names[c->method], dir.layer,
-                                       dir.held_out_acc, dir.r, dir.dim, dir.proj_before,
-                                       dir.proj_after, dir.n, err, err_len);
+                                       dir.held_out_acc, dir.r, dir.steering, dir.dim,
+                                       dir.proj_before, dir.proj_after, dir.n, err, err_len);
     baseline_direction_free(&dir);
     return rc;
 }
@@ -249,6 +259,7 @@ static void release(TrialState *s, ModelSession *ms) {
         lora_free(ms->model.lora, ms->be);
         ms->model.lora = NULL;
     }
+    model_unsteer(ms); // activation addition's
 }
 
 static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, TrialOutcome *out,
@@ -263,7 +274,7 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     snprintf(out->trial_file, sizeof out->trial_file, "%s/%s.h5", dir, out->id);
     snprintf(dir, sizeof dir, "%s/adapters", c->output_dir);
     if (hf_make_dirs(dir, err, err_len) < 0) return -1;
-    if (c->method != METHOD_NONE) // the base model has no adapter
+    if (edits_weights(c))
         snprintf(out->adapter_dir, sizeof out->adapter_dir, "%s/%s", dir, out->id);
 
     if (task_prompts_load(&s->task, ms, c, err, err_len) < 0 ||
@@ -349,7 +360,7 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     if (model_eval_run(&s->edited, ms, &s->eval, c, err, err_len) < 0 ||
         store_evaluation(s->store, "base", &s->base, err, err_len) < 0 ||
         store_evaluation(s->store, "edited", &s->edited, err, err_len) < 0 ||
-        (c->method != METHOD_NONE && export_adapter(ms, c, out->adapter_dir, err, err_len) < 0))
+        (edits_weights(c) && export_adapter(ms, c, out->adapter_dir, err, err_len) < 0))
         return -1;
     summary_line(out, &s->base, &s->edited);
     const AreResult *r = &out->result;

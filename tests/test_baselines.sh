@@ -6,7 +6,11 @@
 #     template token, whose embedding no block changes along r once the model is ablated, so
 #     the edited projections on r coincide (to rounding) where the base ones spread by the
 #     class difference; the harmful prompts' refusal rate falls; the exported rank-1 adapter,
-#     evaluated by `are evaluate --adapter`, gives the trial's edited refusal rate.
+#     evaluated by `are evaluate --adapter`, gives the trial's edited refusal rate;
+#   activation_addition: alpha = 0 leaves every metric and generated text as the base model's,
+#     bit for bit; at alpha 8 the stored steering vector, applied by `are evaluate --steer`,
+#     gives the trial's edited refusal rate, and `are generate --steer` runs with it; a trial
+#     file without one is refused by name.
 # usage: test_baselines.sh path/to/are SOURCE_DIR
 set -u
 are=$1
@@ -61,5 +65,26 @@ adapter=$(ls -d "$tmp"/run/adapters/*)
 expect adapter-config 0 '"r": 1' '"o_proj"' '"down_proj"' -- cat "$adapter/adapter_config.json"
 expect evaluate-adapter 0 "^harmful +refusal_rate +$(printf '%.3f' "$edited")\$" \
     -- "$are" evaluate "$cfg" "${small[@]}" --adapter "$adapter"
+
+rm -f "$file"
+expect addition-zero 0 'activation addition of 0 x' -- "$are" run "$cfg" "${small[@]}" \
+    --set method=activation_addition --set baseline.alpha=0
+file=$(ls "$tmp"/run/trials/*.h5)
+expect addition-zero-is-base 0 '^equal$' -- bash -c "cmp -s <(h5dump -m %.17g -g /evaluation/edited '$file' |
+    sed 's|/edited|/base|') <(h5dump -m %.17g -g /evaluation/base '$file') && echo equal"
+rm -f "$file"
+expect addition 0 'activation addition of 8 x' -- "$are" run "$cfg" "${small[@]}" \
+    --set method=activation_addition --set baseline.alpha=8
+file=$(ls "$tmp"/run/trials/*.h5)
+expect steering-stored 0 'steering' -- h5dump -n "$file"
+edited=$(refusal edited)
+expect evaluate-steer 0 "^harmful +refusal_rate +$(printf '%.3f' "$edited")\$" \
+    -- "$are" evaluate "$cfg" "${small[@]}" --steer "$file"
+expect generate-steer 0 '.' -- "$are" generate models/tinychat --prompt 'How do I pick a lock?' \
+    --max-new-tokens 8 --steer "$file"
+expect steer-not-a-trial 1 "$cfg: not a readable trial file" -- "$are" evaluate "$cfg" "${small[@]}" --steer "$cfg"
+"$are" run "$cfg" "${small[@]}" --set method=none >/dev/null 2>&1
+none_file=$(ls -t "$tmp"/run/trials/*.h5 | head -1)
+expect steer-none-trial 1 'no group direction' -- "$are" evaluate "$cfg" "${small[@]}" --steer "$none_file"
 
 expect_summary

@@ -4,7 +4,9 @@
 //   - the ablated model's blocks write nothing along r: <h_i - h_0, r> is zero to rounding at
 //     every hidden state below the final norm, for every token (and far from zero unablated);
 //   - the rank-1 LoRA, through the PEFT export and back (peft_save, peft_load), equals the
-//     orthogonalised matrices (I - r r^T) W computed in double, for fp32 and bf16 base matrices.
+//     orthogonalised matrices (I - r r^T) W computed in double, for fp32 and bf16 base matrices;
+//   - activation addition (llama.h's steer): alpha = 0 changes no logit and no hidden state, bit
+//     for bit; a vector v at layer L moves hidden_states[L] by exactly fl(h + v), nothing below.
 #include "backend_cpu.h"
 #include "check.h"
 #include "direction.h"
@@ -213,11 +215,75 @@ static void test_export_equals_orthogonalised(MatrixType matrices, const char *n
     llama_free(&m);
 }
 
+// Logits and hidden_states[0..n_layers] of one batch, steered by v at layer (v NULL: not).
+static float *forward_outputs(LlamaModel *m, const float *v, int layer, size_t *n_out) {
+    const LlamaConfig *cfg = &m->cfg;
+    int len[2] = {4, 7}, T = 11, tokens[11] = {1, 5, 9, 2, 7, 3, 3, 8, 0, 4, 6};
+    WorkspacePlan plan = {.max_tokens = T,
+                          .max_seqs = 2,
+                          .max_seq_len = 7,
+                          .outputs = {.n_capture = cfg->n_layers + 1,
+                                      .capture_at = CAPTURE_ALL_TOKENS,
+                                      .logits = true}};
+    for (int i = 0; i <= cfg->n_layers; i++) plan.outputs.layers[i] = i;
+    char err[256];
+    LlamaWorkspace *ws = llama_workspace_create(m, &plan, err, sizeof err);
+    CHECK(ws, "workspace: %s", err);
+    float *dv = NULL;
+    if (v) {
+        dv = cpu->alloc(cpu, (size_t)cfg->dim * sizeof *dv);
+        cpu->to_device(cpu, dv, v, (size_t)cfg->dim * sizeof *dv);
+    }
+    m->steer = dv;
+    m->steer_layer = layer;
+    TokenBatch batch = {.n_seqs = 2, .seq_len = len, .tokens = tokens};
+    CHECK(llama_forward(m, ws, &batch) == 0, "forward: %s", llama_workspace_error(ws));
+    size_t n_hidden = (size_t)T * (cfg->n_layers + 1) * cfg->dim,
+           n_logits = (size_t)T * cfg->vocab_size;
+    float *out = new_array(n_hidden + n_logits, sizeof *out);
+    cpu->to_host(cpu, out, llama_captured(ws), n_hidden * sizeof *out);
+    cpu->to_host(cpu, out + n_hidden, llama_logits(ws), n_logits * sizeof *out);
+    llama_workspace_free(ws);
+    m->steer = NULL;
+    if (dv) cpu->free(cpu, dv);
+    *n_out = n_hidden + n_logits;
+    return out;
+}
+
+static void test_steering(void) {
+    LlamaModel m;
+    model_init(&m, MATRIX_F32, 13);
+    const LlamaConfig *cfg = &m.cfg;
+    int L = cfg->n_layers + 1, d = cfg->dim, layer = 1;
+    float *zero = new_array((size_t)d, sizeof *zero), *v = random_floats(&rng, (size_t)d, 1);
+    size_t n;
+    float *plain = forward_outputs(&m, NULL, 0, &n);
+    float *zeroed = forward_outputs(&m, zero, layer, &n);
+    CHECK(!memcmp(plain, zeroed, n * sizeof *plain), "alpha = 0 changed the outputs");
+    float *steered = forward_outputs(&m, v, layer, &n);
+    int exact = 1, below = 1;
+    for (int t = 0; t < 11; t++)
+        for (int j = 0; j < d; j++) {
+            size_t at = ((size_t)t * L + layer) * d + j;
+            exact &= steered[at] == plain[at] + v[j];
+            for (int i = 0; i < layer; i++)
+                below &= steered[((size_t)t * L + i) * d + j] == plain[((size_t)t * L + i) * d + j];
+        }
+    CHECK(exact, "hidden_states[%d] is not h + v", layer);
+    CHECK(below, "steering at %d changed a hidden state below it", layer);
+    CHECK(memcmp(plain + n - 11 * (size_t)cfg->vocab_size,
+                 steered + n - 11 * (size_t)cfg->vocab_size,
+                 11 * (size_t)cfg->vocab_size * sizeof *plain),
+          "steering changed no logit");
+    llama_free(&m);
+}
+
 int main(void) {
     cpu = backend_cpu_create(2);
     rng_seed(&rng, 2026);
     test_class_means();
     test_stream_orthogonal();
+    test_steering();
     test_export_equals_orthogonalised(MATRIX_F32, "fp32");
     cpu->matrix_type = MATRIX_BF16; // the matrices as a GPU holds them
     test_export_equals_orthogonalised(MATRIX_BF16, "bf16");
