@@ -131,7 +131,8 @@ typedef struct {
 
 typedef enum { STORE_ALL, STORE_FIRST_LAST, STORE_NONE } StoreRounds;
 
-// How a trial edits the model: ARE, or a baseline it is compared against (docs/method.md).
+// How a trial edits the model: ARE, or a baseline it is compared against
+// (compute/baseline_trial.h).
 typedef enum {
     METHOD_ARE,
     METHOD_NONE,
