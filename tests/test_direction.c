@@ -5,11 +5,15 @@
 //     every hidden state below the final norm, for every token (and far from zero unablated);
 //   - the rank-1 LoRA, through the PEFT export and back (peft_save, peft_load), equals the
 //     orthogonalised matrices (I - r r^T) W computed in double, for fp32 and bf16 base matrices;
+//   - a model whose concept lives on one direction (every block writes only along u; the class
+//     is the first token of prompts that end alike) loses it under ablation: a fresh linear
+//     discriminator separates the classes before and is at chance after;
 //   - activation addition (llama.h's steer): alpha = 0 changes no logit and no hidden state, bit
 //     for bit; a vector v at layer L moves hidden_states[L] by exactly fl(h + v), nothing below.
 #include "backend_cpu.h"
 #include "check.h"
 #include "direction.h"
+#include "discriminator.h"
 #include "model_load.h"
 #include "peft.h"
 #include "test_arrays.h"
@@ -215,6 +219,107 @@ static void test_export_equals_orthogonalised(MatrixType matrices, const char *n
     llama_free(&m);
 }
 
+// hidden_states[layer] at the last token of each prompt [c, x, 0] (c: 1 for class 1, 2 for
+// class 0; x from the prompt's index) into reps [n, dim] (backend memory).
+static void last_token_states(LlamaModel *m, int n, int layer, float *reps) {
+    int *len = new_array((size_t)n, sizeof *len),
+        *tokens = new_array(3 * (size_t)n, sizeof *tokens);
+    for (int i = 0; i < n; i++) {
+        len[i] = 3;
+        tokens[3 * i] = i % 2 ? 1 : 2;
+        tokens[3 * i + 1] = 3 + (i * 7) % 40;
+        tokens[3 * i + 2] = 0;
+    }
+    WorkspacePlan plan = {.max_tokens = 3 * n,
+                          .max_seqs = n,
+                          .max_seq_len = 3,
+                          .outputs = {.n_capture = 1, .layers = {layer}}};
+    char err[256];
+    LlamaWorkspace *ws = llama_workspace_create(m, &plan, err, sizeof err);
+    CHECK(ws, "workspace: %s", err);
+    TokenBatch batch = {.n_seqs = n, .seq_len = len, .tokens = tokens};
+    CHECK(llama_forward(m, ws, &batch) == 0, "forward: %s", llama_workspace_error(ws));
+    cpu->copy(cpu, reps, llama_captured(ws), (size_t)n * m->cfg.dim * sizeof *reps);
+    llama_workspace_free(ws);
+}
+
+// Accuracy of a fresh linear discriminator fitted on rows 0, 1, 4, 5, ... on rows 2, 3, 6, 7, ...
+static double held_out_accuracy(const float *reps, int n, int dim, const int *labels) {
+    DiscriminatorConfig cfg = {
+        .kind = DISCRIMINATOR_LINEAR, .lr = 1e-2f, .eps = 1e-8f, .epochs = 200, .batch_size = 16};
+    Discriminator *d = discriminator_create(cpu, &cfg, dim, n);
+    int half = n / 2, *train_labels = new_array((size_t)half, sizeof(int)),
+        *test_labels = new_array((size_t)half, sizeof(int)),
+        *rows = new_array((size_t)half, sizeof(int));
+    float *train = cpu->alloc(cpu, (size_t)half * dim * sizeof(float)),
+          *test = cpu->alloc(cpu, (size_t)half * dim * sizeof(float));
+    int *d_rows = cpu->alloc(cpu, (size_t)half * sizeof(int));
+    for (int parity = 0; parity < 2; parity++) {
+        for (int k = 0; k < half; k++) rows[k] = 4 * (k / 2) + 2 * parity + k % 2; // both classes
+        cpu->to_device(cpu, d_rows, rows, (size_t)half * sizeof(int));
+        cpu->gather_rows(cpu, half, dim, d_rows, reps, dim, parity ? test : train, dim);
+        for (int k = 0; k < half; k++) (parity ? test_labels : train_labels)[k] = labels[rows[k]];
+    }
+    discriminator_reset(d, 5);
+    discriminator_fit(d, train, train_labels, half, 6, NULL);
+    double acc = discriminator_accuracy(d, test, test_labels, half, NULL);
+    discriminator_free(d);
+    cpu->free(cpu, train);
+    cpu->free(cpu, test);
+    cpu->free(cpu, d_rows);
+    return acc;
+}
+
+static void test_concept_on_one_direction(void) {
+    LlamaModel m;
+    model_init(&m, MATRIX_F32, 14);
+    const LlamaConfig *cfg = &m.cfg;
+    int d = cfg->dim, in = cfg->n_heads * cfg->head_dim, n = 64, layer = cfg->n_layers - 1;
+    float *u = unit_vector(d);
+    // Every block writes along u alone: o_proj = u v^T, down_proj = 0.
+    for (int l = 0; l < cfg->n_layers; l++) {
+        float *v = random_floats(&rng, (size_t)in, 0.5f), *W = new_array((size_t)d * in, sizeof *W);
+        for (int i = 0; i < d; i++)
+            for (int j = 0; j < in; j++) W[(size_t)i * in + j] = u[i] * v[j];
+        cpu->to_device(cpu, m.w.blocks[l].proj[PROJ_O], W, (size_t)d * in * sizeof *W);
+        cpu->zero(cpu, m.w.blocks[l].proj[PROJ_DOWN], (size_t)d * cfg->ffn_dim * sizeof(float));
+    }
+    int *labels = new_array((size_t)n, sizeof *labels);
+    bool *all = new_array((size_t)n, sizeof *all);
+    for (int i = 0; i < n; i++) {
+        labels[i] = i % 2;
+        all[i] = true;
+    }
+    float *reps = cpu->alloc(cpu, (size_t)n * d * sizeof *reps), r[64];
+    float *host = new_array((size_t)n * d, sizeof *host);
+    last_token_states(&m, n, layer, reps);
+    double before = held_out_accuracy(reps, n, d, labels);
+    cpu->to_host(cpu, host, reps, (size_t)n * d * sizeof *host);
+    char err[256];
+    CHECK(direction_of_classes(host, n, (size_t)d, d, labels, all, r, err, sizeof err) == 0, "%s",
+          err);
+    double cos = 0;
+    for (int j = 0; j < d; j++) cos += (double)r[j] * u[j];
+    m.lora = direction_lora_create(&m);
+    CHECK(direction_lora_set(m.lora, &m, r, err, sizeof err) == 0, "%s", err);
+    last_token_states(&m, n, layer, reps);
+    double after = held_out_accuracy(reps, n, d, labels);
+    cpu->to_host(cpu, host, reps, (size_t)n * d * sizeof *host);
+    double spread = 0; // every prompt ends in token 0: all rows should be its embedding
+    for (int i = 1; i < n; i++)
+        for (int j = 0; j < d; j++) spread = fmax(spread, fabs(host[(size_t)i * d + j] - host[j]));
+    printf("concept on one direction: |cos(r, u)| %.6f, held-out accuracy %.3f -> %.3f, rows "
+           "differ by %.2g after\n",
+           fabs(cos), before, after, spread);
+    CHECK(fabs(fabs(cos) - 1) < 1e-4, "r is not u: cos %g", cos);
+    CHECK(before >= 0.8, "the concept is not there to begin with: accuracy %.3f", before);
+    CHECK(after == 0.5, "a discriminator still finds the concept: accuracy %.3f", after);
+    CHECK(spread < 1e-5, "the ablated rows differ by %g", spread);
+    cpu->free(cpu, reps);
+    lora_free(m.lora, cpu);
+    llama_free(&m);
+}
+
 // Logits and hidden_states[0..n_layers] of one batch, steered by v at layer (v NULL: not).
 static float *forward_outputs(LlamaModel *m, const float *v, int layer, size_t *n_out) {
     const LlamaConfig *cfg = &m->cfg;
@@ -283,6 +388,7 @@ int main(void) {
     rng_seed(&rng, 2026);
     test_class_means();
     test_stream_orthogonal();
+    test_concept_on_one_direction();
     test_steering();
     test_export_equals_orthogonalised(MATRIX_F32, "fp32");
     cpu->matrix_type = MATRIX_BF16; // the matrices as a GPU holds them
