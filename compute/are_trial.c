@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const are_stop_names[] = {"converged", "max_rounds", "guard"};
+const char *const are_stop_names[] = {"converged", "max_rounds", "guard", "baseline"};
 
 // Independent random streams of a trial's seed.
 enum { STREAM_LORA_INIT, STREAM_DISC_INIT, STREAM_DISC_ORDER, STREAM_GEN_ORDER, STREAM_RETAIN };
@@ -600,7 +600,8 @@ int are_trial_run(LlamaModel *m, const AreSamples *samples, const AreOptions *op
     *result = (AreResult){0};
     if (check_options(m, samples, opt, err, err_len) < 0) return -1;
     double start = monotonic_seconds();
-    if (lora_init(m->lora, &m->cfg, m->be, stream_seed(opt->seed, STREAM_LORA_INIT, 0)) < 0)
+    if (!opt->keep_lora &&
+        lora_init(m->lora, &m->cfg, m->be, stream_seed(opt->seed, STREAM_LORA_INIT, 0)) < 0)
         return fail(err, err_len, "out of memory initialising the LoRA");
     Trial t;
     int rc = trial_init(&t, m, samples, opt, err, err_len);

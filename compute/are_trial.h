@@ -67,6 +67,9 @@ typedef struct {
     float min_preserved;        // stop below this preservation of the base answers (0: none)
     float min_distinct;         // stop below this share of distinct answers (0: none)
     bool best_guarded;          // keep the last round that passed the guard (else the last round)
+    // The caller set the LoRA's weights (a baseline's edit, baseline_trial.h): they are not
+    // re-initialised, so with max_rounds 0 the trial measures the model as the caller made it.
+    bool keep_lora;
 } AreOptions;
 
 // What the guard measures of the model as it is now; NaN for what it does not measure.
@@ -87,6 +90,7 @@ typedef enum {
     ARE_STOP_CONVERGED,
     ARE_STOP_MAX_ROUNDS,
     ARE_STOP_GUARD,
+    ARE_STOP_BASELINE, // no loop: a baseline's edit (baseline_trial.h)
 } AreStop;
 
 typedef struct {
@@ -98,7 +102,7 @@ typedef struct {
     double seconds;
 } AreResult;
 
-extern const char *const are_stop_names[]; // "converged", "max_rounds", "guard"
+extern const char *const are_stop_names[]; // "converged", "max_rounds", "guard", "baseline"
 
 // Runs the trial on m, whose attached LoRA (m->lora) is re-initialised from the seed first.
 // guard may be NULL (or its measure NULL) when guard_every is 0. Returns 0, or -1 with the

@@ -141,6 +141,12 @@ static void block_backward(LlamaModel *m, LlamaWorkspace *ws, int layer, int T, 
                              ws->dresid, g ? g->attn_norm : NULL);
 }
 
+// Activation addition on hidden_states[index] (states [T, dim]), when the model steers there.
+static void steer(LlamaModel *m, int index, int T, float *states) {
+    if (m->steer && m->steer_layer == index)
+        m->be->bias_forward(m->be, T, m->cfg.dim, m->steer, states);
+}
+
 // --- captured hidden states ------------------------------------------------------------------
 
 static bool captures_at(const LlamaWorkspace *ws, int index) {
@@ -235,10 +241,14 @@ int llama_forward_from(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *batc
     else
         be->copy(be, ws->resid[start], start_resid, (size_t)T * (size_t)d * sizeof(float));
     for (int l = start; l < ws->n_run; l++) {
+        if (l > start || l == 0) steer(m, l, T, ws->resid[l]); // start_resid has it already
         capture(m, ws, l, ws->resid[l]); // before the block, which may overwrite it in place
         block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], false);
     }
-    if (ws->n_run < n) capture(m, ws, ws->n_run, ws->resid[ws->n_run]);
+    if (ws->n_run < n) {
+        if (ws->n_run > start) steer(m, ws->n_run, T, ws->resid[ws->n_run]);
+        capture(m, ws, ws->n_run, ws->resid[ws->n_run]);
+    }
     if (ws->final_norm) {
         be->rmsnorm_forward(be, T, d, cfg->rms_eps, ws->resid[n], m->w.final_norm, ws->final_ln,
                             ws->final_rstd);
@@ -261,7 +271,10 @@ void llama_forward_cached(LlamaModel *m, LlamaWorkspace *ws, int T, int n_out) {
     ws->forward_done = false; // the activations no longer match the last llama_forward
 
     be->embedding_forward(be, T, d, ws->tokens, m->w.embed, ws->resid[0]);
-    for (int l = 0; l < n; l++) block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], true);
+    for (int l = 0; l < n; l++) {
+        steer(m, l, T, ws->resid[l]);
+        block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], true);
+    }
     // Only the rows that need a next token go through the final norm and the LM head.
     be->gather_rows(be, n_out, d, ws->decode_rows, ws->resid[n], d, ws->decode_hidden, d);
     be->rmsnorm_forward(be, n_out, d, cfg->rms_eps, ws->decode_hidden, m->w.final_norm,

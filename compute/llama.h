@@ -68,6 +68,10 @@ typedef struct {
     LlamaWeights w;
     LlamaWeights grad; // allocated by llama_alloc_grads for full backward; memory NULL otherwise
     Lora *lora;        // attached adapter (applied in forward, trained in backward), or NULL
+    // Activation addition: steer [dim] (backend memory) is added to hidden_states[steer_layer]
+    // (0..n_layers-1: the input of that block) at every token of every forward; NULL: none.
+    const float *steer;
+    int steer_layer;
 } LlamaModel;
 
 int llama_alloc_grads(LlamaModel *m); // 0, or -1 when out of memory

@@ -70,6 +70,8 @@ static const char *const store_rounds[] = {"all", "first_last", "none", NULL};
 static const char *const precisions[] = {"fp32", "fp16", NULL};            // store_fp16
 static const char *const refusal_scopes[] = {"anywhere", "opening", NULL}; // refusal_opening
 static const char *const fixed_splits[] = {"", "train", "test", NULL};     // constant_split
+const char *const trial_method_names[] = {"are", "none", "direction_ablation",
+                                          "activation_addition", NULL};
 
 #define BIG (1 << 30) // "practically unlimited" for counts
 
@@ -149,6 +151,14 @@ static const SchemaField are_fields[] = {
      .doc = "which member of tasks this trial runs"},
     {"tasks", SCHEMA_MAP, .required = true, .items = &task_schema,
      .doc = "the editing tasks, by name"},
+    {"method", SCHEMA_ENUM, .text = "are", .choices = trial_method_names,
+     SCHEMA_AT(AreConfig, method), .not_canonical = true,
+     .doc = "are; or a baseline: none (the base model), direction_ablation (Arditi et al. 2024), "
+            "activation_addition (RepE contrast vector / ActAdd)"},
+    {"baseline.alpha", SCHEMA_FLOAT, .number = 8, .min = -1e6, .max = 1e6,
+     SCHEMA_AT(AreConfig, steer_alpha), .not_canonical = true,
+     .doc = "activation_addition: alpha times the unit class-mean direction, towards "
+            "target_label, is added to the residual stream"},
 
     {"are.layers", SCHEMA_INT_ARRAY, SCHEMA_INTS(default_rep_layers), .min = -1024, .max = 1024,
      .nonempty = true, SCHEMA_ARRAY_AT(AreConfig, rep_layers, n_rep_layers),
@@ -450,6 +460,11 @@ char *are_config_canonical(const AreConfig *c) {
                  projection_name((Projection)p));
     }
     schema_text_line(&text, "are.generator.targets = [%s];", targets);
+    // Only a baseline names its method, so the ids of ARE trials stay what they were.
+    if (c->method != METHOD_ARE)
+        schema_text_line(&text, "method = \"%s\";", trial_method_names[c->method]);
+    if (c->method == METHOD_ACTIVATION_ADDITION)
+        schema_text_line(&text, "baseline.alpha = %.9g;", (double)c->steer_alpha);
     return schema_text_join(&text);
 }
 

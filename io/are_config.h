@@ -9,6 +9,9 @@
 //   base_weights = "auto";                  # "auto" | "fp32" | "bf16" | "fp16"
 //   threads = 0;                            # CPU threads, 0 = the placement's share
 //   seed = 1;
+//   method = "are";                         # "are" | "none" | "direction_ablation" |
+//                                           # "activation_addition" (baselines)
+//   baseline = { alpha = 8.0; };            # activation_addition: alpha * r added
 //   task = "jailbreak";                     # which entry of tasks to run
 //   tasks = {
 //     jailbreak = {
@@ -69,7 +72,9 @@
 // task has train prompts labelled retain_label is checked when its data is read, and what
 // template "auto" stands for when the model is loaded (the canonical text keeps "auto"). The
 // default template stays tinychat's rather than "auto": a config without a template field keeps
-// the prompts, canonical text and trial ids it had.
+// the prompts, canonical text and trial ids it had. Likewise method appears in the canonical
+// text only when it is not "are", so configs written before it keep their trial ids, and
+// baseline.alpha only with method "activation_addition", the one method it changes.
 #ifndef ARE_ARE_CONFIG_H
 #define ARE_ARE_CONFIG_H
 
@@ -150,6 +155,16 @@ typedef struct {
 
 typedef enum { STORE_ALL, STORE_FIRST_LAST, STORE_NONE } StoreRounds;
 
+// How a trial edits the model: ARE, or a baseline it is compared against
+// (compute/baseline_trial.h).
+typedef enum {
+    METHOD_ARE,
+    METHOD_NONE,
+    METHOD_DIRECTION_ABLATION,
+    METHOD_ACTIVATION_ADDITION
+} TrialMethod;
+extern const char *const trial_method_names[]; // "are", "none", ..., "activation_addition"
+
 typedef struct {
     char model[ARE_PATH_MAX];
     char template_text[ARE_TEMPLATE_MAX];
@@ -181,6 +196,8 @@ typedef struct {
 
     char output_dir[ARE_PATH_MAX];
     StoreRounds store_rounds;
+    TrialMethod method;
+    float steer_alpha; // activation_addition: the multiple of the unit direction added
     bool store_fp16;
     bool store_lora;
 } AreConfig;

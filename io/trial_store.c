@@ -523,3 +523,32 @@ int trial_store_add_values(TrialStore *ts, const char *model, const char *set_na
     free(path);
     return rc ? report(ts, err, err_len) : 0;
 }
+
+int trial_store_add_direction(TrialStore *ts, const char *method, int layer, double held_out_acc,
+                              const float *r, const float *steering, int dim,
+                              const float *proj_before, const float *proj_after, int n, char *err,
+                              size_t err_len) {
+    if (end_rounds(ts)) return report(ts, err, err_len);
+    hid_t group = H5Gcreate2(ts->file, "direction", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = group < 0 ? hdf5_fail_cause(&ts->io, "creating group direction") : 0;
+    hsize_t d = (hsize_t)dim, k = (hsize_t)n;
+    if (rc == 0) rc = hdf5_write_string_attr(&ts->io, group, "method", method);
+    if (rc == 0)
+        rc = hdf5_write_attr(&ts->io, group, "layer", H5T_STD_I32LE, H5T_NATIVE_INT, &layer);
+    if (rc == 0)
+        rc = hdf5_write_attr(&ts->io, group, "held_out_accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                             &held_out_acc);
+    if (rc == 0)
+        rc = hdf5_write_dataset(&ts->io, group, "r", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &d, r);
+    if (rc == 0 && steering)
+        rc = hdf5_write_dataset(&ts->io, group, "steering", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &d,
+                                steering);
+    if (rc == 0)
+        rc = hdf5_write_dataset(&ts->io, group, "projection_base", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                                1, &k, proj_before);
+    if (rc == 0)
+        rc = hdf5_write_dataset(&ts->io, group, "projection_edited", H5T_IEEE_F32LE,
+                                H5T_NATIVE_FLOAT, 1, &k, proj_after);
+    hdf5_release(group);
+    return rc ? report(ts, err, err_len) : 0;
+}

@@ -94,6 +94,17 @@ int trial_store_add_result(TrialStore *ts, const char *stop, const char *stop_de
                            const char *const *names, const double *values, int n, char *err,
                            size_t err_len);
 
+// A baseline's direction (compute/baseline_trial.h), as group `direction`: attributes `method`,
+// `layer` (the HF hidden_states index r was taken at) and `held_out_accuracy`; datasets `r`
+// [dim] and `projection_base`, `projection_edited` [n_samples] (<representation at layer, r>
+// of every sample in dataset order, base and edited model; labels and split as stored); with
+// steering (not NULL), also `steering` [dim]: the vector activation addition adds at layer
+// (what `are generate --steer` and `are evaluate --steer` read).
+int trial_store_add_direction(TrialStore *ts, const char *method, int layer, double held_out_acc,
+                              const float *r, const float *steering, int dim,
+                              const float *proj_before, const float *proj_after, int n, char *err,
+                              size_t err_len);
+
 // Sets status (e.g. "done") and end_time, closes and fsyncs the file, renames it to path
 // (replacing a file of that name) and frees ts. Returns 0, or -1 with the .tmp file kept (ts is
 // freed either way; a .tmp that a full disk kept HDF5 from completing is emptied, see

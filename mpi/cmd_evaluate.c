@@ -3,6 +3,7 @@
 #include "cli_args.h"
 #include "commands.h"
 #include "model_eval.h"
+#include "model_steer.h"
 #include "run_args.h"
 
 #include <stdio.h>
@@ -20,6 +21,8 @@ static const char usage[] =
     "\n"
     "  --set PATH=VALUE   override a config field (repeatable), e.g. --set task=defense\n"
     "  --adapter DIR      evaluate with a PEFT LoRA adapter folder applied\n"
+    "  --steer FILE       evaluate with the steering vector of an activation_addition trial\n"
+    "                     file added to the residual stream at its layer\n"
     "  --show N           also print the first N generated answers of every set\n"
     "  --threads N        CPU threads (default: the config's, else every core)\n"
     "  --device D         auto, cpu or cuda: --set device=D (auto: a GPU when there is one)\n"
@@ -27,7 +30,8 @@ static const char usage[] =
 
 int cmd_evaluate(int argc, char **argv) {
     RunArgs a;
-    int rc = run_args_parse(argc, argv, "evaluate", usage, RUN_ARGS_ADAPTER | RUN_ARGS_SHOW, &a);
+    int rc = run_args_parse(argc, argv, "evaluate", usage,
+                            RUN_ARGS_ADAPTER | RUN_ARGS_SHOW | RUN_ARGS_STEER, &a);
     if (rc >= 0) return rc;
     char err[1024] = "";
     AreConfig *c = malloc(sizeof *c);
@@ -44,10 +48,12 @@ int cmd_evaluate(int argc, char **argv) {
             &ms, c->model, a.adapter,
             &(DeviceChoice){c->device, c->base_weights, a.threads ? a.threads : c->threads, -1},
             err, sizeof err) < 0 ||
+        (a.steer && model_steer(&ms, a.steer, err, sizeof err) < 0) ||
         eval_inputs_load(&in, &ms, c, err, sizeof err) < 0)
         goto done;
-    fprintf(stderr, "are evaluate: %s%s%s, task %s, %d sets, %d held-out documents\n", c->model,
-            a.adapter ? " + " : "", a.adapter ? a.adapter : "", c->task.name, in.n_sets, in.docs.n);
+    fprintf(stderr, "are evaluate: %s%s%s%s%s, task %s, %d sets, %d held-out documents\n", c->model,
+            a.adapter ? " + " : "", a.adapter ? a.adapter : "", a.steer ? " steered by " : "",
+            a.steer ? a.steer : "", c->task.name, in.n_sets, in.docs.n);
     if (model_eval_run(&eval, &ms, &in, c, err, sizeof err) < 0) goto done;
     model_eval_print(stdout, &eval, NULL);
     for (int i = 0; i < eval.n_sets && a.show > 0; i++) {
@@ -64,6 +70,7 @@ done:
     if (rc != EXIT_OK) fprintf(stderr, "are evaluate: %s\n", err);
     model_eval_free(&eval);
     eval_inputs_free(&in);
+    model_unsteer(&ms);
     model_session_close(&ms);
     free(c);
     return rc;

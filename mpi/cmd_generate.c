@@ -6,6 +6,7 @@
 #include "generate.h"
 #include "model_chat_template.h"
 #include "model_session.h"
+#include "model_steer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ static const char usage[] =
     "                        (are inspect shows it), the prompt alone when it has none\n"
     "  --system TEXT         system text for the template's {system} (the same escapes)\n"
     "  --adapter DIR         apply a PEFT LoRA adapter folder\n"
+    "  --steer FILE          add the steering vector of an activation_addition trial file\n"
+    "                        to the residual stream at its layer\n"
     "  --max-new-tokens N    at most N new tokens (default 128, or what the context leaves)\n"
     "  --temperature T       0 for greedy decoding (default), > 0 to sample\n"
     "  --top-p P             sample from the smallest set of tokens with mass P (default 1)\n"
@@ -38,7 +41,7 @@ static const char usage[] =
     "  -h, --help            this text\n";
 
 typedef struct {
-    const char *model, *prompt, *template_text, *system, *adapter;
+    const char *model, *prompt, *template_text, *system, *adapter, *steer;
     int max_new_tokens; // 0: the default
     float temperature, top_p;
     unsigned long long seed;
@@ -113,6 +116,8 @@ static int parse_args(int argc, char **argv, Args *a) {
                 a->system = value;
         } else if (!strcmp(opt, "--adapter")) {
             a->adapter = value;
+        } else if (!strcmp(opt, "--steer")) {
+            a->steer = value;
         } else if (!strcmp(opt, "--max-new-tokens")) {
             expects = "an integer in 1..1048576";
             ok = parse_int_arg(value, 1, 1 << 20, &n);
@@ -169,6 +174,7 @@ typedef struct {
 
 static void release(Session *s) {
     llama_workspace_free(s->ws);
+    model_unsteer(&s->ms);
     model_session_close(&s->ms);
     free(s->prompt);
     free(s->out);
@@ -264,6 +270,7 @@ int cmd_generate(int argc, char **argv) {
     rc = EXIT_OK;
     DeviceChoice dev = {a.device, a.base_weights, a.threads, -1};
     if (model_session_open(&s.ms, a.model, a.adapter, &dev, err, sizeof(err)) < 0 ||
+        (a.steer && model_steer(&s.ms, a.steer, err, sizeof(err)) < 0) ||
         encode(&s, &a, err, sizeof(err)) < 0 || generate(&s, &a, err, sizeof(err)) < 0)
         rc = EXIT_FAILED;
     if (rc != EXIT_OK) fprintf(stderr, "are generate: %s\n", err);

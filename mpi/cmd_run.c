@@ -48,7 +48,9 @@ int cmd_run(int argc, char **argv) {
         trial_run(&ms, c, id, stderr, &outcome, err, sizeof err) == 0) {
         rc = EXIT_OK;
         printf("trial %s: %s\n", outcome.id, outcome.summary_line);
-        printf("trial file: %s\nadapter:    %s\n", outcome.trial_file, outcome.adapter_dir);
+        printf("trial file: %s\nadapter:    %s\n", outcome.trial_file,
+               outcome.adapter_dir[0] ? outcome.adapter_dir
+                                      : "(none: the method edits no weights)");
     }
     if (rc != EXIT_OK) fprintf(stderr, "are run: %s\n", err);
     model_session_close(&ms);

@@ -39,6 +39,7 @@ int run_args_parse(int argc, char **argv, const char *command, const char *usage
         bool known = !strcmp(opt, "--set") || !strcmp(opt, "--threads") ||
                      !strcmp(opt, "--device") ||
                      (!strcmp(opt, "--adapter") && (allowed & RUN_ARGS_ADAPTER)) ||
+                     (!strcmp(opt, "--steer") && (allowed & RUN_ARGS_STEER)) ||
                      (!strcmp(opt, "--show") && (allowed & RUN_ARGS_SHOW)) ||
                      (!strcmp(opt, "--max-failures") && sweep);
         if (!known) return usage_error(command, usage, "unknown option", opt);
@@ -58,6 +59,8 @@ int run_args_parse(int argc, char **argv, const char *command, const char *usage
             a->overrides[a->n_overrides++] = a->device_override;
         } else if (!strcmp(opt, "--adapter")) {
             a->adapter = value;
+        } else if (!strcmp(opt, "--steer")) {
+            a->steer = value;
         } else if (!strcmp(opt, "--max-failures")) {
             if (!parse_int_arg(value, 1, 1 << 30, &n))
                 return usage_error(command, usage, "--max-failures expects a positive integer, got",

@@ -1,7 +1,7 @@
 // The command line shared by the commands that take a trial config (`are run`, `are
 // evaluate`, `are sweep`): CONFIG, repeatable --set PATH=VALUE overrides, --threads, --device D
 // (the same as --set device=D, so that the trial's config records it), and per command
-// --adapter and --show, or the sweep's --dry-run, --force, --fail-fast and --max-failures.
+// --adapter, --steer and --show, or the sweep's --dry-run, --force, --fail-fast and --max-failures.
 #ifndef ARE_RUN_ARGS_H
 #define ARE_RUN_ARGS_H
 
@@ -9,13 +9,14 @@
 
 #define RUN_ARGS_MAX_OVERRIDES 64
 
-enum { RUN_ARGS_ADAPTER = 1, RUN_ARGS_SHOW = 2, RUN_ARGS_SWEEP = 4 };
+enum { RUN_ARGS_ADAPTER = 1, RUN_ARGS_SHOW = 2, RUN_ARGS_SWEEP = 4, RUN_ARGS_STEER = 8 };
 
 typedef struct {
     const char *config;
     const char *overrides[RUN_ARGS_MAX_OVERRIDES];
     int n_overrides;
     const char *adapter;            // NULL when not given
+    const char *steer;              // --steer TRIAL_FILE; NULL when not given
     int show;                       // answers to print per set
     int threads;                    // 0: not given
     char device_override[32];       // "device=D" for --device D, one of overrides

@@ -1,9 +1,11 @@
 #include "trial.h"
 
+#include "baseline_trial.h"
 #include "fault_point.h"
 #include "fs.h"
 #include "model_eval.h"
 #include "model_load.h"
+#include "model_steer.h"
 #include "task_data.h"
 #include "trial_store.h"
 
@@ -246,6 +248,33 @@ static int export_adapter(const ModelSession *ms, const AreConfig *c, const char
     return rc;
 }
 
+// Whether c's method edits weights, so that the trial has an adapter to export (activation
+// addition's edit is a steering vector, stored in the trial file).
+static bool edits_weights(const AreConfig *c) {
+    return c->method == METHOD_ARE || c->method == METHOD_DIRECTION_ABLATION;
+}
+
+// The edit of c's method: the ARE loop, or a baseline (baseline_trial.h), whose direction
+// goes into the trial file beside the rounds.
+static int edit_model(ModelSession *ms, const AreConfig *c, const AreSamples *samples,
+                      const AreOptions *opt, const AreSink *sink, const AreGuard *guard,
+                      TrialStore *ts, AreResult *result, char *err, size_t err_len) {
+    if (c->method == METHOD_ARE)
+        return are_trial_run(&ms->model, samples, opt, sink, guard, result, err, err_len);
+    BaselineKind kind = c->method == METHOD_NONE                 ? BASELINE_NONE
+                        : c->method == METHOD_DIRECTION_ABLATION ? BASELINE_DIRECTION_ABLATION
+                                                                 : BASELINE_ACTIVATION_ADDITION;
+    BaselineDirection dir;
+    int rc = baseline_trial_run(&ms->model, samples, opt, kind, c->steer_alpha, sink, result, &dir,
+                                err, err_len);
+    if (rc == 0 && dir.r)
+        rc = trial_store_add_direction(ts, trial_method_names[c->method], dir.layer,
+                                       dir.held_out_acc, dir.r, dir.steering, dir.dim,
+                                       dir.proj_before, dir.proj_after, dir.n, err, err_len);
+    baseline_direction_free(&dir);
+    return rc;
+}
+
 // Everything a trial holds, released by release().
 typedef struct {
     char *canonical;
@@ -266,6 +295,7 @@ static void release(TrialState *s, ModelSession *ms) {
         lora_free(ms->model.lora, ms->be);
         ms->model.lora = NULL;
     }
+    model_unsteer(ms); // activation addition's
 }
 
 static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, TrialOutcome *out,
@@ -280,7 +310,8 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     snprintf(out->trial_file, sizeof out->trial_file, "%s/%s.h5", dir, out->id);
     snprintf(dir, sizeof dir, "%s/adapters", c->output_dir);
     if (make_dirs(dir, err, err_len) < 0) return -1;
-    snprintf(out->adapter_dir, sizeof out->adapter_dir, "%s/%s", dir, out->id);
+    if (edits_weights(c))
+        snprintf(out->adapter_dir, sizeof out->adapter_dir, "%s/%s", dir, out->id);
 
     if (task_prompts_load(&s->task, ms, c, err, err_len) < 0 ||
         eval_inputs_load(&s->eval, ms, c, err, err_len) < 0)
@@ -303,7 +334,12 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
                 c->task.name, s->task.pack.n);
     if (model_eval_run(&s->base, ms, &s->eval, c, err, err_len) < 0) return -1;
 
-    if (!(ms->model.lora = trial_lora(ms, c, err, err_len))) return -1;
+    ms->model.lora =
+        c->method == METHOD_ARE ? trial_lora(ms, c, err, err_len) : baseline_lora(&ms->model);
+    if (!ms->model.lora) {
+        if (c->method != METHOD_ARE) snprintf(err, err_len, "out of memory for the LoRA");
+        return -1;
+    }
     char host[256] = "unknown";
     gethostname(host, sizeof host - 1);
     const char *markers[ARE_MAX_MARKERS];
@@ -332,6 +368,7 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
                            .is_test = is_test,
                            .store_fp16 = c->store_fp16,
                            .lora_n = c->store_lora ? ms->model.lora->n_params : 0};
+    if (c->method != METHOD_ARE) spec.lora_n = 0; // a baseline has no rounds of LoRA weights
     s->store = trial_store_create(&spec, err, err_len);
     free(is_test);
     if (!s->store) return -1;
@@ -360,7 +397,7 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     }
     AreGuard guard = {.ctx = &guard_ctx, .measure = guard_measure};
     AreSamples samples = task_prompts_samples(&s->task);
-    int rc = are_trial_run(&ms->model, &samples, &opt, &sink, &guard, &out->result, err, err_len);
+    int rc = edit_model(ms, c, &samples, &opt, &sink, &guard, s->store, &out->result, err, err_len);
     generate_eval_free(&guard_ctx.round0);
     free(guard_ctx.nll);
     if (rc < 0) {
@@ -378,7 +415,7 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
         model_eval_preservation(&s->edited, &s->base, c, err, err_len) < 0 ||
         store_evaluation(s->store, "base", &s->base, err, err_len) < 0 ||
         store_evaluation(s->store, "edited", &s->edited, err, err_len) < 0 ||
-        export_adapter(ms, c, out->adapter_dir, err, err_len) < 0)
+        (edits_weights(c) && export_adapter(ms, c, out->adapter_dir, err, err_len) < 0))
         return -1;
     summary_line(out, &s->base, &s->edited);
     const AreResult *r = &out->result;

@@ -15,7 +15,7 @@
 typedef struct {
     char id[TRIAL_ID_LEN + 1];
     char trial_file[ARE_PATH_MAX + 64];
-    char adapter_dir[ARE_PATH_MAX + 64];
+    char adapter_dir[ARE_PATH_MAX + 64]; // "" when the method edits no weights
     AreResult result;
     TrialSummary summary;   // read back from the finished trial file (trial_summary.h)
     char summary_line[512]; // one line for people
