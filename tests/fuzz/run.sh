@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0
-for harness in safetensors gguf hf_config tokenizer_json prompt_set; do
+for harness in safetensors gguf hf_config tokenizer_json prompt_set are_config peft; do
     mkdir -p "$work/$harness"
     cp -r "$here/corpus/$harness/." "$work/$harness/" 2>/dev/null || true
     echo "== fuzz_$harness for ${seconds}s"
