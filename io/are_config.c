@@ -92,7 +92,8 @@ static const SchemaField are_fields[] = {
      SCHEMA_AT(AreConfig, model), .doc = "Hugging Face model folder or .gguf file"},
     {"template", SCHEMA_STRING, .text = "<|user|> {prompt}\n<|assistant|>", .nonempty = true,
      SCHEMA_AT(AreConfig, template_text),
-     .doc = "chat template; {prompt} marks the prompt (Llama-2-chat: \"[INST] {prompt} [/INST]\")"},
+     .doc = "chat template; {prompt} marks the prompt (Llama-2-chat: \"[INST] {prompt} [/INST]\"); "
+            "\"auto\": the model's own (are inspect shows it)"},
     {"device", SCHEMA_STRING, .text = "auto", .choices = devices, SCHEMA_AT(AreConfig, device),
      .doc = "where the model runs; auto: a GPU when there is one"},
     {"base_weights", SCHEMA_STRING, .text = "auto", .choices = weight_types,
@@ -318,7 +319,8 @@ static int first_repeat(const int *values, int n) {
 static int check_rules(const config_t *cfg, const AreConfig *c, char *err, size_t err_len) {
     const config_setting_t *root = config_root_setting(cfg);
     char why[ARE_TEMPLATE_MAX + 64];
-    if (chat_template_check(c->template_text, false, why, sizeof(why)) < 0)
+    if (strcmp(c->template_text, CHAT_TEMPLATE_AUTO) &&
+        chat_template_check(c->template_text, false, why, sizeof(why)) < 0)
         return schema_error_at(root, "template", err, err_len, "field 'template': %s", why);
     if (!(c->converge_low < c->converge_high))
         return schema_error_at(root, "are.converge_low", err, err_len,

@@ -3,7 +3,8 @@
 // ../shared/ARE.md is a field; defaults are the published settings except where noted.
 //
 //   model = "models/tinychat";             # HF folder or .gguf file
-//   template = "<|user|> {prompt}\n<|assistant|>";   # chat template, {prompt} marks the prompt
+//   template = "<|user|> {prompt}\n<|assistant|>";   # chat template, {prompt} marks the prompt;
+//                                           # "auto": the model's own (model_chat_template.h)
 //   device = "auto";                        # "auto" | "cpu" | "cuda"
 //   base_weights = "auto";                  # "auto" | "fp32" | "bf16" | "fp16"
 //   threads = 0;                            # CPU threads, 0 = the placement's share
@@ -54,9 +55,12 @@
 // not results) are not part of the canonical text. Paths are relative to the
 // current directory. Errors name the file, the line and the field: unknown fields (with the
 // nearest known name), wrong types, values out of range, missing fields, and the rules between
-// fields (task in tasks, converge_low < converge_high, template with {prompt}, no layer listed
-// twice, guard.set naming an evaluate set of kind generate when in use). That the task has
-// train prompts labelled retain_label is checked when its data is read.
+// fields (task in tasks, converge_low < converge_high, template with {prompt} or "auto", no
+// layer listed twice, guard.set naming an evaluate set of kind generate when in use). That the
+// task has train prompts labelled retain_label is checked when its data is read, and what
+// template "auto" stands for when the model is loaded (the canonical text keeps "auto"). The
+// default template stays tinychat's rather than "auto": a config without a template field keeps
+// the prompts, canonical text and trial ids it had.
 #ifndef ARE_ARE_CONFIG_H
 #define ARE_ARE_CONFIG_H
 

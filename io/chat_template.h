@@ -1,12 +1,16 @@
 // Chat templates as config strings: "[INST] {prompt} [/INST]" for Llama-2-chat, with an
 // optional {system} for the system text. Every {prompt} and {system} is replaced; all other
 // text (braces included) is kept as written. This is not Jinja: a model folder's Jinja
-// chat_template (tokenizer_config.json) is not run, the user states the template.
+// chat_template is not run: the user states the template, or asks for the model's own (auto),
+// which model_chat_template.h recognises among the common families.
 #ifndef ARE_CHAT_TEMPLATE_H
 #define ARE_CHAT_TEMPLATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+// The value of --template and of a config's template that means "the model's own".
+#define CHAT_TEMPLATE_AUTO "auto"
 
 // Checks that template has a {prompt} (and a {system} when system text will be given).
 // Returns 0, or -1 with the reason in err.

@@ -996,3 +996,10 @@ static void write_reference(FILE *out, const Schema *schema, const char *prefix)
 void schema_write_reference(FILE *out, const Schema *schema) {
     write_reference(out, schema, "");
 }
+
+char *schema_string_text(const char *s) {
+    Buffer b = {0};
+    append_quoted(&b, s);
+    if (b.failed) free(b.text);
+    return b.failed ? NULL : b.text;
+}

@@ -128,6 +128,9 @@ void schema_float_text(float x, char text[SCHEMA_FLOAT_LEN]);
 // strings quoted with escapes, groups as { a = 1; b = 2; }, arrays as [1, 2], lists as (1, "a").
 // malloc'd; NULL when out of memory.
 char *schema_value_text(const config_setting_t *s);
+// A string as a libconfig string literal (quotes, escapes), as the canonical text writes it.
+// malloc'd; NULL when out of memory.
+char *schema_string_text(const char *s);
 
 // Writes one line per field: path, what it takes, its default and its doc.
 void schema_write_reference(FILE *out, const Schema *schema);

@@ -4,6 +4,7 @@
 #include "cli_args.h"
 #include "commands.h"
 #include "generate.h"
+#include "model_chat_template.h"
 #include "model_session.h"
 
 #include <math.h>
@@ -21,9 +22,10 @@ static const char usage[] =
     "\n"
     "  --prompt TEXT         the user's text (required)\n"
     "  --template STR        chat template with {prompt} and optionally {system}, such as\n"
-    "                        \"[INST] {prompt} [/INST]\" (default: the prompt alone);\n"
-    "                        \\n, \\t and \\\\ in it are a newline, a tab and a backslash,\n"
-    "                        as in a config's template\n"
+    "                        \"[INST] {prompt} [/INST]\"; \\n, \\t, \\\" and \\\\ in it are a\n"
+    "                        newline, a tab, a quote and a backslash, as in a config's\n"
+    "                        template. Default (or \"auto\"): the model's own chat template\n"
+    "                        (are inspect shows it), the prompt alone when it has none\n"
     "  --system TEXT         system text for the template's {system} (the same escapes)\n"
     "  --adapter DIR         apply a PEFT LoRA adapter folder\n"
     "  --max-new-tokens N    at most N new tokens (default 128, or what the context leaves)\n"
@@ -44,7 +46,7 @@ typedef struct {
     const char *device, *base_weights;
 } Args;
 
-// Decodes the escapes \n, \t and \\ of a command-line template or system text in place, so that
+// Decodes the escapes \n, \t, \" and \\ of a command-line template or system text in place, so that
 // the template of a config (whose strings libconfig decodes) can be pasted as is: a shell passes
 // "\n" on as two characters. Returns NULL, or the first other escape (or a lone final backslash).
 static const char *unescape(char *text) {
@@ -59,8 +61,8 @@ static const char *unescape(char *text) {
             *out++ = '\n';
         else if (*in == 't')
             *out++ = '\t';
-        else if (*in == '\\')
-            *out++ = '\\';
+        else if (*in == '\\' || *in == '"')
+            *out++ = *in;
         else
             return escape;
     }
@@ -100,8 +102,8 @@ static int parse_args(int argc, char **argv, Args *a) {
             const char *escape = unescape(value);
             if (escape) {
                 fprintf(stderr,
-                        "are generate: %s: unknown escape '\\%.1s' (\\n, \\t and \\\\ are "
-                        "understood)\n",
+                        "are generate: %s: unknown escape '\\%.1s' (\\n, \\t, \\\" and \\\\ "
+                        "are understood)\n",
                         opt, escape + 1);
                 return EXIT_USAGE;
             }
@@ -153,10 +155,6 @@ static int parse_args(int argc, char **argv, Args *a) {
                 a->model ? "--prompt is required" : "no MODEL given", usage);
         return EXIT_USAGE;
     }
-    if (a->system && !a->template_text) {
-        fprintf(stderr, "are generate: --system needs a --template with {system}\n");
-        return EXIT_USAGE;
-    }
     return -1;
 }
 
@@ -193,15 +191,18 @@ static void stream_token(void *ctx, int seq, int token) {
     fflush(stdout);
 }
 
-// The prompt after the template (with the system text), as token ids. 0, or -1 with err.
+// The prompt after the template (the given one, else the model's own) with the system text,
+// as token ids. 0, or -1 with err.
 static int encode(Session *s, const Args *a, char *err, size_t err_len) {
-    if (!a->system)
-        return model_session_encode(&s->ms, a->template_text, a->prompt, &s->prompt, &s->n_prompt,
-                                    err, err_len);
-    char *text = chat_template_apply(a->template_text, a->system, a->prompt, err, err_len);
-    if (!text) return -1;
-    int rc = model_session_encode(&s->ms, NULL, text, &s->prompt, &s->n_prompt, err, err_len);
+    char *template_text = model_chat_template_resolve(a->model, s->ms.tok, a->template_text,
+                                                      a->system != NULL, err, err_len);
+    char *text = template_text
+                     ? chat_template_apply(template_text, a->system, a->prompt, err, err_len)
+                     : NULL;
+    int rc = text ? model_session_encode(&s->ms, NULL, text, &s->prompt, &s->n_prompt, err, err_len)
+                  : -1;
     free(text);
+    free(template_text);
     return rc;
 }
 
@@ -250,7 +251,7 @@ int cmd_generate(int argc, char **argv) {
     Args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
-    if (a.template_text) {
+    if (a.template_text && strcmp(a.template_text, CHAT_TEMPLATE_AUTO)) {
         char err[512];
         if (chat_template_check(a.template_text, a.system != NULL, err, sizeof(err)) < 0) {
             fprintf(stderr, "are generate: %s\n", err);

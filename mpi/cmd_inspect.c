@@ -1,11 +1,12 @@
 // `are inspect DIR|FILE`: what a model is, without running it.
 #include "commands.h"
+#include "config_schema.h"
 #include "gguf.h"
 #include "hf_config.h"
+#include "model_chat_template.h"
 #include "model_source.h"
 #include "tokenizer.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +16,14 @@ static const char usage[] =
     "\n"
     "Describes a model - a Hugging Face folder (config.json, safetensors, tokenizer.json) or a\n"
     ".gguf file - after checking every tensor against its config: architecture, dimensions,\n"
-    "parameter count, stored dtypes, tokenizer, BOS/EOS, and whether it carries a chat template.\n"
+    "parameter count, stored dtypes, tokenizer, BOS/EOS, and the chat template it carries: the\n"
+    "family recognised and the template are generate and template = \"auto\" use.\n"
     "\n"
     "  -h, --help   this text\n";
 
 // What the config or metadata says beyond the dimensions.
 typedef struct {
     char architecture[64];
-    bool has_chat_template;
     int bos; // -1 when unknown
     int eos[HF_CONFIG_MAX_EOS];
     int n_eos;
@@ -42,12 +43,6 @@ static int folder_facts(const char *dir, ModelFacts *facts, char *err, size_t er
     facts->bos = hf.bos_token_id;
     facts->n_eos = hf.n_eos;
     memcpy(facts->eos, hf.eos_token_ids, sizeof(facts->eos));
-    // The chat template there is Jinja, which is only reported: are generate takes a string.
-    join_path(path, sizeof(path), dir, "tokenizer_config.json");
-    json_error_t jerr;
-    json_t *tokenizer_config = json_load_file(path, JSON_DECODE_INT_AS_REAL, &jerr);
-    facts->has_chat_template = json_is_string(json_object_get(tokenizer_config, "chat_template"));
-    json_decref(tokenizer_config);
     return 0;
 }
 
@@ -58,7 +53,6 @@ static int gguf_facts(const char *path, ModelFacts *facts, char *err, size_t err
     if (gguf_get_string(g, "general.architecture", &arch, err, err_len) == 0)
         snprintf(facts->architecture, sizeof(facts->architecture), "%.*s",
                  (int)(arch.len < 50 ? arch.len : 50), arch.ptr);
-    facts->has_chat_template = gguf_has(g, "tokenizer.chat_template");
     facts->bos = -1;
     gguf_close(g);
     return 0;
@@ -99,6 +93,30 @@ static void print_token_id(int id) {
         printf("none");
 }
 
+// A template in the project's form, as a config string (--template takes it as written too).
+static void print_template(const char *label, const char *template_text, const char *otherwise) {
+    char *quoted = template_text ? schema_string_text(template_text) : NULL;
+    printf("%s%s\n", label, quoted ? quoted : otherwise);
+    free(quoted);
+}
+
+// The model's chat template: the family recognised and the templates it becomes.
+static void print_chat_template(const char *path, const Tokenizer *tok) {
+    char err[2048] = "";
+    ModelChatTemplate t;
+    int found = model_chat_template_load(path, tok, &t, err, sizeof(err));
+    if (found < 0) {
+        printf("chat template: not recognised (%s)\n", err);
+    } else if (found == 0) {
+        printf("chat template: none (prompts go in as they are)\n");
+    } else {
+        printf("chat template: %s\n", t.family);
+        print_template("template:      ", t.plain, "");
+        print_template("with system:   ", t.with_system, "none (the template has no system turn)");
+        model_chat_template_free(&t);
+    }
+}
+
 static void print_tokenizer(const char *path, const ModelFacts *facts) {
     char err[1024] = "";
     Tokenizer *tok = tokenizer_load(path, err, sizeof(err));
@@ -119,10 +137,7 @@ static void print_tokenizer(const char *path, const ModelFacts *facts) {
     print_token_id(eos);
     for (int i = 1; i < facts->n_eos; i++) printf(" %d", facts->eos[i]);
     printf("\n");
-    printf("chat template: %s\n",
-           facts->has_chat_template
-               ? "a Jinja template in the model (not run: are generate takes --template)"
-               : "none");
+    print_chat_template(path, tok);
     tokenizer_free(tok);
 }
 

@@ -1,6 +1,7 @@
 #include "task_data.h"
 
 #include "chat_template.h"
+#include "model_chat_template.h"
 #include "text_corpus.h"
 
 #include <stdio.h>
@@ -81,14 +82,17 @@ int task_prompts_load(TaskPrompts *t, const ModelSession *ms, const AreConfig *c
     t->labels = malloc((size_t)n * sizeof *t->labels);
     t->is_test = malloc((size_t)n * sizeof *t->is_test);
     if (!t->labels || !t->is_test) return out_of_memory(err, err_len);
-    for (int i = 0; i < n; i++) {
+    char *template_text =
+        model_chat_template_resolve(c->model, ms->tok, c->template_text, false, err, err_len);
+    int rc = template_text ? 0 : -1;
+    for (int i = 0; i < n && rc == 0; i++) {
         const PromptRow *row = &t->set.rows[i];
         t->labels[i] = row->label;
         t->is_test[i] = row->split == PROMPT_TEST;
-        if (append_encoded(&t->pack, ms, c->template_text, row->prompt, 0, row, err, err_len) < 0)
-            return -1;
+        rc = append_encoded(&t->pack, ms, template_text, row->prompt, 0, row, err, err_len);
     }
-    return 0;
+    free(template_text);
+    return rc;
 }
 
 void task_prompts_free(TaskPrompts *t) {
@@ -212,15 +216,17 @@ int eval_set_load(EvalSet *e, const ModelSession *ms, const AreConfig *c,
         e->gold = malloc((size_t)e->n * sizeof *e->gold);
         if (!e->n_choices || !e->gold) return out_of_memory(err, err_len);
     }
-    for (int i = 0; i < e->n; i++) {
+    char *template_text =
+        model_chat_template_resolve(c->model, ms->tok, c->template_text, false, err, err_len);
+    int rc = template_text ? 0 : -1;
+    for (int i = 0; i < e->n && rc == 0; i++) {
         const PromptRow *row = &e->set.rows[e->rows[i]];
-        int rc = mc ? append_mc_question(e, ms, c->template_text, row, c->mc_max_new_tokens, err,
-                                         err_len)
-                    : append_encoded(&e->prompts, ms, c->template_text, row->prompt,
-                                     c->eval_max_new_tokens, row, err, err_len);
-        if (rc < 0) return -1;
+        rc = mc ? append_mc_question(e, ms, template_text, row, c->mc_max_new_tokens, err, err_len)
+                : append_encoded(&e->prompts, ms, template_text, row->prompt,
+                                 c->eval_max_new_tokens, row, err, err_len);
     }
-    return 0;
+    free(template_text);
+    return rc;
 }
 
 void eval_set_free(EvalSet *e) {

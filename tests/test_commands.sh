@@ -69,9 +69,11 @@ expect inspect-folder 0 '^architecture: +LlamaForCausalLM$' '^layers: +2$' '^hid
     '^ffn size: +48$' '^heads: +4 \(head dim 8\)$' '^kv heads: +2$' '^vocab size: +359$' \
     '^context: +64$' "^parameters: +$params " '^dtypes: +BF16 21 tensors$' \
     '^tokenizer: +SentencePiece-style BPE with byte fallback, 359 tokens$' '^bos: +1$' \
-    '^eos: +2$' '^chat template: +a Jinja template' -- "$are" inspect "$model"
+    '^eos: +2$' \
+    '^chat template: +not recognised \(.*hf_tiny/tokenizer_config.json: chat_template: a chat template of no family' \
+    -- "$are" inspect "$model"
 expect inspect-sharded 0 '^dtypes: +BF16 21 tensors$' '^tokenizer: +none' \
-    '^chat template: +none$' -- "$are" inspect "$fixtures/hf_tiny_sharded"
+    '^chat template: +none \(prompts go in as they are\)$' -- "$are" inspect "$fixtures/hf_tiny_sharded"
 expect inspect-not-a-model 1 '^are inspect: .*tokenizer.json: expected a model folder' -- \
     "$are" inspect "$model/tokenizer.json"
 if [ -f "$fixtures/gguf_llama_gqa.gguf" ]; then
@@ -98,7 +100,8 @@ expect generate-bad-escape 2 "--template: unknown escape '\\\\q'" -- \
     "$are" generate "$model" --prompt hi --template 'U: {prompt}\q'
 expect generate-system-nowhere 2 'has no \{system\}' -- \
     "$are" generate "$model" --prompt hi --template "User: {prompt}" --system "Be brief."
-expect generate-system-alone 2 '--system needs a --template' -- \
+# Without --template the model's own is used: hf_tiny's is of no known family.
+expect generate-unknown-template 1 'chat_template: a chat template of no family .*--template' -- \
     "$are" generate "$model" --prompt hi --system "Be brief."
 expect generate-bad-temperature 2 "--temperature expects a number >= 0, got '-1'" -- \
     "$are" generate "$model" --prompt hi --temperature -1
@@ -118,11 +121,48 @@ same generate-greedy-lora "$expect/generate_lora.out" \
     "$are" generate "$model" "${chat[@]}" --max-new-tokens "$n_new" \
     --adapter "$fixtures/hf_tiny_lora"
 # Sampling is seeded: the same seed prints the same text, whatever the thread count.
-"$are" generate "$model" --prompt "the sky" --temperature 0.9 --top-p 0.95 --seed 5 \
+"$are" generate "$model" --prompt "the sky" --template '{prompt}' --temperature 0.9 --top-p 0.95 --seed 5 \
     --max-new-tokens 20 --threads 1 >"$work/sample1" 2>"$work/stderr" ||
     fail "generate-sample: exit $?"
 [ "$(wc -c <"$work/sample1")" -gt 1 ] || fail "generate-sample: printed nothing"
-same generate-seeded "$work/sample1" "$are" generate "$model" --prompt "the sky" \
+same generate-seeded "$work/sample1" "$are" generate "$model" --prompt "the sky" --template '{prompt}' \
     --temperature 0.9 --top-p 0.95 --seed 5 --max-new-tokens 20 --threads 2
+
+# --- the model's own chat template -------------------------------------------------------------
+# tinychat carries none: without --template its prompt goes in alone, as with '{prompt}'.
+tinychat=$src/models/tinychat
+expect own-template-none 0 -- cmp \
+    <("$are" generate "$tinychat" --prompt hi --max-new-tokens 6 --threads 1) \
+    <("$are" generate "$tinychat" --prompt hi --template '{prompt}' --max-new-tokens 6 --threads 1)
+# SmolLM2's ChatML template with its default system text: recognised, shown, and used by
+# generate without --template (the same continuation as with the template written out, and an
+# answer: the prompt alone gives an empty one).
+smol=$src/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ -f "$smol" ]; then
+    smol_template='<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n'
+    expect own-template-inspect 0 '^chat template: +ChatML with a default system text$' \
+        "^template: +\"$(sed 's/[][\\|{}()]/\\&/g' <<<"$smol_template")\"$" \
+        '^with system: +"<\|im_start\|>system\\n\{system\}<\|im_end\|>\\n<\|im_start\|>user\\n' \
+        -- "$are" inspect "$smol"
+    ask=(--prompt "What is the capital of France?" --max-new-tokens 8 --threads 2)
+    "$are" generate "$smol" "${ask[@]}" >"$work/own" 2>"$work/stderr" || fail "own-template: exit $?"
+    grep -q Paris "$work/own" || fail "own-template: no answer: '$(cat "$work/own")'"
+    same own-template-same "$work/own" "$are" generate "$smol" "${ask[@]}" --template "$smol_template"
+    expect own-template-system 0 '[a-z]' -- "$are" generate "$smol" "${ask[@]}" --system 'Answer in French.'
+    # A config's template = "auto": the same prompts as the template written out.
+    evaluate=(evaluate configs/smollm2-jailbreak.cfg --threads 2 --show 1
+        --set evaluation.max_prompts=1 --set evaluation.max_new_tokens=4
+        --set evaluation.perplexity_docs=1
+        --set 'tasks.jailbreak.evaluate=({ name = "harmless"; data = "data/smollm2/refusal_test.jsonl"; label = 0; })')
+    (cd "$src" && "$are" "${evaluate[@]}" --set template=auto) >"$work/auto" 2>"$work/stderr" ||
+        fail "own-template-config: exit $?"
+    grep -q '^harmless .*answer_rate' "$work/auto" || fail "own-template-config: no answer rate"
+    same own-template-config "$work/auto" \
+        bash -c 'cd "$1" && shift && exec "$@"' _ "$src" "$are" "${evaluate[@]}" \
+        --set "template=\"$smol_template\""
+else
+    echo "skipped: SmolLM2's own template ($smol not found: scripts/fetch-smollm2.sh)"
+    skipped=$((skipped + 1))
+fi
 
 expect_summary
