@@ -7,6 +7,9 @@
 //     match transformers' float64 forward on the same dequantized weights within the
 //     tolerances below; the greedy continuation matches token for token, and its text too.
 // Without the model file everything is skipped (exit 77).
+//
+// `test_smollm2 qwen2` (ctest's test_qwen2_gguf) runs the same checks on Qwen2.5-Coder-1.5B-
+// Instruct (scripts/fetch-qwen.sh) against tests/ref/make_qwen2_gguf_fixture.py's fixture.
 #include "check.h"
 #include "generate.h"
 #include "hf_fixture.h"
@@ -20,15 +23,30 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MODEL_PATH "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
-// The engine runs fp32 through 30 blocks, the reference float64 on the same weights. Errors are
-// relative to the largest reference magnitude of the compared vector; the measured worst are
-// 5e-7 (logits) and 4e-7 (hidden states) relative, 1.5e-5 absolute for the logsumexp.
-#define LOGIT_RTOL  1e-5
-#define HIDDEN_RTOL 1e-5
-#define LSE_ATOL    1e-4 // logsumexp of the 49152 logits, absolute
-#define MAX_IDS     256
-#define MAX_LAYERS  8
+#define MAX_IDS    256
+#define MAX_LAYERS 8
+
+// A real model file, its fixture and tolerances. Errors are relative to the largest reference
+// magnitude of the compared vector, the logsumexp's absolute.
+typedef struct {
+    const char *name, *path, *fixture, *fetch;
+    double logit_rtol, hidden_rtol, lse_atol;
+} RealModel;
+
+static const RealModel real_models[] = {
+    // The engine runs fp32 through 30 blocks, the reference float64 on the same weights; the
+    // measured worst are 5e-7 (logits) and 4e-7 (hidden states) relative, 1.5e-5 absolute for
+    // the logsumexp of the 49152 logits.
+    {"smollm2", "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
+     "smollm2/expect.json", "scripts/fetch-smollm2.sh", 1e-5, 1e-5, 1e-4},
+    // 28 blocks of width 1536 against a float32 reference (float64 would need 12 GB), both with
+    // fp32 rounding summed in different orders; the measured worst are 3.3e-7 (logits) and
+    // 2.5e-6 (hidden states, at block 1) relative, 5.7e-6 absolute for the logsumexp of the
+    // 151936 logits.
+    {"qwen2", "models/qwen2.5-coder-1.5b-instruct/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+     "qwen2/gguf_expect.json", "scripts/fetch-qwen.sh", 1e-5, 2e-5, 1e-4},
+};
+static const RealModel *real;
 
 // Copies the JSON array of integers into ids (at most max); the count, or -1 after a failed
 // check.
@@ -139,7 +157,7 @@ static void check_forward(ModelSession *s, const json_t *p, const int *ids, int 
         for (int i = 0; i < k; i++) top_got[i] = logits[top_ids[i]];
         char what[128];
         snprintf(what, sizeof what, "%s: top-%d logits", label, k);
-        check_against_reference(what, top_got, top_want, (size_t)k, LOGIT_RTOL);
+        check_against_reference(what, top_got, top_want, (size_t)k, real->logit_rtol);
     }
     int want_argmax = (int)json_integer_value(json_object_get(p, "argmax"));
     CHECK((int)argmax(logits, vocab) == want_argmax, "%s: argmax %zu, expected %d", label,
@@ -147,8 +165,8 @@ static void check_forward(ModelSession *s, const json_t *p, const int *ids, int 
     double lse = log_sum_exp(logits, vocab);
     double want_lse = json_number_value(json_object_get(p, "logsumexp"));
     printf("  %-58s error %.3g (tolerance %.3g)\n", "logsumexp of all logits", fabs(lse - want_lse),
-           LSE_ATOL);
-    CHECK(fabs(lse - want_lse) <= LSE_ATOL, "%s: logsumexp %.9g, expected %.9g", label, lse,
+           real->lse_atol);
+    CHECK(fabs(lse - want_lse) <= real->lse_atol, "%s: logsumexp %.9g, expected %.9g", label, lse,
           want_lse);
     for (int l = 0; l < n_layers; l++) {
         char what[128];
@@ -156,7 +174,8 @@ static void check_forward(ModelSession *s, const json_t *p, const int *ids, int 
                  (int)json_integer_value(json_array_get(layers, (size_t)l)));
         float *want =
             json_floats(json_array_get(json_object_get(p, "hidden"), (size_t)l), dim, what);
-        if (want) check_against_reference(what, hidden + (size_t)l * dim, want, dim, HIDDEN_RTOL);
+        if (want)
+            check_against_reference(what, hidden + (size_t)l * dim, want, dim, real->hidden_rtol);
         free(want);
     }
     free(top_want);
@@ -220,15 +239,22 @@ static void test_prompts(ModelSession *s, const json_t *fixture) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    real = &real_models[0];
+    for (size_t i = 0; argc > 1 && i < sizeof real_models / sizeof real_models[0]; i++)
+        if (!strcmp(argv[1], real_models[i].name)) real = &real_models[i];
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], real->name))) {
+        fprintf(stderr, "usage: test_smollm2 [smollm2|qwen2]\n");
+        return 2;
+    }
     const char *root = getenv("ARE_SOURCE_DIR") ? getenv("ARE_SOURCE_DIR") : ".";
     char model[4096], expect[4096];
-    join(model, sizeof model, root, MODEL_PATH);
+    join(model, sizeof model, root, real->path);
     if (access(model, R_OK) != 0) {
-        SKIP("run scripts/fetch-smollm2.sh");
+        SKIP("%s is absent: run %s", real->path, real->fetch);
         return check_summary();
     }
-    fixture_path(expect, sizeof expect, "smollm2/expect.json");
+    fixture_path(expect, sizeof expect, real->fixture);
     json_error_t jerr;
     json_t *fixture = json_load_file(expect, 0, &jerr);
     CHECK(fixture, "%s:%d: %s", expect, jerr.line, jerr.text);
