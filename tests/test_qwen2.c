@@ -3,6 +3,11 @@
 // head) and a PEFT adapter the peft package made for it (fixtures/qwen2_tiny_lora/, on
 // q/k/v/o/down_proj), against what transformers computes with them:
 //   - the config reads as a qkv_bias model with rope_parameters' theta;
+//   - its tokenizer.json in Qwen2's shape (NFC, Split on Qwen2's regex, ByteLevel, BPE) gives
+//     the ids the tokenizers package gives;
+//   - the same model as a qwen2 GGUF (fixtures/qwen2_tiny.gguf, unpermuted q/k, which
+//     transformers reads back as the folder's model) holds the folder's parameters bit for bit
+//     and gives its logits; its tokenizer (pre "qwen2") the same ids;
 //   - logits without and with the adapter match transformers' float32 forward to 1e-4
 //     relative; greedy tokens through the KV cache match transformers' token for token;
 //   - the adapter exported again (peft_from_lora, peft_save) holds the tensors peft wrote, under
@@ -18,6 +23,7 @@
 #include "model_load.h"
 #include "model_source.h"
 #include "peft.h"
+#include "tokenizer.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -128,6 +134,29 @@ static void check_export(const Lora *lora, const LlamaConfig *cfg) {
     remove_dir(dir);
 }
 
+// b has a's config and every parameter of a, bit for bit (label names b).
+static void check_same_model(const ModelSource *a, const ModelSource *b, const char *label) {
+    char err[1024] = "";
+    const LlamaConfig *cfg = model_source_config(a);
+    CHECK(!memcmp(cfg, model_source_config(b), sizeof *cfg), "%s: the config differs", label);
+    size_t largest = (size_t)cfg->vocab_size * (size_t)cfg->dim;
+    float *x = malloc(largest * sizeof(float)), *y = malloc(largest * sizeof(float));
+    int same = 0, total = 0;
+    for (int k = 0; k < PARAM_COUNT; k++) {
+        if (!param_present(cfg, (ParamKind)k)) continue;
+        for (int l = 0; l < (param_per_layer((ParamKind)k) ? cfg->n_layers : 1); l++, total++) {
+            size_t n = param_elements(cfg, (ParamKind)k);
+            same += model_source_read(a, (ParamKind)k, l, x, err, sizeof err) == 0 &&
+                    model_source_read(b, (ParamKind)k, l, y, err, sizeof err) == 0 &&
+                    !memcmp(x, y, n * sizeof(float));
+        }
+    }
+    CHECK(same == total, "%s: %d of %d parameters differ", label, total - same, total);
+    printf("  %-50s %d of %d parameters bit for bit\n", label, same, total);
+    free(x);
+    free(y);
+}
+
 // model_save writes a Qwen2 folder that reads back with the same config and parameters.
 static void check_saved(const LlamaModel *m, const ModelSource *original) {
     char dir[4096], err[1024] = "";
@@ -135,25 +164,7 @@ static void check_saved(const LlamaModel *m, const ModelSource *original) {
     CHECK(model_save(m, dir, 1, 2, err, sizeof err) == 0, "model_save: %s", err);
     ModelSource *saved = model_source_open(dir, err, sizeof err);
     CHECK(saved, "the saved folder: %s", err);
-    const LlamaConfig *cfg = model_source_config(original);
-    CHECK(saved && !memcmp(cfg, model_source_config(saved), sizeof *cfg),
-          "the saved folder's config differs");
-    size_t largest = (size_t)cfg->vocab_size * (size_t)cfg->dim;
-    float *x = malloc(largest * sizeof(float)), *y = malloc(largest * sizeof(float));
-    int same = 0, total = 0;
-    for (int k = 0; saved && k < PARAM_COUNT; k++) {
-        if (!param_present(cfg, (ParamKind)k)) continue;
-        for (int l = 0; l < (param_per_layer((ParamKind)k) ? cfg->n_layers : 1); l++, total++) {
-            size_t n = param_elements(cfg, (ParamKind)k);
-            same += model_source_read(original, (ParamKind)k, l, x, err, sizeof err) == 0 &&
-                    model_source_read(saved, (ParamKind)k, l, y, err, sizeof err) == 0 &&
-                    !memcmp(x, y, n * sizeof(float));
-        }
-    }
-    CHECK(same == total, "the saved folder: %d of %d parameters differ", total - same, total);
-    printf("  %-50s %d of %d parameters back bit for bit\n", "saved as a folder", same, total);
-    free(x);
-    free(y);
+    if (saved) check_same_model(original, saved, "saved as a folder, read back");
     model_source_close(saved);
     remove_dir(dir);
 }
@@ -201,6 +212,60 @@ static void test_folder_and_adapter(void) {
     safetensors_close(f);
 }
 
+// tok gives the tokenizers package's ids for the fixture's text.
+static void check_tokenizer(const Tokenizer *tok, const SafetensorsFile *f, const char *label) {
+    const char *text = safetensors_metadata(f, "text");
+    CHECK(text, "%s: no metadata 'text'", expect_path);
+    int want[MAX_TOKENS], got[MAX_TOKENS];
+    int n_want = read_tokens(f, "expect.text_ids", want, MAX_TOKENS);
+    if (!text || n_want < 1) return;
+    int n = tokenizer_encode(tok, text, strlen(text), false, got, MAX_TOKENS);
+    CHECK(n == n_want && !memcmp(got, want, (size_t)n * sizeof(int)),
+          "%s: %d ids, expected %d as tokenizers gives them", label, n, n_want);
+    printf("  %-50s %d ids as the tokenizers package\n", label, n);
+}
+
+// The folder's tokenizer.json, in Qwen2's shape.
+static void test_tokenizer(void) {
+    char path[4096], err[1024] = "";
+    SafetensorsFile *f = safetensors_open(expect_path, err, sizeof err);
+    join(path, sizeof path, tiny_dir, "tokenizer.json");
+    Tokenizer *tok = f ? tokenizer_load_json(path, err, sizeof err) : NULL;
+    CHECK(tok, "%s", err);
+    if (tok) check_tokenizer(tok, f, "Qwen2-shaped tokenizer.json");
+    tokenizer_free(tok);
+    safetensors_close(f);
+}
+
+// qwen2_tiny.gguf, the folder's model as a qwen2 GGUF (which transformers reads back as the
+// folder's model), holds the folder's parameters, gives its logits, and its tokenizer
+// (tokenizer.ggml.pre = "qwen2") the tokenizers package's ids.
+static void test_gguf(void) {
+    char path[4096], err[1024] = "";
+    fixture_path(path, sizeof path, "qwen2_tiny.gguf");
+    SafetensorsFile *f = safetensors_open(expect_path, err, sizeof err);
+    ModelSource *folder = f ? model_source_open(tiny_dir, err, sizeof err) : NULL;
+    ModelSource *file = folder ? model_source_open(path, err, sizeof err) : NULL;
+    CHECK(file, "%s", err);
+    LlamaModel m;
+    if (file && model_load(&m, file, be, MATRIX_F32, err, sizeof err) == 0) {
+        check_same_model(folder, file, "qwen2 GGUF against the folder");
+        int tokens[MAX_TOKENS];
+        int T = read_tokens(f, "input.tokens", tokens, MAX_TOKENS);
+        if (T > 0) check_logits(&m, f, tokens, T, "expect.logits", "qwen2 GGUF logits");
+        llama_free(&m);
+    } else {
+        CHECK(!file, "model_load: %s", err);
+    }
+    Tokenizer *tok = file ? tokenizer_load(path, err, sizeof err) : NULL;
+    CHECK(!file || tok, "%s", err);
+    if (tok) check_tokenizer(tok, f, "qwen2 GGUF tokenizer");
+    tokenizer_free(tok);
+    model_source_close(file);
+    model_source_close(folder);
+    safetensors_close(f);
+}
+
 // A copy of the folder with config.json's key set to the JSON value must be refused with a
 // message holding expect.
 static void expect_config_refused(const char *key, const char *value, const char *expect) {
@@ -239,6 +304,8 @@ int main(void) {
     be = backend_cpu_create(0);
     if (!be) return 2;
     test_folder_and_adapter();
+    test_tokenizer();
+    test_gguf();
     test_refused_configs();
     be->destroy(be);
     return check_summary();
