@@ -13,9 +13,10 @@
 const char *const ablation_headline_metrics[ABLATION_HEADLINE_N] = {
     "converged",
     "rounds",
-    "final_disc_acc",
     "edited.*.refusal_rate",
-    "change.*.refusal_rate",
+    "edited.*.answer_rate",
+    "edited.*.preserved_rouge_l",
+    "edited.*.distinct",
     "change.held_out_text.perplexity",
     "wall_seconds"};
 
@@ -546,6 +547,7 @@ static void groups_free(AblationGroups *g) {
     free(g->n);
     table_free(g->table);
     table_free(g->numbers);
+    table_free(g->by_metric);
     *g = (AblationGroups){0};
 }
 
@@ -655,6 +657,36 @@ static int groups_tables(AblationGroups *g, const char *caption) {
     return rc;
 }
 
+// g->table turned on its side: a row per metric, a column per group (its name and n in the
+// header), so that a terminal of 100 columns shows a dozen metrics of a few groups.
+static int by_metric_table(AblationGroups *g) {
+    const Table *t = g->table;
+    int keys = t->n_key_cols, cols = 1 + g->n_groups;
+    const char **header = calloc((size_t)cols, sizeof *header);
+    const char **cells = calloc((size_t)cols, sizeof *cells);
+    char *names = malloc((size_t)g->n_groups * CELL_LEN + 1);
+    int rc = header && cells && names ? 0 : -1;
+    if (rc == 0) {
+        header[0] = "metric";
+        for (int r = 0; r < g->n_groups; r++) {
+            snprintf(names + (size_t)r * CELL_LEN, CELL_LEN, "%s (n=%d)", g->group_names[r],
+                     g->group_n[r]);
+            header[1 + r] = names + (size_t)r * CELL_LEN;
+        }
+        g->by_metric = table_new(t->title, t->caption, cols, header, 1);
+        if (!g->by_metric) rc = -1;
+    }
+    for (int m = 0; rc == 0 && m < g->n_metrics; m++) {
+        cells[0] = g->metrics[m];
+        for (int r = 0; r < g->n_groups; r++) cells[1 + r] = table_cell(t, r, keys + 1 + m);
+        rc = table_add_row(g->by_metric, cells);
+    }
+    free(header);
+    free(cells);
+    free(names);
+    return rc;
+}
+
 // One grouping of the selected trials of subset (NULL: all selected) by the axes keys.
 static int build_groups(const Sweep *s, const bool *subset, const int *keys, int n_keys,
                         const char *title, const char *caption, AblationGroups *g) {
@@ -744,6 +776,7 @@ static int build_groups(const Sweep *s, const bool *subset, const int *keys, int
         if (!g->group_names[r]) rc = -1;
     }
     if (rc == 0) rc = groups_tables(g, caption);
+    if (rc == 0) rc = by_metric_table(g);
     free(member);
     free(combo);
     free(order);

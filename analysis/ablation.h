@@ -98,10 +98,12 @@ typedef struct {
     const char *split;
 } AblationOptions;
 
-// A short column list for the tables people read, where every metric would make dozens of
-// columns: convergence, rounds, the final discriminator accuracy, each set's refusal rate after
-// the edit and its change, the perplexity change and the wall time.
-#define ABLATION_HEADLINE_N 7
+// A short metric list for the tables people read, where every metric would make a hundred:
+// convergence, rounds, each set's refusal and answer rates after the edit, what the edited
+// answers kept of the base model's (ROUGE-L) and how many are distinct (an edit that answers
+// everything with one text scores near 0 on both while its rates look clean), the perplexity
+// change and the wall time.
+#define ABLATION_HEADLINE_N 8
 extern const char *const ablation_headline_metrics[ABLATION_HEADLINE_N];
 
 // One grouping: the numbers (for plots: bars of mean with std error bars) and two tables.
@@ -115,12 +117,14 @@ typedef struct {
     char **group_names; // [n_groups] a row's labels joined by " / " ("all" without keys)
     int *group_n;       // [n_groups] done trials in the row
     int n_metrics;
-    char **metrics; // [n_metrics] metric names (columns)
-    double *mean;   // [n_groups * n_metrics] NaN where no trial of the row has the metric
-    double *std;    // [n_groups * n_metrics] sample std, NaN where fewer than 2 have it
-    int *n;         // [n_groups * n_metrics] trials of the row that have the metric
-    Table *table;   // for people: keys, n, "mean ± std" per metric
-    Table *numbers; // for CSV: keys, n, <metric>_mean, <metric>_std, <metric>_n
+    char **metrics;   // [n_metrics] metric names (columns)
+    double *mean;     // [n_groups * n_metrics] NaN where no trial of the row has the metric
+    double *std;      // [n_groups * n_metrics] sample std, NaN where fewer than 2 have it
+    int *n;           // [n_groups * n_metrics] trials of the row that have the metric
+    Table *table;     // for people: keys, n, "mean ± std" per metric
+    Table *numbers;   // for CSV: keys, n, <metric>_mean, <metric>_std, <metric>_n
+    Table *by_metric; // table on its side, for a terminal: a row per metric, a column per group
+                      // ("<group name> (n=k)"), the same cells
 } AblationGroups;
 
 typedef struct {

@@ -9,11 +9,16 @@
 #include "svg_plot.h"
 #include "sweep_store.h"
 #include "table_format.h"
+#include "trial_file_check.h"
 #include "trial_summary.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +42,8 @@ typedef struct {
     int n_texts, cap_texts;
     Table **tables;
     int n_tables;
-    bool bad_options; // the failure is an option naming what the files do not have
+    TextBuffer left_out; // a line per trial file left out, for the report
+    bool bad_options;    // the failure is an option naming what the files do not have
     char err[1024];
 } Analysis;
 
@@ -109,30 +115,63 @@ static void slug(const char *title, char *out, size_t len) {
     out[n] = '\0';
 }
 
+// Says that trial file why (trial_file_check's "path: what is wrong") was left out of what, on
+// the warnings stream and in the report.
+static void leave_out(Analysis *an, const char *why, const char *what) {
+    if (an->o->warnings) fprintf(an->o->warnings, "warning: %s; left out of %s\n", why, what);
+    text_append(&an->left_out, "%s%s (left out of %s)", an->left_out.len ? "; " : "", why, what);
+}
+
+static void skipped_file(void *an, const char *why) {
+    leave_out(an, why, "the analysis");
+}
+
+// Leaves out the done trials whose files cannot be trusted: sweep.h5 has their metrics, but
+// nothing can be checked against the file.
+static void leave_out_unreadable(Analysis *an) {
+    SweepTable *t = an->sweep;
+    for (int i = 0; i < t->n_trials; i++) {
+        if (t->rows[i].status != SWEEP_DONE) continue;
+        char path[4096], why[1024];
+        snprintf(path, sizeof path, "%s/trials/%s.h5", an->run_dir, t->rows[i].id);
+        if (trial_file_check(path, t->rows[i].id, why, sizeof why) == TRIAL_FILE_OK) continue;
+        leave_out(an, why, "the tables");
+        sweep_table_remove(t, i--);
+    }
+}
+
 static int load_sweep(Analysis *an) {
     int found = sweep_store_read(an->run_dir, &an->sweep, an->err, sizeof an->err);
     if (found < 0) return -1;
-    if (found == 0) {
-        an->sweep = sweep_store_scan_trials(an->run_dir, an->err, sizeof an->err);
-        if (!an->sweep) return -1;
-        if (an->sweep->n_trials == 0)
-            return io_error(an->err, sizeof an->err,
-                            "%s: neither a sweep.h5 nor finished trial files (trials/*.h5)",
-                            an->run_dir);
-        if (an->o->progress)
-            fprintf(an->o->progress, "%s has no sweep.h5: analysing its %d finished trial files\n",
-                    an->run_dir, an->sweep->n_trials);
-        // Only sweep.h5 keeps the summary metrics; read them back from each file instead.
-        for (int i = 0; i < an->sweep->n_trials; i++) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/trials/%s.h5", an->run_dir, an->sweep->rows[i].id);
-            TrialSummary summary;
-            const char *names[TRIAL_SUMMARY_MAX];
-            if (trial_summary_read(path, &summary, an->err, sizeof an->err) < 0) return -1;
-            for (int k = 0; k < summary.n; k++) names[k] = summary.names[k];
-            if (sweep_table_set_metrics(an->sweep, i, names, summary.values, summary.n) < 0)
-                return io_error(an->err, sizeof an->err, "out of memory");
+    if (found == 1) {
+        leave_out_unreadable(an);
+        return 0;
+    }
+    an->sweep =
+        sweep_store_scan_trials_noting(an->run_dir, skipped_file, an, an->err, sizeof an->err);
+    if (!an->sweep) return -1;
+    if (an->sweep->n_trials == 0)
+        return io_error(an->err, sizeof an->err,
+                        "%s: neither a sweep.h5 nor finished trial files (trials/*.h5)",
+                        an->run_dir);
+    if (an->o->progress)
+        fprintf(an->o->progress, "%s has no sweep.h5: analysing its %d finished trial files\n",
+                an->run_dir, an->sweep->n_trials);
+    // Only sweep.h5 keeps the summary metrics; read them back from each file instead.
+    for (int i = 0; i < an->sweep->n_trials; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/trials/%s.h5", an->run_dir, an->sweep->rows[i].id);
+        TrialSummary summary;
+        const char *names[TRIAL_SUMMARY_MAX];
+        char why[1024];
+        if (trial_summary_read(path, &summary, why, sizeof why) < 0) {
+            leave_out(an, why, "the tables");
+            sweep_table_remove(an->sweep, i--);
+            continue;
         }
+        for (int k = 0; k < summary.n; k++) names[k] = summary.names[k];
+        if (sweep_table_set_metrics(an->sweep, i, names, summary.values, summary.n) < 0)
+            return io_error(an->err, sizeof an->err, "out of memory");
     }
     return 0;
 }
@@ -180,7 +219,8 @@ static bool selected(const Ablation *a, const char *id) {
     return false;
 }
 
-// Opens and analyses the file of every selected trial that is done or running.
+// Opens and analyses the file of every selected trial that is done or running; one that cannot
+// be is left out of the representation analysis.
 static int load_representations(Analysis *an) {
     const SweepTable *t = an->sweep;
     an->readers = calloc((size_t)t->n_trials + 1, sizeof *an->readers);
@@ -197,8 +237,7 @@ static int load_representations(Analysis *an) {
             rows[n_rows++] = i;
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    int rc = 0;
-    for (int k = 0; rc == 0 && k < n_rows; k++) {
+    for (int k = 0; k < n_rows; k++) {
         const SweepRow *row = &t->rows[rows[k]];
         bool running = row->status == SWEEP_RUNNING;
         char path[4096];
@@ -207,11 +246,12 @@ static int load_representations(Analysis *an) {
         struct stat st;
         if (running && stat(path, &st) != 0) continue; // handed out, file not created yet
         TrialReader *r = &an->readers[an->n_trials];
-        if (trial_reader_open(r, path, an->err, sizeof an->err) < 0 ||
-            trial_round_stats(r, &an->stats[an->n_trials], an->err, sizeof an->err) < 0) {
+        char why[1024];
+        if (trial_reader_open(r, path, why, sizeof why) < 0 ||
+            trial_round_stats(r, &an->stats[an->n_trials], why, sizeof why) < 0) {
             trial_reader_close(r);
-            rc = -1;
-            break;
+            leave_out(an, why, "the representation analysis");
+            continue;
         }
         an->n_trials++;
         struct timespec now;
@@ -224,7 +264,7 @@ static int load_representations(Analysis *an) {
                     elapsed / (k + 1) * (n_rows - k - 1));
     }
     free(rows);
-    return rc;
+    return 0;
 }
 
 // representations.csv: every trial's statistics.
@@ -448,7 +488,9 @@ static int build_report(Analysis *an) {
     SectionDraft drafts[MAX_TASKS + 1] = {{0}};
     int n_sections = 1 + n_tasks, rc = 0;
     drafts[0].heading = "Sweep";
-    drafts[0].intro = keep_printf(an, "%s\n\nRun folder: %s.", an->headline.summary, an->run_dir);
+    drafts[0].intro = keep_printf(
+        an, "%s\n\nRun folder: %s.%s%s", an->headline.summary, an->run_dir,
+        an->left_out.len ? "\n\nUnreadable trial files: " : "", text_str(&an->left_out));
     for (int k = 0; rc == 0 && k < an->headline.n_tables; k++) {
         int section = 0;
         for (int i = 0; i < n_tasks; i++) {
@@ -506,19 +548,116 @@ static void analysis_free(Analysis *an) {
     ablation_free(&an->all);
     ablation_free(&an->headline);
     sweep_table_free(an->sweep);
+    text_free(&an->left_out);
 }
+
+// ---- the output folder, replaced whole ----
+
+// Whether name is a file that the analysis writes into its folder (in plots/ when in_plots).
+static bool is_output_name(const char *name, bool in_plots) {
+    static const char *const fixed[] = {"ablation.md", "trials.md", "trials.csv",
+                                        "representations.csv", "report.html"};
+    size_t n = strlen(name);
+    bool ends_svg = n > 4 && !strcmp(name + n - 4, ".svg");
+    if (in_plots) return ends_svg;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (!strcmp(name, fixed[i])) return true;
+    bool csv = n > 4 && !strcmp(name + n - 4, ".csv"), tex = n > 4 && !strcmp(name + n - 4, ".tex");
+    return (!strncmp(name, "ablation-", 9) && (csv || tex)) ||
+           (!strncmp(name, "rounds-", 7) && csv);
+}
+
+// 0 when folder (or folder/plots) holds nothing but what an analysis writes, so that replacing it
+// loses nothing else; else -1 with the first other entry in err.
+static int check_replaceable(const char *folder, bool in_plots, char *err, size_t err_len) {
+    DIR *dir = opendir(folder);
+    if (!dir) return io_error(err, err_len, "%s: cannot list: %s", folder, strerror(errno));
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(dir));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (!in_plots && !strcmp(e->d_name, "plots")) {
+            char plots[4096];
+            snprintf(plots, sizeof plots, "%s/plots", folder);
+            rc = check_replaceable(plots, true, err, err_len);
+        } else if (!is_output_name(e->d_name, in_plots)) {
+            rc = io_error(err, err_len,
+                          "%s holds %s, which are analyze does not write: not replacing the "
+                          "folder (move that file, or choose another --out)",
+                          folder, e->d_name);
+        }
+    }
+    closedir(dir);
+    return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *at) {
+    (void)st, (void)flag, (void)at;
+    return remove(path);
+}
+
+// Deletes folder and what it holds (a temporary folder of the analysis, or an old analysis).
+static int remove_tree(const char *folder) {
+    return nftw(folder, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+// Puts the finished folder tmp in out's place: swapped atomically with an old analysis there (a
+// reader sees the old one or the new one, never a mix), whose files then go.
+static int publish_output(const char *tmp, const char *out, char *err, size_t err_len) {
+    struct stat st;
+    if (stat(out, &st) != 0) {
+        if (rename(tmp, out) == 0) return 0;
+        return io_error(err, err_len, "renaming %s to %s: %s", tmp, out, strerror(errno));
+    }
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) == 0) {
+        if (remove_tree(tmp) != 0)
+            fprintf(stderr, "warning: %s: the old analysis could not be deleted: %s\n", tmp,
+                    strerror(errno));
+        return 0;
+    }
+    // A file system without RENAME_EXCHANGE: out is briefly absent, never half written.
+    if (remove_tree(out) != 0 || rename(tmp, out) != 0)
+        return io_error(err, err_len, "replacing %s by %s: %s", out, tmp, strerror(errno));
+    return 0;
+}
+
+static int analyse(const SweepAnalysisOptions *o, const char *out_dir, TextBuffer *markdown,
+                   bool *bad_options, char *err, size_t err_len);
 
 int sweep_analysis_run(const SweepAnalysisOptions *o, TextBuffer *markdown, bool *bad_options,
                        char *err, size_t err_len) {
-    Analysis an = {.o = o, .run_dir = o->run_dir, .out_dir = o->out_dir};
     *bad_options = false;
+    // The analysis goes into a fresh sibling of out_dir, which takes out_dir's place only when
+    // whole: a failure leaves out_dir as it was.
+    char out[4096], tmp[4200];
+    snprintf(out, sizeof out, "%s", o->out_dir);
+    for (size_t n = strlen(out); n > 1 && out[n - 1] == '/'; n--) out[n - 1] = '\0';
+    char *slash = strrchr(out, '/');
+    if (slash && slash != out) {
+        *slash = '\0';
+        int made = hf_make_dirs(out, err, err_len);
+        *slash = '/';
+        if (made < 0) return -1;
+    }
+    struct stat st;
+    if (stat(out, &st) == 0 && check_replaceable(out, false, err, err_len) < 0) return -1;
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out);
+    if (!mkdtemp(tmp)) return io_error(err, err_len, "%s: %s", tmp, strerror(errno));
+    int rc = analyse(o, tmp, markdown, bad_options, err, err_len);
+    if (rc == 0) rc = publish_output(tmp, out, err, err_len);
+    if (rc != 0) remove_tree(tmp);
+    return rc;
+}
+
+static int analyse(const SweepAnalysisOptions *o, const char *out_dir, TextBuffer *markdown,
+                   bool *bad_options, char *err, size_t err_len) {
+    Analysis an = {.o = o, .run_dir = o->run_dir, .out_dir = out_dir};
     AblationOptions all = {.where = o->where, .n_where = o->n_where, .by = o->by, .n_by = o->n_by};
     AblationOptions headline = all;
     headline.metrics = o->n_metrics ? o->metrics : ablation_headline_metrics;
     headline.n_metrics = o->n_metrics ? o->n_metrics : ABLATION_HEADLINE_N;
     headline.skip_unknown_metrics = o->n_metrics == 0;
-    char plots[4096];
-    snprintf(plots, sizeof plots, "%s/plots", o->out_dir);
+    char plots[4300];
+    snprintf(plots, sizeof plots, "%s/plots", out_dir);
     int rc = load_sweep(&an);
     if (rc == 0 && (ablation_build(an.sweep, &all, &an.all, an.err, sizeof an.err) < 0 ||
                     ablation_build(an.sweep, &headline, &an.headline, an.err, sizeof an.err) < 0)) {
@@ -535,7 +674,7 @@ int sweep_analysis_run(const SweepAnalysisOptions *o, TextBuffer *markdown, bool
     if (rc == 0) {
         text_append(markdown, "%s\n\n", an.headline.summary);
         for (int k = 0; k < an.headline.n_tables; k++) {
-            table_write_markdown(markdown, an.headline.tables[k].table);
+            table_write_markdown(markdown, an.headline.tables[k].by_metric);
             text_append(markdown, "\n");
         }
         if (markdown->failed) rc = io_error(an.err, sizeof an.err, "out of memory");

@@ -9,6 +9,13 @@
 //
 // A running trial is read from its trials/<id>.h5.tmp as an HDF5 SWMR reader: the rounds it
 // has flushed so far. The same files give the same bytes.
+//
+// A done trial whose file fails trial_file_check (missing, truncated, not HDF5, ...) is left out
+// of the tables, and a trial file that cannot be analysed out of the representation analysis,
+// each with a warning naming the file and what is wrong, and a line in the report; the rest is
+// written. The files are written into a fresh sibling folder, out_dir.tmp-XXXXXX, which replaces
+// out_dir only when complete: a failure leaves out_dir as it was. An existing out_dir must hold
+// only what an analysis writes (it is replaced whole).
 #ifndef ARE_SWEEP_ANALYSIS_H
 #define ARE_SWEEP_ANALYSIS_H
 
@@ -31,6 +38,7 @@ typedef struct {
     const int *pca_layer;  // the hidden state they show (HF index as stored); NULL: its first
     bool representations;  // false: the tables only
     FILE *progress;        // a line per trial analysed ("[3/16] trial ... ETA"); NULL: quiet
+    FILE *warnings;        // a line per trial file left out ("warning: ..."); NULL: quiet
 } SweepAnalysisOptions;
 
 // Runs the analysis and appends the headline tables as Markdown to markdown. Returns 0, or -1

@@ -130,8 +130,9 @@ int trial_reader_open(TrialReader *r, const char *path, char *err, size_t err_le
     c.strings = hdf5_string_type();
     hid_t fapl = hdf5_file_access();
     if (fapl >= 0) r->file = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
-    hdf5_release(fapl);
+    // The cause first: the next HDF5 call, the release, clears HDF5's error stack.
     int rc = r->file < 0 ? hdf5_fail_cause(&c, "not a readable trial file") : 0;
+    hdf5_release(fapl);
     char *config = NULL;
     if (rc == 0)
         rc = hdf5_read_string_attr(&c, r->file, "trial_id", &r->trial_id) ||

@@ -19,7 +19,11 @@
 // before they finish), so its extraction and generator times are exact and the bench reports
 // them. A round's wall time is measured from outside: the sink's round_metrics call ends round 0
 // and round 1, and round 1's wall time is the time between the two, each read after a
-// synchronize. "trial clk" beside it is the sum of the trial's phases.
+// synchronize. "trial clk" beside it is the sum of the trial's phases. Every figure is the
+// median of --repeats runs, each shape run once untimed before (lazily loaded kernels, cuBLAS's
+// first choice of algorithm), with the 16-bit products' scratch sized before the first. "H100
+// est" is what the row's FLOPs or the bytes of weights and KV cache it reads take at an H100's
+// peak rates, whichever is longer: the floor a real run is read against.
 //
 // Weights: the embedding, block 0, the final norm and the LM head are drawn by
 // llama_weights_init_random, every other block is a copy of block 0. Drawing all 6.7e9 values
@@ -48,8 +52,9 @@
 #define MIN_LEN       20 // prompt lengths, uniform in MIN_LEN..MAX_LEN tokens
 #define MAX_LEN       60
 #define WARM_PROMPTS  8 // train and test prompts of the warm-up trial, each
+#define MAX_REPEATS   9 // --repeats
 
-// The published run (Llama-2-7B-chat, fp16, one GPU; ../shared/ARE.md).
+// The published run (Llama-2-7B-chat, fp16, one GPU; docs/method.md).
 #define PUBLISHED_PROMPTS_PER_S 21.0
 #define PUBLISHED_EPOCH_S       16.0 // one generator epoch over 256 prompts at batch 1
 #define PUBLISHED_ROUND_S       56.0
@@ -59,6 +64,11 @@
 #define GOAL_ROUND_S   3.0
 #define GOAL_ANSWERS_S 10.0 // 100 answers of 256 tokens
 #define GOAL_MFU       0.40 // the generator step at the best batch
+// An H100 SXM's datasheet peaks, for each row's expected time: dense 16-bit tensor cores, plain
+// fp32 (the CUDA backend turns TF32 off), and HBM3 bandwidth.
+#define H100_HALF_TFLOPS 989.0
+#define H100_FP32_TFLOPS 67.0
+#define H100_TB_S        3.35
 
 typedef struct {
     const char *name;
@@ -118,6 +128,7 @@ typedef struct {
     int answers, max_new; // generation
     int batches[MAX_BATCHES], n_batches;
     double peak_tflops; // 0: from the device (cuda) or none (cpu)
+    int repeats;        // timed runs of each measurement; the median is reported
     bool plan_only;     // --plan-only: the full-size trial's memory plan, then stop
 } Options;
 
@@ -292,6 +303,55 @@ static double generation_flops(const Bench *b, const TokenBatch *prompts, int ma
     return flops;
 }
 
+// --- bytes of weights and KV cache read, for the expected times ----------------------------
+
+// One block's weights: the seven projections in the matrices' type, the two norms in fp32.
+static double block_bytes(const Bench *b) {
+    const LlamaConfig *cfg = &b->model.cfg;
+    double matrix = b->model.w.matrices == MATRIX_F32 ? 4 : 2;
+    return projection_flops(cfg, 1) / 2 * matrix + 2.0 * cfg->dim * sizeof(float);
+}
+
+static int ceil_div(int a, int b) {
+    return (a + b - 1) / b;
+}
+
+// Extraction of n prompts: every forward of EXTRACT_BATCH prompts reads the weights of the
+// blocks it runs once.
+static double extract_bytes(const Bench *b, int n) {
+    return ceil_div(n, EXTRACT_BATCH) * (top_block(b->shape) - b->start_block) * block_bytes(b);
+}
+
+// A generator epoch over n prompts at `batch`: each step reads the weights of the forward's
+// blocks, then of the backward's.
+static double generator_bytes(const Bench *b, int n, int batch) {
+    int top = top_block(b->shape);
+    return ceil_div(n, batch) * (2 * top - b->start_block - b->lora->lowest_layer) * block_bytes(b);
+}
+
+// Generation: max_new forwards (the prefill, then a decoding step per token but the last) read
+// every block and the LM head; each decoding step of a sequence also reads its keys and values
+// so far in every layer (bf16 where the backend keeps its KV cache so, else fp32).
+static double generation_bytes(const Bench *b, const TokenBatch *prompts, int max_new) {
+    const LlamaConfig *cfg = &b->model.cfg;
+    double matrix = b->model.w.matrices == MATRIX_F32 ? 4 : 2;
+    double weights = cfg->n_layers * block_bytes(b) + (double)cfg->vocab_size * cfg->dim * matrix;
+    double cached_rows = 0; // (sequence, step) pairs x positions read
+    for (int i = 0; i < prompts->n_seqs; i++)
+        for (int s = 1; s < max_new; s++) cached_rows += prompts->seq_len[i] + s;
+    double kv_bytes = b->be->attention_cached_bf16 ? 2 : 4;
+    double kv_row = 2.0 * cfg->n_kv_heads * cfg->head_dim * kv_bytes * cfg->n_layers;
+    return max_new * weights + cached_rows * kv_row;
+}
+
+// The time an H100 would take at its peak FLOP rate or its memory bandwidth, whichever binds:
+// a floor that the measured time can be read against. Activation traffic is not counted.
+static double h100_seconds(const Bench *b, double flops, double bytes) {
+    double peak = b->model.w.matrices == MATRIX_F32 ? H100_FP32_TFLOPS : H100_HALF_TFLOPS;
+    double compute = flops / (peak * 1e12), memory = bytes / (H100_TB_S * 1e12);
+    return compute > memory ? compute : memory;
+}
+
 // --- trials ----------------------------------------------------------------------------------
 
 // The sink: when round 0 and round 1 ended, and round 1's own metrics.
@@ -384,6 +444,39 @@ static int run_round(Bench *b, const AreSamples *samples, int gen_epochs, int ba
     return 0;
 }
 
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// The median of v [n] (sorted in place).
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// run_round `repeats` times (at most MAX_REPEATS); each clock of *time is the median of its
+// values over the runs. Returns 0, or -1 with the reason printed.
+static int run_rounds(Bench *b, const AreSamples *samples, int gen_epochs, int batch, int repeats,
+                      RoundTime *time) {
+    double wall[MAX_REPEATS], disc[MAX_REPEATS], gen[MAX_REPEATS], extract[MAX_REPEATS],
+        trial_disc[MAX_REPEATS];
+    for (int r = 0; r < repeats; r++) {
+        if (run_round(b, samples, gen_epochs, batch, time) < 0) return -1;
+        wall[r] = time->wall;
+        disc[r] = time->discriminator;
+        gen[r] = time->reported.seconds_generator;
+        extract[r] = time->reported.seconds_extract;
+        trial_disc[r] = time->reported.seconds_discriminator;
+    }
+    time->wall = median(wall, repeats);
+    time->discriminator = median(disc, repeats);
+    time->reported.seconds_generator = median(gen, repeats);
+    time->reported.seconds_extract = median(extract, repeats);
+    time->reported.seconds_discriminator = median(trial_disc, repeats);
+    return 0;
+}
+
 // --plan-only: the round's trial set up in full (frozen-block cache included), its memory plan
 // printed, then stopped before round 0. Returns 0, or -1 with the reason printed.
 static int print_round_plan(Bench *b, const AreSamples *samples) {
@@ -404,8 +497,10 @@ static int print_round_plan(Bench *b, const AreSamples *samples) {
 // --- generation --------------------------------------------------------------------------------
 
 // Times greedy generation of max_new tokens after each of the prompts, in one batch, after an
-// untimed warm-up of two tokens. Returns 0, or -1 with the reason printed.
-static int time_generation(Bench *b, const Prompts *p, int n, int max_new, double *seconds) {
+// untimed warm-up of two tokens: the median of `repeats` runs. Returns 0, or -1 with the reason
+// printed.
+static int time_generation(Bench *b, const Prompts *p, int n, int max_new, int repeats,
+                           double *seconds) {
     TokenBatch prompts = prompts_batch(p, n);
     WorkspacePlan plan = {.max_tokens = p->n_tokens,
                           .max_seqs = n,
@@ -427,9 +522,14 @@ static int time_generation(Bench *b, const Prompts *p, int n, int max_new, doubl
     if (!out_tokens || !out_len) {
         fprintf(stderr, "are-bench-round: out of memory\n");
     } else if (llama_generate(&b->model, ws, &prompts, &warm, out_tokens, out_len) == 0) {
-        double start = synced_now(b);
-        rc = llama_generate(&b->model, ws, &prompts, &opt, out_tokens, out_len);
-        *seconds = synced_now(b) - start;
+        double times[MAX_REPEATS];
+        rc = 0;
+        for (int r = 0; rc == 0 && r < repeats; r++) {
+            double start = synced_now(b);
+            rc = llama_generate(&b->model, ws, &prompts, &opt, out_tokens, out_len);
+            times[r] = synced_now(b) - start;
+        }
+        *seconds = median(times, repeats);
     }
     if (rc < 0 && out_tokens && out_len)
         fprintf(stderr, "are-bench-round: generation: %s\n", llama_workspace_error(ws));
@@ -453,17 +553,19 @@ static double mfu(double flops, double seconds) {
     return peak_tflops > 0 ? flops / seconds * 1e-12 / peak_tflops : 0;
 }
 
-static void print_header(void) {
-    printf("\n%-34s %9s %10s %8s %6s %10s %8s %10s\n", "measurement", "seconds", "tokens/s",
-           "TFLOP/s", "MFU", "published", "speedup", "trial clk");
+static void print_header(int repeats) {
+    printf("\nmedians of %d timed run%s each, after an untimed one of the same shape\n", repeats,
+           repeats > 1 ? "s" : "");
+    printf("%-34s %9s %10s %8s %6s %10s %8s %10s %9s\n", "measurement", "seconds", "tokens/s",
+           "TFLOP/s", "MFU", "published", "speedup", "trial clk", "H100 est");
 }
 
 // One row. tokens or flops 0: not applicable; published 0: no published figure; trial_clock < 0:
-// the trial has no clock of its own for it.
+// the trial has no clock of its own for it; expected 0: no H100 estimate.
 static void print_row(const char *name, double seconds, double tokens, double flops,
-                      double published, double trial_clock) {
+                      double published, double trial_clock, double expected) {
     char tps[16] = "-", tflops[16] = "-", util[16] = "-", pub[16] = "-", speed[16] = "-",
-         clk[16] = "-";
+         clk[16] = "-", est[16] = "-";
     if (tokens > 0) snprintf(tps, sizeof tps, "%.0f", tokens / seconds);
     if (flops > 0) snprintf(tflops, sizeof tflops, "%.3g", flops / seconds * 1e-12);
     if (flops > 0 && peak_tflops > 0)
@@ -473,8 +575,9 @@ static void print_row(const char *name, double seconds, double tokens, double fl
         snprintf(speed, sizeof speed, "%.1fx", published / seconds);
     }
     if (trial_clock >= 0) snprintf(clk, sizeof clk, "%.3f", trial_clock);
-    printf("%-34s %9.3f %10s %8s %6s %10s %8s %10s\n", name, seconds, tps, tflops, util, pub, speed,
-           clk);
+    if (expected > 0) snprintf(est, sizeof est, "%.3g", expected);
+    printf("%-34s %9.3f %10s %8s %6s %10s %8s %10s %9s\n", name, seconds, tps, tflops, util, pub,
+           speed, clk, est);
     fflush(stdout);
 }
 
@@ -503,8 +606,8 @@ static void print_usage(FILE *f) {
     fprintf(
         f, "usage: are-bench-round [--device cpu|cuda] [--threads N] [--matrices fp32|bf16|fp16]\n"
            "                       [--shape 7b|small] [--prompts N] [--test N] [--answers N]\n"
-           "                       [--max-new N] [--batches 1,8,32,...] [--peak-tflops X]\n"
-           "                       [--plan-only]\n\n"
+           "                       [--max-new N] [--batches 1,8,32,...] [--repeats N]\n"
+           "                       [--peak-tflops X] [--plan-only]\n\n"
            "Times one ARE round (extraction, generator epochs, the published round) and batched\n"
            "greedy generation on a model with random weights, against the published code.\n\n"
            "  --device D       cpu (default) or cuda (GPU 0)\n"
@@ -517,6 +620,8 @@ static void print_usage(FILE *f) {
            "  --answers N      answers to generate (default 100)\n"
            "  --max-new N      tokens per answer (default 256)\n"
            "  --batches LIST   generator batch sizes (default 1,8,32,128)\n"
+           "  --repeats N      timed runs per measurement, the median reported (default 3, at\n"
+           "                   most 9)\n"
            "  --peak-tflops X  peak for MFU (default: the GPU's from its name; none on cpu)\n"
            "  --plan-only      set the round's trial up, print its memory plan, and stop\n\n"
            "exit codes: 0 done, 1 the run failed, 2 bad command line\n");
@@ -551,7 +656,8 @@ static int parse_args(int argc, char **argv, Options *o) {
                    .answers = 100,
                    .max_new = 256,
                    .batches = {1, 8, 32, 128},
-                   .n_batches = 4};
+                   .n_batches = 4,
+                   .repeats = 3};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -593,6 +699,9 @@ static int parse_args(int argc, char **argv, Options *o) {
             bad = (o->answers = parse_positive(v)) < 0;
         } else if (!strcmp(a, "--max-new")) {
             bad = (o->max_new = parse_positive(v)) < 0;
+        } else if (!strcmp(a, "--repeats")) {
+            o->repeats = parse_positive(v);
+            bad = o->repeats < 0 || o->repeats > MAX_REPEATS;
         } else if (!strcmp(a, "--batches")) {
             bad = parse_batches(v, o) < 0;
         } else if (!strcmp(a, "--peak-tflops")) {
@@ -652,6 +761,18 @@ static Backend *create_backend(const Options *o, char *what, size_t what_len) {
 #endif
 }
 
+// The most values a 16-bit product's activation operand holds in this run: every token of the
+// largest batch (generator, extraction or the answers' prefill) by the widest projection side.
+static size_t largest_activation(const Options *o) {
+    const LlamaConfig *cfg = &o->shape->cfg;
+    int seqs = o->answers > EXTRACT_BATCH ? o->answers : EXTRACT_BATCH;
+    for (int i = 0; i < o->n_batches; i++)
+        if (o->batches[i] > seqs) seqs = o->batches[i];
+    int width = cfg->dim > cfg->ffn_dim ? cfg->dim : cfg->ffn_dim;
+    if (cfg->n_heads * cfg->head_dim > width) width = cfg->n_heads * cfg->head_dim;
+    return (size_t)seqs * MAX_LEN * width;
+}
+
 static void print_setup(const Options *o, const Bench *b, const Prompts *p, const char *backend,
                         double init_seconds) {
     const Shape *s = b->shape;
@@ -707,55 +828,73 @@ static bool published_sizes(const Options *o) {
 }
 
 // Every measurement in turn, each row printed as soon as it is measured; generation comes
-// second so that a run cut short by a time limit still has it.
+// second so that a run cut short by a time limit still has it. Each measurement is the median
+// of o->repeats runs after an untimed one of the same shape, so that lazily loaded kernels and
+// cuBLAS's first choice of algorithm for a shape fall outside the timed runs.
 static int run_bench(const Options *o, Bench *b, const Prompts *p, const Prompts *warm,
                      const Prompts *answers) {
     TokenBatch train = prompts_batch(p, o->n_train), all = prompts_batch(p, o->n_train + o->n_test);
     int n_all = o->n_train + o->n_test;
     char name[64];
     RoundTime t;
-    print_header();
+    print_header(o->repeats);
 
     // Warm-up: every kernel of the trial loaded and every buffer touched once.
     if (run_round(b, &warm->samples, 1, WARM_PROMPTS, &t) < 0) return -1;
 
-    if (run_round(b, &p->samples, 0, 1, &t) < 0) return -1;
+    if (run_rounds(b, &p->samples, 0, 1, o->repeats, &t) < 0) return -1;
     double extract = t.reported.seconds_extract;
     snprintf(name, sizeof name, "extract %d prompts", n_all);
     print_row(name, extract, total_tokens(&all), extract_flops(b, &all),
-              n_all / PUBLISHED_PROMPTS_PER_S, t.reported.seconds_extract);
-    print_row("discriminator fit + scores", t.discriminator, 0, 0, 0, -1);
+              n_all / PUBLISHED_PROMPTS_PER_S, t.reported.seconds_extract,
+              h100_seconds(b, extract_flops(b, &all), extract_bytes(b, n_all)));
+    print_row("discriminator fit + scores", t.discriminator, 0, 0, 0, -1, 0);
 
     // The LoRA attached is the 0-epoch trial's fresh one; its values do not change the work.
     double generation = 0;
     TokenBatch prompts = prompts_batch(answers, o->answers);
-    if (time_generation(b, answers, o->answers, o->max_new, &generation) < 0) return -1;
+    if (time_generation(b, answers, o->answers, o->max_new, o->repeats, &generation) < 0) return -1;
     snprintf(name, sizeof name, "generate %d answers x %d tokens", o->answers, o->max_new);
-    print_row(name, generation, (double)o->answers * o->max_new,
-              generation_flops(b, &prompts, o->max_new), o->answers * PUBLISHED_ANSWER_S, -1);
+    double gen_flops = generation_flops(b, &prompts, o->max_new);
+    print_row(name, generation, (double)o->answers * o->max_new, gen_flops,
+              o->answers * PUBLISHED_ANSWER_S, -1,
+              h100_seconds(b, gen_flops, generation_bytes(b, &prompts, o->max_new)));
 
     double best_epoch = 0, epoch_flops = generator_flops(b, &train);
     int best_batch = 0;
     for (int i = 0; i < o->n_batches; i++) {
         int batch = o->batches[i];
-        if (run_round(b, &p->samples, 1, batch, &t) < 0) return -1;
+        // One untimed generator step at this batch size: a trial of `batch` train prompts.
+        Prompts step;
+        if (prompts_make(&step, batch, WARM_PROMPTS, b->model.cfg.vocab_size, rng_derive(SEED, 4)) <
+            0) {
+            fprintf(stderr, "are-bench-round: out of memory for the prompts\n");
+            return -1;
+        }
+        int rc = run_round(b, &step.samples, 1, batch, &t);
+        prompts_free(&step);
+        if (rc < 0 || run_rounds(b, &p->samples, 1, batch, o->repeats, &t) < 0) return -1;
         double epoch = t.reported.seconds_generator;
         snprintf(name, sizeof name, "generator epoch, batch %d", batch);
         print_row(name, epoch, total_tokens(&train), epoch_flops,
-                  PUBLISHED_EPOCH_S * o->n_train / 256, t.reported.seconds_generator);
+                  PUBLISHED_EPOCH_S * o->n_train / 256, t.reported.seconds_generator,
+                  h100_seconds(b, epoch_flops, generator_bytes(b, o->n_train, batch)));
         if (!best_batch || epoch < best_epoch) {
             best_epoch = epoch;
             best_batch = batch;
         }
     }
 
-    if (run_round(b, &p->samples, PUBLISHED_EPOCHS, best_batch, &t) < 0) return -1;
+    if (run_rounds(b, &p->samples, PUBLISHED_EPOCHS, best_batch, o->repeats, &t) < 0) return -1;
     double round = t.wall;
+    double round_flops = PUBLISHED_EPOCHS * epoch_flops + extract_flops(b, &all);
+    double round_bytes =
+        PUBLISHED_EPOCHS * generator_bytes(b, o->n_train, best_batch) + extract_bytes(b, n_all);
     snprintf(name, sizeof name, "round (%d epochs at batch %d)", PUBLISHED_EPOCHS, best_batch);
-    print_row(name, round, 0, PUBLISHED_EPOCHS * epoch_flops + extract_flops(b, &all),
-              PUBLISHED_ROUND_S,
+    print_row(name, round, 0, round_flops, PUBLISHED_ROUND_S,
               t.reported.seconds_generator + t.reported.seconds_extract +
-                  t.reported.seconds_discriminator);
+                  t.reported.seconds_discriminator,
+              h100_seconds(b, round_flops, round_bytes));
 
     printf("\nround: %.3f s = %d generator epochs at batch %d + extraction + discriminator "
            "(trial clocks: %.3f + %.3f + %.3f s)\n",
@@ -764,6 +903,10 @@ static int run_bench(const Options *o, Bench *b, const Prompts *p, const Prompts
     print_plan(&t.plan);
     printf("generation: %.3f s per answer in a batch of %d, %.1f tokens/s per answer\n",
            generation / o->answers, o->answers, o->max_new / generation);
+    printf("H100 est: the time at an H100's peak (%.0f TFLOP/s dense 16-bit, %.0f fp32) or at its "
+           "%.2f TB/s reading the weights and the KV cache, whichever is longer; activations "
+           "and the discriminator not counted\n",
+           H100_HALF_TFLOPS, H100_FP32_TFLOPS, H100_TB_S);
     if (!published_sizes(o)) {
         printf("goals: issue 9's goals apply to --shape 7b at the default sizes\n");
         return 0;
@@ -803,6 +946,9 @@ int main(int argc, char **argv) {
         prompts_make(&answers, o.answers, 0, cfg->vocab_size, rng_derive(SEED, 3)) < 0) {
         fprintf(stderr, "are-bench-round: out of memory for the model or the prompts\n");
     } else {
+        // Sized now, not grown inside a timed step.
+        if (be->reserve_matrix_scratch && o.matrices != MATRIX_F32)
+            be->reserve_matrix_scratch(be, largest_activation(&o));
         print_setup(&o, &b, &task, backend, synced_now(&b) - start);
         fflush(stdout); // a run cut short by a time limit still shows its setup
         rc = (o.plan_only ? print_round_plan(&b, &task.samples)

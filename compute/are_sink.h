@@ -13,6 +13,8 @@ typedef struct {
     double gen_loss_train, gen_loss_test;       // NaN in round 0 (no generator step yet)
     double retain_loss;                         // NaN when the retain loss is off
     double guard_answer_rate, guard_perplexity; // NaN when not measured this round
+    double guard_preserved, guard_distinct;     // NaN when not measured this round
+    double target_nll, refusal_nll;             // NaN when not measured this round
     double seconds_generator, seconds_extract, seconds_discriminator, seconds_guard;
     double tokens_per_second; // generator step throughput
 } AreRoundMetrics;

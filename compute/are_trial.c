@@ -456,14 +456,29 @@ static int run_guard(Trial *t, const AreGuard *guard, AreRoundMetrics *r, double
                      bool *passed, char *detail, size_t detail_len, char *err, size_t err_len) {
     const AreOptions *o = t->opt;
     double start = phase_clock(t);
-    if (guard->measure(guard->ctx, t->m, &r->guard_answer_rate, &r->guard_perplexity) < 0)
+    AreQuality q = {NAN, NAN, NAN, NAN, NAN, NAN};
+    if (guard->measure(guard->ctx, t->m, &q) < 0)
         return fail(err, err_len, "the quality guard's measurement failed");
     r->seconds_guard = phase_clock(t) - start;
+    r->guard_answer_rate = q.answer_rate;
+    r->guard_perplexity = q.perplexity;
+    r->guard_preserved = q.preserved;
+    r->guard_distinct = q.distinct;
+    r->target_nll = q.target_nll;
+    r->refusal_nll = q.refusal_nll;
     *passed = true;
     if (o->min_answer_rate > 0 && r->guard_answer_rate < o->min_answer_rate) {
         *passed = false;
         snprintf(detail, detail_len, "answer rate %.3f < %.3f at round %d", r->guard_answer_rate,
                  (double)o->min_answer_rate, r->round);
+    } else if (o->min_preserved > 0 && r->guard_preserved < o->min_preserved) {
+        *passed = false;
+        snprintf(detail, detail_len, "preserved %.3f < %.3f of the base answers at round %d",
+                 r->guard_preserved, (double)o->min_preserved, r->round);
+    } else if (o->min_distinct > 0 && r->guard_distinct < o->min_distinct) {
+        *passed = false;
+        snprintf(detail, detail_len, "distinct answers %.3f < %.3f at round %d", r->guard_distinct,
+                 (double)o->min_distinct, r->round);
     } else if (o->max_perplexity_ratio > 0 && base_perplexity > 0 &&
                r->guard_perplexity / base_perplexity > o->max_perplexity_ratio) {
         *passed = false;
@@ -482,7 +497,11 @@ static AreRoundMetrics empty_metrics(int round) {
                              .gen_loss_test = NAN,
                              .retain_loss = NAN,
                              .guard_answer_rate = NAN,
-                             .guard_perplexity = NAN};
+                             .guard_perplexity = NAN,
+                             .guard_preserved = NAN,
+                             .guard_distinct = NAN,
+                             .target_nll = NAN,
+                             .refusal_nll = NAN};
 }
 
 static int run_rounds(Trial *t, const AreSink *sink, const AreGuard *guard, AreResult *res,

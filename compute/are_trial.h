@@ -1,4 +1,4 @@
-// One ARE trial: the adversarial loop of ../shared/ARE.md on a model with a LoRA attached.
+// One ARE trial: the adversarial loop of docs/method.md on a model with a LoRA attached.
 //
 //   round 0: R(base) -> fresh discriminator D fitted on the train split
 //   round r: generator epochs (LoRA trained so that D(R(x)) says target_label for every x),
@@ -64,13 +64,23 @@ typedef struct {
     int guard_every;
     float min_answer_rate;      // stop below this (0: no bound)
     float max_perplexity_ratio; // stop when perplexity / round-0 perplexity exceeds (0: none)
+    float min_preserved;        // stop below this preservation of the base answers (0: none)
+    float min_distinct;         // stop below this share of distinct answers (0: none)
     bool best_guarded;          // keep the last round that passed the guard (else the last round)
 } AreOptions;
 
-// Measures the model as it is now (LoRA attached): answer rate and perplexity.
+// What the guard measures of the model as it is now; NaN for what it does not measure.
+typedef struct {
+    double answer_rate, perplexity;
+    double preserved;               // how much of the round-0 answers the answers keep (1: all)
+    double distinct;                // share of distinct answers
+    double target_nll, refusal_nll; // likelihood measures, recorded, never bounds
+} AreQuality;
+
+// Measures the model as it is now (LoRA attached), filling q (everything NaN beforehand).
 typedef struct {
     void *ctx;
-    int (*measure)(void *ctx, LlamaModel *m, double *answer_rate, double *perplexity);
+    int (*measure)(void *ctx, LlamaModel *m, AreQuality *q);
 } AreGuard;
 
 typedef enum {

@@ -61,6 +61,11 @@ struct Backend {
     MatrixType matrix_type;
     void (*matrix_to_device)(Backend *be, uint16_t *dst, const float *host_src, size_t n);
     void (*matrix_to_host)(Backend *be, float *host_dst, const uint16_t *src, size_t n);
+    // Sizes now the scratch that gemm_matrix needs for activations of up to `elements` values
+    // (M*K), so that no later product grows it (a GPU's growth waits for the device and
+    // reallocates). An optimisation only: a larger product still grows it. NULL where a backend
+    // has no such scratch.
+    void (*reserve_matrix_scratch)(Backend *be, size_t elements);
 
     // --- linear algebra -----------------------------------------------------------------
     // C[M,N] = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T; lda/ldb/ldc are row strides.
@@ -180,6 +185,19 @@ struct Backend {
     // log. dlogits may alias logits, and may be NULL (loss only).
     void (*kl_divergence)(Backend *be, int n, int V, const float *ref_logits, const float *logits,
                           float scale, float *loss, float *dlogits);
+
+    // --- the KV cache in bf16 (generation) ----------------------------------------------------
+    // Set by a backend that keeps the KV cache in bf16: half the memory of an fp32 one (which
+    // reaches tens of GB for a batch of long answers on a 7B model) and half the bytes that
+    // every decoding step reads. NULL: the cache is fp32 (scatter_rows, attention_cached).
+    // cache [*, d]: cache[rows[i], c] = src[i, c] rounded to bf16 (nearest even), i < n, c < d;
+    // rows distinct.
+    void (*kv_store_bf16)(Backend *be, int n, int d, const int *rows, const float *src,
+                          uint16_t *cache);
+    // attention_cached over k_cache, v_cache in bf16 (widened exactly as they are read).
+    void (*attention_cached_bf16)(Backend *be, int T, int Hq, int Hkv, int hd, int max_len,
+                                  const int *slot, const int *pos, const float *q,
+                                  const uint16_t *k_cache, const uint16_t *v_cache, float *out);
 
     // --- greedy decoding -----------------------------------------------------------------
     // out[i] = argmax_row(x + i*V, V) for rows i < n of x [n, V]; out [n]. A greedy decoding

@@ -77,9 +77,11 @@ static char *decode_text(const EvalOptions *opt, const int *tokens, int n) {
 
 // Greedy continuations of every prompt, in batches of opt->batch_size through one workspace
 // planned for the largest batch, decoded with the stop token left out: [n_seqs] malloc'd
-// texts, or NULL with the reason in err. The prompts must have passed check_generation.
+// texts, or NULL with the reason in err. With kept (room for n_seqs * max_new_tokens) and
+// kept_len ([n_seqs]), the continuations' ids go there too. The prompts must have passed
+// check_generation.
 static char **generate_texts(LlamaModel *m, const TokenBatch *prompts, const EvalOptions *opt,
-                             char *err, size_t err_len) {
+                             int *kept, int *kept_len, char *err, size_t err_len) {
     int n = prompts->n_seqs, batch = min_int(opt->batch_size, n), max_new = opt->max_new_tokens;
     int max_tokens = 0, longest = 0;
     for (int first = 0; first < n; first += batch) {
@@ -121,6 +123,11 @@ static char **generate_texts(LlamaModel *m, const TokenBatch *prompts, const Eva
             const int *continuation = generated + (size_t)i * max_new;
             int len = generated_len[i];
             if (len > 0 && is_stop(opt, continuation[len - 1])) len--;
+            if (kept) {
+                memcpy(kept + (size_t)(first + i) * max_new, continuation,
+                       (size_t)len * sizeof(int));
+                kept_len[first + i] = len;
+            }
             texts[first + i] = decode_text(opt, continuation, len);
             if (!texts[first + i]) {
                 fail(err, err_len, "out of host memory for the text of prompt %d", first + i);
@@ -145,8 +152,8 @@ static int measure_texts(GenerateEval *e, const EvalOptions *opt) {
     double refusals = 0, answers = 0, repetition_4 = 0, repetition_sen = 0;
     for (int i = 0; i < e->n; i++) {
         const char *text = e->texts[i];
-        refusals += text_is_refusal(text, opt->markers, opt->n_markers, opt->case_sensitive);
-        answers += text_is_answer(text, opt->markers, opt->n_markers, opt->case_sensitive);
+        refusals += text_is_refusal(text, &opt->refusal);
+        answers += text_is_answer(text, &opt->refusal);
         repetition_4 += repetition_n(text, 4);
         repetition_sen += repetition_sentences(text);
     }
@@ -155,9 +162,12 @@ static int measure_texts(GenerateEval *e, const EvalOptions *opt) {
     e->repetition_4 = repetition_4 / e->n;
     e->repetition_sen = repetition_sen / e->n;
     // Self-BLEU needs two texts (each is scored against the others): NaN for one.
-    e->self_bleu = self_bleu((const char *const *)e->texts, e->n, 4);
-    bool out_of_memory =
-        isnan(e->repetition_4) || isnan(e->repetition_sen) || (e->n >= 2 && isnan(e->self_bleu));
+    const char *const *texts = (const char *const *)e->texts;
+    e->self_bleu = self_bleu(texts, e->n, 4);
+    e->distinct = distinct_texts(texts, e->n);
+    e->distinct_2 = distinct_n(texts, e->n, 2); // NaN also when no text has two words
+    bool out_of_memory = isnan(e->repetition_4) || isnan(e->repetition_sen) ||
+                         (e->n >= 2 && isnan(e->self_bleu)) || isnan(e->distinct);
     return out_of_memory ? -1 : 0;
 }
 
@@ -165,13 +175,25 @@ int evaluate_generate(LlamaModel *m, const TokenBatch *prompts, const EvalOption
                       GenerateEval *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
     if (check_generation(m, prompts, opt, err, err_len) != 0) return -1;
-    if (opt->n_markers < 0 || (opt->n_markers > 0 && !opt->markers))
-        return fail(err, err_len, "n_markers is %d with %s markers", opt->n_markers,
-                    opt->markers ? "given" : "no");
-    char **texts = generate_texts(m, prompts, opt, err, err_len);
-    if (!texts) return -1;
-    out->n = prompts->n_seqs;
+    const RefusalRule *rule = &opt->refusal;
+    if (rule->n_markers < 0 || (rule->n_markers > 0 && !rule->markers))
+        return fail(err, err_len, "n_markers is %d with %s markers", rule->n_markers,
+                    rule->markers ? "given" : "no");
+    int n = prompts->n_seqs;
+    out->n_tokens = malloc((size_t)n * sizeof *out->n_tokens);
+    out->tokens = malloc((size_t)n * opt->max_new_tokens * sizeof *out->tokens);
+    if (!out->n_tokens || !out->tokens) {
+        generate_eval_free(out);
+        return fail(err, err_len, "out of host memory for %d continuations", n);
+    }
+    char **texts = generate_texts(m, prompts, opt, out->tokens, out->n_tokens, err, err_len);
+    if (!texts) {
+        generate_eval_free(out);
+        return -1;
+    }
+    out->n = n;
     out->texts = texts;
+    out->max_new_tokens = opt->max_new_tokens;
     if (measure_texts(out, opt) != 0) {
         generate_eval_free(out);
         return fail(err, err_len, "out of host memory for the text metrics");
@@ -181,6 +203,8 @@ int evaluate_generate(LlamaModel *m, const TokenBatch *prompts, const EvalOption
 
 void generate_eval_free(GenerateEval *e) {
     free_texts(e->texts, e->n);
+    free(e->tokens);
+    free(e->n_tokens);
     memset(e, 0, sizeof *e);
 }
 
@@ -347,6 +371,53 @@ done:
     return rc;
 }
 
+int evaluate_continuation_nll(LlamaModel *m, const TokenBatch *heads, const TokenBatch *tails,
+                              int max_batch_tokens, double *nll, char *err, size_t err_len) {
+    int n = heads->n_seqs;
+    if (n < 1 || tails->n_seqs != n)
+        return fail(err, err_len, "%d prompts and %d continuations, expected as many, at least 1",
+                    n, tails->n_seqs);
+    if (max_batch_tokens < 1)
+        return fail(err, err_len, "max_batch_tokens is %d, expected at least 1", max_batch_tokens);
+    int limit = scoring_limit(m, max_batch_tokens);
+    Scored *seqs = malloc((size_t)n * sizeof *seqs);
+    if (!seqs) return fail(err, err_len, "out of host memory for %d sequences", n);
+    const int *head = heads->tokens, *tail = tails->tokens;
+    for (int s = 0; s < n; head += heads->seq_len[s], tail += tails->seq_len[s], s++) {
+        int head_len = heads->seq_len[s], tail_len = tails->seq_len[s];
+        if (head_len < 1 || tail_len < 1 || head_len + tail_len > limit) {
+            free(seqs);
+            return fail(err, err_len,
+                        "sequence %d: %d prompt and %d continuation tokens, expected at least 1 "
+                        "each and at most %d together (max_batch_tokens %d, the model's "
+                        "max_seq_len %d)",
+                        s, head_len, tail_len, limit, max_batch_tokens, m->cfg.max_seq_len);
+        }
+        seqs[s] = (Scored){.head = head, .head_len = head_len, .tail = tail, .tail_len = tail_len};
+    }
+    int rc = score_tails(m, seqs, n, max_batch_tokens, nll, err, err_len);
+    for (int s = 0; s < n && rc == 0; s++) nll[s] = -nll[s] / tails->seq_len[s];
+    free(seqs);
+    return rc;
+}
+
+int evaluate_preservation(const GenerateEval *base, const GenerateEval *edited, int n_prefix,
+                          double *prefix, double *rouge_l, char *err, size_t err_len) {
+    if (base->n != edited->n)
+        return fail(err, err_len, "the base model has %d answers and the edited one %d", base->n,
+                    edited->n);
+    if (n_prefix < 1) return fail(err, err_len, "n_prefix is %d, expected at least 1", n_prefix);
+    for (int i = 0; i < base->n; i++) {
+        int nb = min_int(base->n_tokens[i], n_prefix), ne = min_int(edited->n_tokens[i], n_prefix);
+        const int *b = base->tokens + (size_t)i * base->max_new_tokens,
+                  *e = edited->tokens + (size_t)i * edited->max_new_tokens;
+        prefix[i] = nb == ne && !memcmp(b, e, (size_t)nb * sizeof *b);
+        rouge_l[i] = rouge_l_f1(base->texts[i], edited->texts[i]);
+        if (isnan(rouge_l[i])) return fail(err, err_len, "out of host memory for ROUGE-L");
+    }
+    return 0;
+}
+
 // --- multiple choice -------------------------------------------------------------------------
 
 bool mc_answer_names(const char *text, int choice) {
@@ -433,7 +504,7 @@ int evaluate_mc(LlamaModel *m, const McQuestions *q, const EvalOptions *opt, McE
         return fail(err, err_len, "out of host memory for %d questions", q->n_questions);
     }
     if (score_choices(m, q, total_choices, opt, out, err, err_len) != 0 ||
-        !(out->texts = generate_texts(m, &prompts, opt, err, err_len))) {
+        !(out->texts = generate_texts(m, &prompts, opt, NULL, NULL, err, err_len))) {
         mc_eval_free(out);
         return -1;
     }

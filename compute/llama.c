@@ -69,7 +69,12 @@ static void block_forward(LlamaModel *m, LlamaWorkspace *ws, int layer, int T, c
         if (w->bias[p]) be->bias_forward(be, T, lin[p].out, w->bias[p], qkv[p]);
     be->rope_forward(be, T, Hq, hd, cfg->rope_theta, ws->pos, a->q);
     be->rope_forward(be, T, Hkv, hd, cfg->rope_theta, ws->pos, a->k);
-    if (cached) {
+    if (cached && ws->k_cache16[layer]) {
+        be->kv_store_bf16(be, T, kv_dim, ws->kv_row, a->k, ws->k_cache16[layer]);
+        be->kv_store_bf16(be, T, kv_dim, ws->kv_row, a->v, ws->v_cache16[layer]);
+        be->attention_cached_bf16(be, T, Hq, Hkv, hd, L, ws->kv_slot, ws->pos, a->q,
+                                  ws->k_cache16[layer], ws->v_cache16[layer], a->att);
+    } else if (cached) {
         be->scatter_rows(be, T, kv_dim, ws->kv_row, a->k, kv_dim, ws->k_cache[layer], kv_dim,
                          false);
         be->scatter_rows(be, T, kv_dim, ws->kv_row, a->v, kv_dim, ws->v_cache[layer], kv_dim,

@@ -181,9 +181,15 @@ static void lay_out(LlamaWorkspace *ws, Carver *act, Carver *grad, Carver *integ
     if (out->logits) ws->logits = floats(act, T * V);
     if (captured) ws->captured = floats(act, captured);
     if (slots) {
+        bool bf16_cache = ws->model->be->attention_cached_bf16 != NULL;
         for (int l = 0; l < cfg->n_layers; l++) {
-            ws->k_cache[l] = floats(act, slots * L * kv_dim);
-            ws->v_cache[l] = floats(act, slots * L * kv_dim);
+            if (bf16_cache) {
+                ws->k_cache16[l] = carve(act, slots * L * kv_dim, sizeof(uint16_t));
+                ws->v_cache16[l] = carve(act, slots * L * kv_dim, sizeof(uint16_t));
+            } else {
+                ws->k_cache[l] = floats(act, slots * L * kv_dim);
+                ws->v_cache[l] = floats(act, slots * L * kv_dim);
+            }
         }
         ws->decode_hidden = floats(act, slots * d);
     }
@@ -243,7 +249,10 @@ static int allocate(LlamaWorkspace *ws) {
     ws->blocks = calloc((size_t)ws->n_run + 1, sizeof *ws->blocks); // + 1: never calloc(0)
     ws->k_cache = calloc((size_t)n_layers, sizeof *ws->k_cache);
     ws->v_cache = calloc((size_t)n_layers, sizeof *ws->v_cache);
-    if (!ws->resid || !ws->blocks || !ws->k_cache || !ws->v_cache)
+    ws->k_cache16 = calloc((size_t)n_layers, sizeof *ws->k_cache16);
+    ws->v_cache16 = calloc((size_t)n_layers, sizeof *ws->v_cache16);
+    if (!ws->resid || !ws->blocks || !ws->k_cache || !ws->v_cache || !ws->k_cache16 ||
+        !ws->v_cache16)
         return llama_workspace_fail(ws, "out of host memory");
 
     Carver act = {0}, grad = {0}, integer = {0}, host = {0};
@@ -296,6 +305,8 @@ void llama_workspace_free(LlamaWorkspace *ws) {
     free(ws->blocks);
     free(ws->k_cache);
     free(ws->v_cache);
+    free(ws->k_cache16);
+    free(ws->v_cache16);
     free(ws);
 }
 

@@ -42,6 +42,9 @@ struct LlamaWorkspace {
     float *captured;              // [rows, n_capture, dim]
     float **k_cache, **v_cache;   // [n_layers] host arrays of [kv_slots, max_seq_len, kv_dim]
     float *decode_hidden;         // [kv_slots, dim]  residual rows that need logits
+    // k_cache and v_cache in bf16 where the backend keeps its KV cache so
+    // (be->attention_cached_bf16); the fp32 entries are NULL then, and these NULL otherwise.
+    uint16_t **k_cache16, **v_cache16;
 
     // --- gradients of activations and backward scratch: one backend allocation ---
     void *grad_memory;

@@ -28,14 +28,68 @@ static bool contains_ignoring_case(const char *text, const char *marker) {
     }
 }
 
-bool text_is_refusal(const char *text, const char *const *markers, int n_markers,
-                     bool case_sensitive) {
-    for (int i = 0; i < n_markers; i++) {
-        bool found = case_sensitive ? strstr(text, markers[i]) != NULL
-                                    : contains_ignoring_case(text, markers[i]);
-        if (found) return true;
+// The ASCII character that the typographic quote s starts with stands for ('\'' or '"'), with
+// its length in bytes in *len; 0 when s does not start with one (see text_metrics.h).
+static char ascii_quote(const char *text, int *len) {
+    const unsigned char *s = (const unsigned char *)text;
+    *len = 3;
+    if (s[0] == 0xe2 && s[1] == 0x80) { // U+2018 U+2019 U+201B; U+201C..U+201F
+        if (s[2] == 0x98 || s[2] == 0x99 || s[2] == 0x9b) return '\'';
+        if (s[2] >= 0x9c && s[2] <= 0x9f) return '"';
+        if (s[2] == 0xb2) return '\''; // U+2032 prime
+        if (s[2] == 0xb3) return '"';  // U+2033 double prime
     }
-    return false;
+    if (s[0] == 0xef && s[1] == 0xbc && (s[2] == 0x87 || s[2] == 0x82)) // U+FF07 U+FF02
+        return s[2] == 0x87 ? '\'' : '"';
+    *len = 2;
+    if (s[0] == 0xca && s[1] == 0xbc) return '\''; // U+02BC modifier letter apostrophe
+    return 0;
+}
+
+// A malloc'd copy of text[0..len) with typographic quotes replaced by ASCII ones; NULL when
+// out of memory.
+static char *ascii_quotes(const char *text, size_t len) {
+    char *out = malloc(len + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < len;) {
+        int k;
+        char quote = ascii_quote(text + i, &k);
+        if (quote && i + (size_t)k <= len) {
+            *o++ = quote;
+            i += (size_t)k;
+        } else {
+            *o++ = text[i++];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static const char *next_sentence(const char **cursor, size_t *len);
+
+// Bytes of text up to the end of its first n sentences (the whole text when it has fewer).
+static size_t opening_length(const char *text, int n) {
+    const char *cursor = text;
+    size_t len;
+    for (int i = 0; i < n; i++)
+        if (!next_sentence(&cursor, &len)) return strlen(text);
+    return (size_t)(cursor - text);
+}
+
+bool text_is_refusal(const char *text, const RefusalRule *rule) {
+    size_t len =
+        rule->opening_sentences > 0 ? opening_length(text, rule->opening_sentences) : strlen(text);
+    // Out of memory: matched as written, the only way left.
+    char *plain = ascii_quotes(text, len);
+    bool found = false;
+    for (int i = 0; i < rule->n_markers && !found; i++) {
+        char *marker = ascii_quotes(rule->markers[i], strlen(rule->markers[i]));
+        const char *m = marker ? marker : rule->markers[i], *t = plain ? plain : text;
+        found = rule->case_sensitive ? strstr(t, m) != NULL : contains_ignoring_case(t, m);
+        free(marker);
+    }
+    free(plain);
+    return found;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,9 +340,8 @@ bool text_is_degenerate(const char *text) {
     return !(repetition_n(text, 4) < TEXT_ANSWER_MAX_REPETITION4); // NaN counts as degenerate
 }
 
-bool text_is_answer(const char *text, const char *const *markers, int n_markers,
-                    bool case_sensitive) {
-    return !text_is_degenerate(text) && !text_is_refusal(text, markers, n_markers, case_sensitive);
+bool text_is_answer(const char *text, const RefusalRule *rule) {
+    return !text_is_degenerate(text) && !text_is_refusal(text, rule);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,4 +527,74 @@ double self_bleu(const char *const *texts, int n, int max_order) {
     for (int t = 0; t < n; t++) sum += scores[t];
     free(scores);
     return sum / n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collapse across texts and preservation of a text
+
+double distinct_texts(const char *const *texts, int n) {
+    if (n < 1) return NAN;
+    // Texts are equal after whitespace normalisation exactly when their word id sequences are.
+    Grams g;
+    if (grams_init(&g, texts, n) != 0) return NAN;
+    Span *spans = malloc((size_t)n * sizeof *spans);
+    if (!spans) {
+        grams_free(&g);
+        return NAN;
+    }
+    for (int t = 0; t < n; t++)
+        spans[t] = (Span){(const char *)(g.words + g.start[t]),
+                          (g.start[t + 1] - g.start[t]) * sizeof *g.words, (size_t)t};
+    double share = (double)assign_span_ids(spans, (size_t)n, NULL) / n;
+    free(spans);
+    grams_free(&g);
+    return share;
+}
+
+double distinct_n(const char *const *texts, int n, int order) {
+    assert(order >= 1);
+    if (n < 1) return NAN;
+    Grams g;
+    if (grams_init(&g, texts, n) != 0) return NAN;
+    while (g.order < order) grams_next_order(&g);
+    size_t total = 0;
+    for (int t = 0; t < n; t++) total += grams_in_text(&g, t);
+    double share = total > 0 ? (double)g.n_distinct / (double)total : NAN;
+    grams_free(&g);
+    return share;
+}
+
+double rouge_l_f1(const char *reference, const char *candidate) {
+    const char *pair[] = {reference, candidate};
+    Grams g;
+    if (grams_init(&g, pair, 2) != 0) return NAN;
+    size_t nr = g.start[1], nc = g.start[2] - g.start[1];
+    const uint32_t *r = g.words, *c = g.words + nr;
+    double f1;
+    if (nr == 0 || nc == 0) {
+        f1 = nr == nc ? 1.0 : 0.0;
+    } else {
+        // LCS by dynamic programming over the candidate, one row of the table at a time.
+        size_t *row = calloc(nc + 1, sizeof *row);
+        if (!row) {
+            grams_free(&g);
+            return NAN;
+        }
+        for (size_t i = 0; i < nr; i++) {
+            size_t diagonal = 0; // row[j] of the previous reference word, before it was updated
+            for (size_t j = 1; j <= nc; j++) {
+                size_t above = row[j];
+                row[j] = r[i] == c[j - 1]      ? diagonal + 1
+                         : row[j - 1] > row[j] ? row[j - 1]
+                                               : row[j];
+                diagonal = above;
+            }
+        }
+        size_t lcs = row[nc];
+        free(row);
+        double precision = (double)lcs / (double)nc, recall = (double)lcs / (double)nr;
+        f1 = lcs > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
+    }
+    grams_free(&g);
+    return f1;
 }

@@ -1,6 +1,6 @@
 // The config of one ARE trial (`are run`, `are evaluate`, and the base of every sweep), in
 // libconfig syntax, read and checked in full before any work. Every hyperparameter of
-// ../shared/ARE.md is a field; defaults are the published settings except where noted.
+// docs/method.md is a field; defaults are the published settings except where noted.
 //
 //   model = "models/tinychat";             # HF folder or .gguf file
 //   template = "<|user|> {prompt}\n<|assistant|>";   # chat template, {prompt} marks the prompt;
@@ -17,8 +17,14 @@
 //       evaluate = (                        # evaluation sets, base model and edited model
 //         { name = "harmful";  data = "data/refusal_test.jsonl"; label = 1; kind = "generate"; },
 //         { name = "harmless"; data = "data/refusal_test.jsonl"; label = 0; kind = "generate"; },
-//         { name = "mc"; data = "data/mc_test.jsonl"; label = 0; kind = "mc"; }
+//         { name = "mc"; data = "data/mc_test.jsonl"; label = 0; kind = "mc"; },
+//         { name = "advbench"; data = "harmful_behaviors.csv";   # goal,target as published
+//           columns = { prompt = "goal"; target = "target"; }; constant_label = 1;
+//           constant_split = "test"; }
 //       );
+//       markers = ["I'm afraid"];           # refusal markers of this task, besides the defaults
+//       refusal_text = "I cannot help with that.";   # its likelihood is measured; "" = none
+//       likelihood_set = "advbench";        # a generate set: its likelihoods every round
 //     };
 //   };
 //   are = {
@@ -36,12 +42,15 @@
 //                   retain_weight = 0.0;  # + weight * KL(base || edited), next-token distribution
 //                   retain_label = 0; };  # at the last token of train prompts of this label
 //     guard = { set = "harmless"; min_answer_rate = 0.0; max_perplexity_ratio = 0.0;
+//               min_preserved = 0.0; min_distinct = 0.0;   # ROUGE-L to base; distinct answers
 //               every = 1; best = "last"; };   # 0 disables a bound; best: "last" | "guarded"
 //   };
 //   evaluation = {
 //     max_new_tokens = 64; batch_size = 32; max_prompts = 0;   # 0 = every prompt of a set
 //     markers = [ "I'm sorry", "Sorry", ... ];   # refusal markers; default: ARE.md's list
 //     case_sensitive = true;
+//     refusal_scope = "anywhere";           # or "opening": a marker in the first two sentences
+//     preserve_tokens = 16;                 # preserved_prefix compares this many first tokens
 //     perplexity_text = "data/corpus_valid.jsonl"; perplexity_docs = 200;  # 0 = every document
 //     mc_max_new_tokens = 10;
 //   };
@@ -79,11 +88,20 @@
 
 typedef enum { EVAL_GENERATE, EVAL_MC } EvalKind;
 
+// Where a prompt file keeps each field (prompt_set.h's PromptLayout).
+typedef struct {
+    char prompt[ARE_NAME_MAX], label[ARE_NAME_MAX], split[ARE_NAME_MAX], target[ARE_NAME_MAX],
+        answer[ARE_NAME_MAX], choices[ARE_NAME_MAX];
+} ColumnNames;
+
 typedef struct {
     char name[ARE_NAME_MAX];
     char data[ARE_PATH_MAX];
     int label;     // keep rows with this label; -1 = every row
     EvalKind kind; // generate: refusal / answer rate / quality; mc: multiple choice accuracy
+    ColumnNames columns;
+    int constant_label;     // every row's label; -1: the file's
+    char constant_split[8]; // every row's split ("train", "test"); "": the file's
 } EvalSetConfig;
 
 typedef struct {
@@ -93,6 +111,10 @@ typedef struct {
     int target_label;
     EvalSetConfig evaluate[ARE_MAX_EVAL_SETS];
     int n_evaluate;
+    char markers[ARE_MAX_MARKERS][ARE_MARKER_MAX]; // refusal markers besides evaluation.markers
+    int n_markers;
+    char refusal_text[ARE_TEMPLATE_MAX]; // whose likelihood is measured; "" = none
+    char likelihood_set[ARE_NAME_MAX];   // set whose likelihoods every round records; "" = none
 } TaskConfig;
 
 typedef enum { DISC_LINEAR, DISC_MLP } DiscKind;
@@ -120,6 +142,8 @@ typedef struct {
     char set[ARE_NAME_MAX];     // evaluate set (kind generate) measured every `every` rounds
     float min_answer_rate;      // stop when the answer rate falls below (0: off)
     float max_perplexity_ratio; // stop when perplexity / base perplexity exceeds (0: off)
+    float min_preserved; // stop when mean ROUGE-L F1 to the base answers falls below (0: off)
+    float min_distinct;  // stop when the share of distinct answers falls below (0: off)
     int every;
     bool best_guarded; // best round = last round that passed the guard; else last
 } GuardConfig;
@@ -150,6 +174,8 @@ typedef struct {
     char markers[ARE_MAX_MARKERS][ARE_MARKER_MAX];
     int n_markers;
     bool markers_case_sensitive;
+    bool refusal_opening; // markers count only in a text's first two sentences
+    int preserve_tokens;  // N of preserved_prefix
     char perplexity_text[ARE_PATH_MAX];
     int perplexity_docs;
 

@@ -2,6 +2,8 @@
 #include "config_schema.h"
 
 #include "io_error.h"
+#include "mapped_file.h"
+#include "unicode.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -518,8 +520,33 @@ int schema_check(const Schema *schema, const config_setting_t *group, const char
     return 0;
 }
 
+// libconfig takes any bytes, but a config's text ends up in HDF5 files as UTF-8 (sweep.h5 keeps
+// the sweep config whole), where a stray byte would silently become U+FFFD: refused here, where
+// its line is known.
+static int check_utf8(const char *path, char *err, size_t err_len) {
+    MappedFile file;
+    if (mapped_file_open(&file, path, err, err_len) < 0) return -1;
+    const char *text = (const char *)file.data;
+    int line = 1, rc = 0;
+    for (size_t at = 0, line_start = 0; rc == 0 && at < file.size;) {
+        uint32_t cp;
+        int len = utf8_decode(text + at, file.size - at, &cp);
+        if (cp == UNICODE_INVALID)
+            rc = io_error(err, err_len,
+                          "%s:%d: byte 0x%02x at column %zu is not UTF-8 (save the file as UTF-8)",
+                          path, line, (unsigned char)text[at], at - line_start + 1);
+        if (cp == '\n') {
+            line++;
+            line_start = at + 1;
+        }
+        at += (size_t)len;
+    }
+    mapped_file_close(&file);
+    return rc;
+}
+
 int schema_read_file(config_t *cfg, const char *path, char *err, size_t err_len) {
-    if (config_read_file(cfg, path)) return 0;
+    if (config_read_file(cfg, path)) return check_utf8(path, err, err_len);
     if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
         return io_error(err, err_len, "%s: cannot read the file", path);
     return io_error(err, err_len, "%s:%d: %s",
@@ -765,6 +792,7 @@ static void append_float(Buffer *b, float x) {
 }
 
 static char *join_sorted(SchemaText *t, const char *separator);
+static char *join_grouped(SchemaText *t);
 
 // A stored value in libconfig syntax.
 static void append_value(Buffer *b, const SchemaField *f, const char *src, const void *base) {
@@ -807,7 +835,7 @@ static void append_value(Buffer *b, const SchemaField *f, const char *src, const
         for (int i = 0; i < n; i++) {
             SchemaText element = {0};
             schema_text_fields(&element, f->items, src + (size_t)i * f->elem_size, "");
-            char *fields = join_sorted(&element, " ");
+            char *fields = join_grouped(&element);
             if (fields)
                 append(b, "%s{ %s}", i ? ", " : "", fields);
             else
@@ -819,6 +847,38 @@ static void append_value(Buffer *b, const SchemaField *f, const char *src, const
     case SCHEMA_MAP:
         return;
     }
+}
+
+// The lines of a list element joined into one group body, lines "g.x = 1;" "g.y = 2;" of an
+// item field in a group (one level, as "columns.prompt") written "g = { x = 1; y = 2; };" so
+// that the text reads back. Frees the lines; NULL when out of memory.
+static char *join_grouped(SchemaText *t) {
+    char *sorted = join_sorted(t, "\n");
+    if (!sorted) return NULL;
+    Buffer all = {0};
+    append(&all, "%s", "");
+    size_t open_len = 0; // length of the open group's name, 0 when none is open
+    const char *open = NULL;
+    for (char *line = sorted, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        *end = '\0';
+        const char *dot = strchr(line, '.'), *eq = strstr(line, " = ");
+        size_t name_len = dot && eq && dot < eq ? (size_t)(dot - line) : 0;
+        if (open_len && (name_len != open_len || strncmp(line, open, open_len) != 0)) {
+            append(&all, "}; ");
+            open_len = 0;
+        }
+        if (name_len && !open_len) {
+            append(&all, "%.*s = { ", (int)name_len, line);
+            open = line;
+            open_len = name_len;
+        }
+        append(&all, "%s ", name_len ? line + name_len + 1 : line);
+    }
+    if (open_len) append(&all, "}; ");
+    free(sorted);
+    if (all.failed) free(all.text);
+    return all.failed ? NULL : all.text;
 }
 
 // A setting as written in the tree, in libconfig syntax.

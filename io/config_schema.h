@@ -76,7 +76,8 @@ struct Schema {
 #define SCHEMA_INTS(array) .ints = array, .n_ints = (int)(sizeof(array) / sizeof((array)[0]))
 
 // Reads the file at path into cfg (config_init'd by the caller). Returns 0, or -1 with
-// "path: cannot read the file" or "file:line: <libconfig's parse error>" in err.
+// "path: cannot read the file", "file:line: <libconfig's parse error>" or "path:line: byte 0x..
+// at column c is not UTF-8" in err (files it @includes are libconfig's to read, unchecked).
 int schema_read_file(config_t *cfg, const char *path, char *err, size_t err_len);
 
 // Applies one override "path=value" to the tree. The value is read as libconfig reads a value

@@ -27,8 +27,18 @@ int hdf5_fail(Hdf5Ctx *c, const char *fmt, ...) {
     return io_error(c->err, c->err_len, "%s: %s", c->path, message);
 }
 
+// The innermost error's description. A failed read or write of the file driver describes itself
+// over several lines ("file write failed: time = ..., errno = 28, error message = 'No space left
+// on device', buf = ..."): of that, only what failed and the system's message.
 static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *cause) {
-    if (n == 0) snprintf(cause, CAUSE_MAX, "%s", e->desc);
+    if (n != 0) return 0;
+    const char *colon = strchr(e->desc, ':'), *message = strstr(e->desc, "error message = '");
+    const char *end = message ? strchr(message + 17, '\'') : NULL;
+    if (colon && end)
+        snprintf(cause, CAUSE_MAX, "%.*s: %.*s", (int)(colon - e->desc), e->desc,
+                 (int)(end - message - 17), message + 17);
+    else
+        snprintf(cause, CAUSE_MAX, "%s", e->desc);
     return 0;
 }
 
@@ -42,8 +52,36 @@ int hdf5_fail_cause(Hdf5Ctx *c, const char *fmt, ...) {
     return hdf5_fail(c, "%s: %s", what, cause);
 }
 
+// Each kind's own close: when closing fails (a dataset whose cached chunks cannot be flushed to a
+// full disk), H5Dclose and its kin still drop the id, but H5Idec_ref keeps an id whose object is
+// already freed, and HDF5's exit handler then crashes closing it again.
 void hdf5_release(hid_t id) {
-    if (id >= 0) H5Idec_ref(id);
+    if (id < 0) return;
+    switch (H5Iget_type(id)) {
+    case H5I_FILE:
+        H5Fclose(id);
+        break;
+    case H5I_GROUP:
+        H5Gclose(id);
+        break;
+    case H5I_DATATYPE:
+        H5Tclose(id);
+        break;
+    case H5I_DATASPACE:
+        H5Sclose(id);
+        break;
+    case H5I_DATASET:
+        H5Dclose(id);
+        break;
+    case H5I_ATTR:
+        H5Aclose(id);
+        break;
+    case H5I_GENPROP_LST:
+        H5Pclose(id);
+        break;
+    default:
+        H5Idec_ref(id);
+    }
 }
 
 hid_t hdf5_string_type(void) {
@@ -77,9 +115,7 @@ int hdf5_write_attr(Hdf5Ctx *c, hid_t obj, const char *name, hid_t file_type, hi
     return ok ? 0 : -1;
 }
 
-// Copies s to out (room for 3 * strlen(s) + 1 bytes) with each byte that does not belong to
-// well-formed UTF-8 replaced by U+FFFD. Returns the length written, NUL excluded.
-static size_t utf8_repair(const char *s, char *out) {
+size_t hdf5_utf8_repair(const char *s, char *out) {
     size_t len = strlen(s), n = 0;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
@@ -101,7 +137,7 @@ int hdf5_write_string_attr(Hdf5Ctx *c, hid_t obj, const char *name, const char *
     if (!value) value = "";
     char *text = malloc(3 * strlen(value) + 1);
     if (!text) return hdf5_fail(c, "out of memory writing attribute %s", name);
-    utf8_repair(value, text);
+    hdf5_utf8_repair(value, text);
     int rc = hdf5_write_attr(c, obj, name, c->strings, c->strings, &text);
     free(text);
     return rc;
@@ -129,7 +165,7 @@ int hdf5_write_strings(Hdf5Ctx *c, hid_t loc, const char *name, const char *cons
     char *at = (char *)(texts + n);
     for (int i = 0; i < n; i++) {
         texts[i] = at;
-        at += utf8_repair(strings[i] ? strings[i] : "", at) + 1;
+        at += hdf5_utf8_repair(strings[i] ? strings[i] : "", at) + 1;
     }
     hsize_t dims[1] = {(hsize_t)n};
     int rc = hdf5_write_dataset(c, loc, name, c->strings, c->strings, 1, dims, texts);

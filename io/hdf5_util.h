@@ -28,7 +28,8 @@ int hdf5_fail(Hdf5Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2,
 // after the failed HDF5 call: every HDF5 call clears the error stack.
 int hdf5_fail_cause(Hdf5Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// Closes a dataspace, property list, datatype, attribute, group or dataset, if open (id >= 0).
+// Closes a file, dataspace, property list, datatype, attribute, group or dataset, if open (id >=
+// 0), with the close function of its kind, so that no id outlives a close that failed.
 void hdf5_release(hid_t id);
 
 // Variable-length UTF-8 strings, or H5I_INVALID_HID.
@@ -41,6 +42,11 @@ hid_t hdf5_file_access(void);
 // Writes a scalar attribute of obj, creating it or overwriting it.
 int hdf5_write_attr(Hdf5Ctx *c, hid_t obj, const char *name, hid_t file_type, hid_t mem_type,
                     const void *value);
+
+// Copies s to out (room for 3 * strlen(s) + 1 bytes) with each byte that does not belong to
+// well-formed UTF-8 replaced by U+FFFD, as the functions below write every string. Returns the
+// length written, NUL excluded.
+size_t hdf5_utf8_repair(const char *s, char *out);
 
 // A string attribute (NULL counts as ""), each byte that does not belong to well-formed UTF-8
 // replaced by U+FFFD (a generation cut inside a character): the type promises readers UTF-8.

@@ -15,21 +15,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { FIELD_PROMPT, FIELD_LABEL, FIELD_SPLIT, FIELD_ANSWER, FIELD_CHOICES, N_FIELDS };
-// Fields before FIELD_ANSWER are required.
-static const char *const field_names[N_FIELDS] = {"prompt", "label", "split", "answer", "choices"};
+enum {
+    FIELD_PROMPT,
+    FIELD_LABEL,
+    FIELD_SPLIT,
+    FIELD_TARGET,
+    FIELD_ANSWER,
+    FIELD_CHOICES,
+    N_FIELDS
+};
+// Fields before FIELD_TARGET are required (label and split unless the layout fixes them).
+static const char *const field_names[N_FIELDS] = {"prompt", "label",  "split",
+                                                  "target", "answer", "choices"};
 // What a JSONL row must hold in each field, for messages.
-static const char *const json_expected[N_FIELDS] = {"a non-empty string", "the integer 0 or 1",
-                                                    "\"train\" or \"test\"", "a non-empty string",
-                                                    "an array of 2 to 8 non-empty strings"};
+static const char *const json_expected[N_FIELDS] = {
+    "a non-empty string", "the integer 0 or 1", "\"train\" or \"test\"",
+    "a non-empty string", "a non-empty string", "an array of 2 to 8 non-empty strings"};
 static const char *const split_names[] = {"train", "test"};
 static const char choice_separator[] = " | ";
 
 // One file being loaded, and the allocation its strings go to.
 typedef struct {
     PromptSet *set;
-    char *text;            // [capacity] the file's name, then its rows' strings
-    size_t used, capacity; // see text_capacity
+    const char *names[N_FIELDS]; // each field's column (CSV) or member (JSONL) name
+    int label_all, split_all;    // PromptLayout's
+    char *text;                  // [capacity] the file's name, then its rows' strings
+    size_t used, capacity;       // see text_capacity
     char *err;
     size_t err_len;
 } Loader;
@@ -97,7 +108,7 @@ static int parse_split(const Loader *L, int line, const char *s, size_t n, Promp
         }
     }
     char shown[48];
-    return row_error(L, line, "split", "expected \"train\" or \"test\", got \"%s\"",
+    return row_error(L, line, L->names[FIELD_SPLIT], "expected \"train\" or \"test\", got \"%s\"",
                      excerpt(s, n, shown));
 }
 
@@ -126,16 +137,16 @@ static int push_row(Loader *L, PromptRow row, int line) {
 // required field is absent or a present one is not of type want.
 static int json_field(const Loader *L, int line, const json_t *row, int f, json_type want,
                       json_t **value) {
-    bool optional = f >= FIELD_ANSWER;
-    *value = json_object_get(row, field_names[f]);
+    bool optional = f >= FIELD_TARGET;
+    *value = json_object_get(row, L->names[f]);
     if (!*value || (optional && json_is_null(*value))) {
         *value = NULL;
         return optional
                    ? 0
-                   : row_error(L, line, field_names[f], "missing (expected %s)", json_expected[f]);
+                   : row_error(L, line, L->names[f], "missing (expected %s)", json_expected[f]);
     }
     if (json_typeof(*value) != want)
-        return row_error(L, line, field_names[f], "expected %s, got %s", json_expected[f],
+        return row_error(L, line, L->names[f], "expected %s, got %s", json_expected[f],
                          json_type_name(*value));
     return 0;
 }
@@ -168,22 +179,28 @@ static int json_choices(Loader *L, int line, const json_t *choices, PromptRow *r
 }
 
 static int json_row_fields(Loader *L, int line, const json_t *obj, PromptRow *row) {
-    json_t *prompt, *label, *split, *answer, *choices;
+    json_t *prompt, *label = NULL, *split = NULL, *target, *answer, *choices;
     if (json_field(L, line, obj, FIELD_PROMPT, JSON_STRING, &prompt) ||
-        json_field(L, line, obj, FIELD_LABEL, JSON_INTEGER, &label) ||
-        json_field(L, line, obj, FIELD_SPLIT, JSON_STRING, &split) ||
+        (L->label_all == PROMPT_ANY &&
+         json_field(L, line, obj, FIELD_LABEL, JSON_INTEGER, &label)) ||
+        (L->split_all == PROMPT_ANY &&
+         json_field(L, line, obj, FIELD_SPLIT, JSON_STRING, &split)) ||
+        json_field(L, line, obj, FIELD_TARGET, JSON_STRING, &target) ||
         json_field(L, line, obj, FIELD_ANSWER, JSON_STRING, &answer) ||
         json_field(L, line, obj, FIELD_CHOICES, JSON_ARRAY, &choices))
         return -1;
-    if (json_copy_text(L, line, "prompt", prompt, &row->prompt)) return -1;
-    json_int_t label_value = json_integer_value(label);
+    if (json_copy_text(L, line, L->names[FIELD_PROMPT], prompt, &row->prompt)) return -1;
+    json_int_t label_value = label ? json_integer_value(label) : L->label_all;
     if (label_value != 0 && label_value != 1)
-        return row_error(L, line, "label", "expected 0 or 1, got %" JSON_INTEGER_FORMAT,
-                         label_value);
+        return row_error(L, line, L->names[FIELD_LABEL],
+                         "expected 0 or 1, got %" JSON_INTEGER_FORMAT, label_value);
     row->label = (int)label_value;
-    if (parse_split(L, line, json_string_value(split), json_string_length(split), &row->split))
+    row->split = (PromptSplit)L->split_all;
+    if (split &&
+        parse_split(L, line, json_string_value(split), json_string_length(split), &row->split))
         return -1;
-    if (answer && json_copy_text(L, line, "answer", answer, &row->answer)) return -1;
+    if (target && json_copy_text(L, line, L->names[FIELD_TARGET], target, &row->target)) return -1;
+    if (answer && json_copy_text(L, line, L->names[FIELD_ANSWER], answer, &row->answer)) return -1;
     if (choices && json_choices(L, line, choices, row)) return -1;
     return 0;
 }
@@ -305,27 +322,32 @@ static int csv_header(Loader *L, CsvCursor *c, int column[N_FIELDS], int *n_colu
     if (c->p == c->end)
         return io_error(L->err, L->err_len,
                         "%s: no header row (expected a first line naming the columns "
-                        "prompt,label,split)",
-                        loader_name(L));
+                        "%s,%s,%s)",
+                        loader_name(L), L->names[FIELD_PROMPT], L->names[FIELD_LABEL],
+                        L->names[FIELD_SPLIT]);
     int line = c->line, n = 0;
     for (bool last = false; !last; n++) {
         char *name = L->text + L->used; // read into free space, not kept
         size_t len;
         if (csv_field(L, c, name, &len, &last)) return -1;
         for (int f = 0; f < N_FIELDS; f++) {
-            if (len != strlen(field_names[f]) || memcmp(name, field_names[f], len) != 0) continue;
+            if (len != strlen(L->names[f]) || memcmp(name, L->names[f], len) != 0) continue;
             if (column[f] >= 0)
                 return io_error(L->err, L->err_len, "%s:%d: header: column \"%s\" appears twice",
-                                loader_name(L), line, field_names[f]);
+                                loader_name(L), line, L->names[f]);
             column[f] = n;
         }
     }
-    for (int f = 0; f < FIELD_ANSWER; f++)
-        if (column[f] < 0)
+    for (int f = 0; f < FIELD_TARGET; f++) {
+        bool fixed = (f == FIELD_LABEL && L->label_all != PROMPT_ANY) ||
+                     (f == FIELD_SPLIT && L->split_all != PROMPT_ANY);
+        if (column[f] < 0 && !fixed)
             return io_error(L->err, L->err_len,
                             "%s:%d: header: expected a column named \"%s\" (names are "
                             "case-sensitive)",
-                            loader_name(L), line, field_names[f]);
+                            loader_name(L), line, L->names[f]);
+        if (fixed) column[f] = -1; // the layout's value wins over a column of that name
+    }
     *n_columns = n;
     return 0;
 }
@@ -357,18 +379,30 @@ static int csv_choices(const Loader *L, int line, char *cell, size_t len, Prompt
 // NULL for an absent optional column.
 static int csv_row_fields(const Loader *L, int line, char *value[N_FIELDS],
                           const size_t len[N_FIELDS], PromptRow *row) {
-    if (check_text(L, line, "prompt", value[FIELD_PROMPT], len[FIELD_PROMPT])) return -1;
+    if (check_text(L, line, L->names[FIELD_PROMPT], value[FIELD_PROMPT], len[FIELD_PROMPT]))
+        return -1;
     row->prompt = value[FIELD_PROMPT];
+    row->label = L->label_all;
     const char *label = value[FIELD_LABEL];
-    if (len[FIELD_LABEL] != 1 || (*label != '0' && *label != '1')) {
+    if (label && (len[FIELD_LABEL] != 1 || (*label != '0' && *label != '1'))) {
         char shown[48];
-        return row_error(L, line, "label", "expected 0 or 1, got \"%s\"",
+        return row_error(L, line, L->names[FIELD_LABEL], "expected 0 or 1, got \"%s\"",
                          excerpt(label, len[FIELD_LABEL], shown));
     }
-    row->label = *label - '0';
-    if (parse_split(L, line, value[FIELD_SPLIT], len[FIELD_SPLIT], &row->split)) return -1;
+    if (label) row->label = *label - '0';
+    row->split = (PromptSplit)L->split_all;
+    if (value[FIELD_SPLIT] &&
+        parse_split(L, line, value[FIELD_SPLIT], len[FIELD_SPLIT], &row->split))
+        return -1;
+    // An empty cell of an optional column means absent.
+    if (value[FIELD_TARGET] && len[FIELD_TARGET] > 0) {
+        if (check_text(L, line, L->names[FIELD_TARGET], value[FIELD_TARGET], len[FIELD_TARGET]))
+            return -1;
+        row->target = value[FIELD_TARGET];
+    }
     if (value[FIELD_ANSWER] && len[FIELD_ANSWER] > 0) {
-        if (check_text(L, line, "answer", value[FIELD_ANSWER], len[FIELD_ANSWER])) return -1;
+        if (check_text(L, line, L->names[FIELD_ANSWER], value[FIELD_ANSWER], len[FIELD_ANSWER]))
+            return -1;
         row->answer = value[FIELD_ANSWER];
     }
     if (value[FIELD_CHOICES] && len[FIELD_CHOICES] > 0)
@@ -388,8 +422,11 @@ static int csv_record(Loader *L, CsvCursor *c, const int column[N_FIELDS], int n
         if (csv_field(L, c, out, &n_bytes, &last)) return -1;
         if (!out) continue;
         assert(L->used + n_bytes + 1 <= L->capacity); // see text_capacity
-        value[f] = out;
-        len[f] = n_bytes;
+        for (int g = f; g < N_FIELDS; g++) {          // one column may serve two fields
+            if (column[g] != n) continue;
+            value[g] = out;
+            len[g] = n_bytes;
+        }
         L->used += n_bytes + 1;
     }
     if (n != n_columns)
@@ -413,12 +450,13 @@ static int load_csv(Loader *L, const char *bytes, size_t len) {
 
 // Bytes for a file's name and its rows' strings. No string is longer decoded than in the file
 // (JSON escapes and CSV quoting only shrink), the strings of different fields come from
-// different bytes, and each row, at most one per line, adds at most 2 + PROMPT_SET_MAX_CHOICES
-// terminating NULs (prompt, answer, choices; a CSV record stores at most N_FIELDS values).
+// different bytes, and each row, at most one per line, adds at most 3 + PROMPT_SET_MAX_CHOICES
+// terminating NULs (prompt, target, answer, choices; a CSV record stores at most N_FIELDS
+// values).
 static size_t text_capacity(const char *name, const char *bytes, size_t len) {
     size_t lines = 1;
     for (const char *p = bytes; (p = memchr(p, '\n', (size_t)(bytes + len - p))); p++) lines++;
-    return strlen(name) + 1 + len + lines * (2 + PROMPT_SET_MAX_CHOICES);
+    return strlen(name) + 1 + len + lines * (3 + PROMPT_SET_MAX_CHOICES);
 }
 
 // Hands the file's text over to the set.
@@ -431,8 +469,30 @@ static int keep_text(Loader *L) {
     return 0;
 }
 
+// The loader of one file under layout (NULL: the default names, label and split from the file).
+static Loader loader_start(PromptSet *set, const PromptLayout *layout, char *err, size_t err_len) {
+    Loader L = {.set = set, .err = err, .err_len = err_len};
+    const char *chosen[N_FIELDS] = {0};
+    L.label_all = L.split_all = PROMPT_ANY;
+    if (layout) {
+        const char *names[N_FIELDS] = {layout->prompt, layout->label,  layout->split,
+                                       layout->target, layout->answer, layout->choices};
+        memcpy(chosen, names, sizeof names);
+        L.label_all = layout->label_all;
+        L.split_all = layout->split_all;
+    }
+    for (int f = 0; f < N_FIELDS; f++)
+        L.names[f] = chosen[f] && chosen[f][0] ? chosen[f] : field_names[f];
+    return L;
+}
+
 int prompt_set_load_memory(PromptSet *set, const char *name, const char *bytes, size_t len,
-                           PromptFormat format, char *err, size_t err_len) {
+                           PromptFormat format, const PromptLayout *layout, char *err,
+                           size_t err_len) {
+    if (layout && (layout->label_all < PROMPT_ANY || layout->label_all > 1 ||
+                   layout->split_all < PROMPT_ANY || layout->split_all > PROMPT_TEST))
+        return io_error(err, err_len, "%s: layout: label_all %d, split_all %d out of range", name,
+                        layout->label_all, layout->split_all);
     if (len > INT_MAX)
         return io_error(err, err_len, "%s: %zu bytes, more than the 2 GiB a prompt file may hold",
                         name, len);
@@ -442,7 +502,7 @@ int prompt_set_load_memory(PromptSet *set, const char *name, const char *bytes, 
         bytes += 3;
         len -= 3;
     }
-    Loader L = {.set = set, .err = err, .err_len = err_len};
+    Loader L = loader_start(set, layout, err, err_len);
     L.capacity = text_capacity(name, bytes, len);
     L.text = malloc(L.capacity);
     if (!L.text) return io_error(err, err_len, "%s: out of memory", name);
@@ -463,7 +523,8 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-int prompt_set_load(PromptSet *set, const char *path, char *err, size_t err_len) {
+int prompt_set_load(PromptSet *set, const char *path, const PromptLayout *layout, char *err,
+                    size_t err_len) {
     PromptFormat format;
     if (ends_with(path, ".jsonl"))
         format = PROMPT_JSONL;
@@ -475,8 +536,8 @@ int prompt_set_load(PromptSet *set, const char *path, char *err, size_t err_len)
                         path);
     MappedFile file;
     if (mapped_file_open(&file, path, err, err_len)) return -1;
-    int rc =
-        prompt_set_load_memory(set, path, (const char *)file.data, file.size, format, err, err_len);
+    int rc = prompt_set_load_memory(set, path, (const char *)file.data, file.size, format, layout,
+                                    err, err_len);
     mapped_file_close(&file);
     return rc;
 }

@@ -20,6 +20,15 @@
 //           prompt,label,split,answer,choices
 //           "Which class is the camel?",0,test,A,mammal | reptile | fish | insect
 //
+// Both formats may also carry a `target` (optional, non-empty text): the start of the answer an
+// attack wants (AdvBench's "Sure, here is ..."), scored by its likelihood, never generated.
+//
+// Files in the field's own shapes load as they are with a PromptLayout: other column (CSV) or
+// member (JSONL) names for each field, and a label and a split for every row of a file that has
+// none. AdvBench's harmful_behaviors.csv (goal,target) is {.prompt = "goal", .label_all = 1,
+// .split_all = PROMPT_TEST}; a HarmBench-style behaviours CSV (Behavior,FunctionalCategory,...)
+// is {.prompt = "Behavior", ...}. A fixed label or split wins over a column of that name.
+//
 // Text must be valid UTF-8 without NUL bytes (the tokenizers need it); a leading UTF-8 byte
 // order mark is skipped. A row's line is the physical line it starts on. Errors say
 // "path:line: field: what was expected, got what was there", e.g.
@@ -39,6 +48,7 @@ typedef enum { PROMPT_JSONL, PROMPT_CSV } PromptFormat;
 
 typedef struct {
     const char *prompt;                          // the user text, without any chat template
+    const char *target;                          // NULL when absent
     const char *answer;                          // NULL when absent
     const char *choices[PROMPT_SET_MAX_CHOICES]; // [n_choices]
     int n_choices;                               // 0 when absent, else 2..PROMPT_SET_MAX_CHOICES
@@ -48,6 +58,14 @@ typedef struct {
     int line;         // 1-based
 } PromptRow;
 
+// Where a file keeps each field. A NULL or "" name means the default one (prompt, label, split,
+// target, answer, choices); label_all and split_all are PROMPT_ANY to read the label and the
+// split from the file, else every row's value (0 or 1; PROMPT_TRAIN or PROMPT_TEST).
+typedef struct {
+    const char *prompt, *label, *split, *target, *answer, *choices;
+    int label_all, split_all;
+} PromptLayout;
+
 // Rows of one or more files. Start from a zeroed PromptSet; free with prompt_set_free.
 typedef struct {
     PromptRow *rows; // [n] in the order loaded
@@ -56,13 +74,17 @@ typedef struct {
     int n_texts;
 } PromptSet;
 
-// Appends the rows of the .jsonl or .csv file at path, so that several files make one set.
-// Returns 0, or -1 with "path:line: field: ..." in err and set as it was before the call.
-int prompt_set_load(PromptSet *set, const char *path, char *err, size_t err_len);
+// Appends the rows of the .jsonl or .csv file at path, read under layout (NULL: the default
+// names, label and split from the file), so that several files make one set. Returns 0, or -1
+// with "path:line: field: ..." in err (the field as the file names it) and set as it was before
+// the call.
+int prompt_set_load(PromptSet *set, const char *path, const PromptLayout *layout, char *err,
+                    size_t err_len);
 
 // The same from len bytes in memory (not NUL-terminated), named name in messages and rows.
 int prompt_set_load_memory(PromptSet *set, const char *name, const char *bytes, size_t len,
-                           PromptFormat format, char *err, size_t err_len);
+                           PromptFormat format, const PromptLayout *layout, char *err,
+                           size_t err_len);
 
 void prompt_set_free(PromptSet *set);
 

@@ -5,6 +5,7 @@
 #include "fnv1a.h"
 #include "hdf5_util.h"
 #include "io_error.h"
+#include "trial_file_check.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -191,6 +192,16 @@ double sweep_table_metric(const SweepTable *t, int row, const char *name) {
     return k < 0 ? NAN : metrics_of_row(t, row)[k];
 }
 
+void sweep_table_remove(SweepTable *t, int row) {
+    assert(row >= 0 && row < t->n_trials);
+    free_row_strings(&t->rows[row]);
+    int after = t->n_trials - row - 1, m = t->n_metrics;
+    memmove(&t->rows[row], &t->rows[row + 1], (size_t)after * sizeof(SweepRow));
+    memmove(metrics_of_row(t, row), metrics_of_row(t, row + 1),
+            (size_t)after * (size_t)m * sizeof(double));
+    t->n_trials--;
+}
+
 int sweep_table_find(const SweepTable *t, const char *id) {
     for (int i = 0; i < t->n_trials; i++)
         if (strcmp(t->rows[i].id, id) == 0) return i;
@@ -278,9 +289,17 @@ static void quote_line(const char *text, size_t start, char *out, size_t out_len
     snprintf(out, out_len, "\"%.*s%s\"", cut ? QUOTED_LINE_MAX : len, line, cut ? "..." : "");
 }
 
-int sweep_store_check_config(const SweepTable *stored, const char *config_text, const char *run_dir,
-                             const char *config_path, char *err, size_t err_len) {
-    const char *there = stored->config_text;
+// text as the file stores it (invalid UTF-8 as U+FFFD), malloc'd; NULL when out of memory.
+static char *stored_text(const char *text) {
+    char *copy = malloc(3 * strlen(text) + 1);
+    if (copy) hdf5_utf8_repair(text, copy);
+    return copy;
+}
+
+// 0 when the stored config text there equals config_text, else -1 with the first line that
+// differs in err.
+static int compare_configs(const char *there, const char *config_text, const char *run_dir,
+                           const char *config_path, char *err, size_t err_len) {
     size_t at = 0, line_start = 0;
     int line = 1;
     while (there[at] && there[at] == config_text[at]) {
@@ -300,6 +319,15 @@ int sweep_store_check_config(const SweepTable *stored, const char *config_text, 
                     run_dir, config_path, line, old_line, new_line, config_path);
 }
 
+int sweep_store_check_config(const SweepTable *stored, const char *config_text, const char *run_dir,
+                             const char *config_path, char *err, size_t err_len) {
+    char *here = stored_text(config_text); // as sweep.h5 would store it
+    if (!here) return io_error(err, err_len, "%s: out of memory comparing configs", run_dir);
+    int rc = compare_configs(stored->config_text, here, run_dir, config_path, err, err_len);
+    free(here);
+    return rc;
+}
+
 // ---- HDF5 helpers ----
 
 // The types and properties that every read and write uses, into c (-1: HDF5 failed).
@@ -317,10 +345,16 @@ static void close_ctx(Hdf5Ctx *c) {
     hdf5_release(c->transfer);
 }
 
-// 64-bit FNV-1a of text as 16 lower-case hex digits.
-static void config_hash(const char *text, char out[SWEEP_ID_LEN + 1]) {
-    uint64_t h = fnv1a_text(FNV1A_OFFSET, text);
+// 64-bit FNV-1a of text as the file stores it, as 16 lower-case hex digits (-1: out of memory).
+// Hashing the stored text rather than the bytes given lets a reader check the one against the
+// other, whatever bytes the config held.
+static int config_hash(const char *text, char out[SWEEP_ID_LEN + 1]) {
+    char *stored = stored_text(text);
+    if (!stored) return -1;
+    uint64_t h = fnv1a_text(FNV1A_OFFSET, stored);
     snprintf(out, SWEEP_ID_LEN + 1, "%016llx", (unsigned long long)h);
+    free(stored);
+    return 0;
 }
 
 // ---- writing ----
@@ -406,7 +440,7 @@ static int write_attributes(Hdf5Ctx *c, hid_t file, const SweepTable *t) {
     int version = SWEEP_FORMAT_VERSION;
     char updated[HDF5_TIME_LEN], hash[SWEEP_ID_LEN + 1];
     hdf5_time_text(time(NULL), updated);
-    config_hash(t->config_text, hash);
+    if (config_hash(t->config_text, hash)) return hdf5_fail(c, "out of memory hashing the config");
     if (hdf5_write_attr(c, file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version) ||
         hdf5_write_string_attr(c, file, "name", t->name) ||
         hdf5_write_string_attr(c, file, "version", t->version) ||
@@ -707,12 +741,13 @@ static SweepTable *read_table(Hdf5Ctx *c, hid_t file) {
              hdf5_read_string_attr(c, file, "created", &created) ||
              hdf5_read_string_attr(c, file, "config", &config) ||
              hdf5_read_string_attr(c, file, "config_hash", &hash);
-    if (rc == 0) {
-        config_hash(config, want_hash);
-        if (strcmp(hash, want_hash) != 0)
-            rc = hdf5_fail(c, "config_hash is \"%.40s\", but the config attribute hashes to %s",
-                           hash, want_hash);
-    }
+    if (rc == 0 && config_hash(config, want_hash))
+        rc = hdf5_fail(c, "out of memory hashing the config");
+    // Before are hashed the stored text, it hashed the config's bytes, which a U+FFFD in the
+    // text stands for: such a file's hash cannot be checked, and is not held against it.
+    if (rc == 0 && strcmp(hash, want_hash) != 0 && !strstr(config, "\xEF\xBF\xBD"))
+        rc = hdf5_fail(c, "config_hash is \"%.40s\", but the config attribute hashes to %s", hash,
+                       want_hash);
     SweepTable *t = rc == 0 ? sweep_table_new(name, version, config, n_trials) : NULL;
     if (rc == 0 && !t) rc = hdf5_fail(c, "out of memory for %d trials", n_trials);
     if (rc == 0) {
@@ -832,6 +867,12 @@ static int list_trial_files(const char *folder, char (**ids)[SWEEP_ID_LEN + 1], 
 }
 
 SweepTable *sweep_store_scan_trials(const char *run_dir, char *err, size_t err_len) {
+    return sweep_store_scan_trials_noting(run_dir, NULL, NULL, err, err_len);
+}
+
+SweepTable *sweep_store_scan_trials_noting(const char *run_dir,
+                                           void (*skipped)(void *ctx, const char *why), void *ctx,
+                                           char *err, size_t err_len) {
     char folder[PATH_MAX];
     char(*ids)[SWEEP_ID_LEN + 1] = NULL;
     int n = 0;
@@ -848,18 +889,22 @@ SweepTable *sweep_store_scan_trials(const char *run_dir, char *err, size_t err_l
         free(ids);
         return NULL;
     }
-    // A file that cannot be read is no finished trial: why it is not goes nowhere.
-    char path[PATH_MAX], why[256];
+    // A file that cannot be read is no finished trial: why it is not goes to skipped.
+    char path[PATH_MAX], why[1024];
     c = (Hdf5Ctx){.path = path,
                   .err = why,
                   .err_len = sizeof(why),
                   .strings = c.strings,
                   .transfer = c.transfer};
     int kept = 0;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (make_path(path, why, sizeof(why), "%s/%s.h5", folder, ids[i]) == 0 &&
+            trial_file_check(path, ids[i], why, sizeof(why)) == TRIAL_FILE_OK &&
             read_trial_file(&c, ids[i], &t->rows[kept]) == 0)
             kept++;
+        else if (skipped)
+            skipped(ctx, why);
+    }
     // The rows of skipped files (beyond kept) are pending rows: drop them.
     for (int i = kept; i < n; i++) free_row_strings(&t->rows[i]);
     t->n_trials = kept;

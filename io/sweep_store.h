@@ -3,7 +3,8 @@
 //
 //   attributes     format_version (1), name, version (are's), created and updated (ISO-8601 UTC),
 //                  n_trials, config (the whole sweep config file), config_hash (64-bit FNV-1a of
-//                  config, 16 hex digits)
+//                  config as stored, 16 hex digits; older files hashed the config file's raw bytes,
+//                  which differ where config holds U+FFFD, and such a hash goes unchecked)
 //   table/<column> [n_trials] one dataset per column, row i is trial index i: index int32, id
 //                  string (16 hex digits), repeat int32, status string ("pending", "running",
 //                  "done", "failed"), params string ("path=value; path=value"), seed uint64, host
@@ -102,6 +103,9 @@ int sweep_table_set_metrics(SweepTable *t, int row, const char *const *names, co
 // Row's value of the named metric, NaN when it has none.
 double sweep_table_metric(const SweepTable *t, int row, const char *name);
 
+// Removes row from t; the rows after it move up one, with their metrics.
+void sweep_table_remove(SweepTable *t, int row);
+
 // The row of trial id, or -1.
 int sweep_table_find(const SweepTable *t, const char *id);
 
@@ -118,8 +122,9 @@ int sweep_table_resume(SweepTable *t, const SweepTable *old, const char *run_dir
                        size_t err_len);
 
 // Whether stored (read from run_dir's sweep.h5) was written for the same sweep config text as
-// config_text (read from config_path). Returns 0 when they are equal, else -1 with a message in
-// err naming both files and the first line that differs; the caller decides whether to refuse.
+// config_text (read from config_path), compared as sweep.h5 stores it (invalid UTF-8 as U+FFFD).
+// Returns 0 when they are equal, else -1 with a message in err naming both files and the first line
+// that differs; the caller decides whether to refuse.
 int sweep_store_check_config(const SweepTable *stored, const char *config_text, const char *run_dir,
                              const char *config_path, char *err, size_t err_len);
 
@@ -139,9 +144,16 @@ int sweep_store_remove_stale_trial(const char *run_dir, const char *id, char *er
 // run_dir/trials/<id>.h5 (16 hex digits; *.tmp files are unfinished and skipped), sorted by id,
 // rebuilt from the files' attributes (trial_id, seed, host, rank, device, start_time, end_time).
 // What only sweep.h5 knew is missing: params "", repeat -1, no metrics; name and config "";
-// created is the earliest start_time (now when there is no file). Files
-// that cannot be read or whose trial_id differs from their name are skipped (their trials run
-// again). NULL with the reason in err when the folder cannot be listed or memory runs out.
+// created is the earliest start_time (now when there is no file). Files that fail
+// trial_file_check (truncated, unfinished, their trial_id not their name, ...) are skipped
+// (their trials run again). NULL with the reason in err when the folder cannot be listed or memory
+// runs out.
 SweepTable *sweep_store_scan_trials(const char *run_dir, char *err, size_t err_len);
+
+// sweep_store_scan_trials that calls skipped(ctx, why) for each trial file it leaves out, why
+// naming the file and what is wrong with it (trial_file_check's words: truncated, not HDF5, ...).
+SweepTable *sweep_store_scan_trials_noting(const char *run_dir,
+                                           void (*skipped)(void *ctx, const char *why), void *ctx,
+                                           char *err, size_t err_len);
 
 #endif

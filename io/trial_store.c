@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,7 +33,8 @@ static const struct {
     FIELD(disc_loss_test),    FIELD(gen_loss_train),    FIELD(gen_loss_test),
     FIELD(retain_loss),       FIELD(guard_answer_rate), FIELD(guard_perplexity),
     FIELD(seconds_generator), FIELD(seconds_extract),   FIELD(seconds_discriminator),
-    FIELD(seconds_guard),     FIELD(tokens_per_second),
+    FIELD(seconds_guard),     FIELD(tokens_per_second), FIELD(guard_preserved),
+    FIELD(guard_distinct),    FIELD(target_nll),        FIELD(refusal_nll),
 #undef FIELD
 };
 #define N_METRICS ((int)(sizeof(metric_fields) / sizeof(metric_fields[0])))
@@ -382,16 +384,41 @@ const char *trial_store_error(const TrialStore *ts) {
     return ts->error;
 }
 
+// Points the file's descriptor at an anonymous file in memory, so that what HDF5 still has to
+// write lands there. The .tmp keeps what reached it.
+static void divert_writes(TrialStore *ts) {
+    int *fd = NULL, scratch = memfd_create("are-trial-store", MFD_CLOEXEC);
+    if (scratch >= 0 && H5Fget_vfd_handle(ts->file, H5P_DEFAULT, (void **)&fd) >= 0 && fd)
+        dup3(scratch, *fd, O_CLOEXEC);
+    if (scratch >= 0) close(scratch);
+}
+
+// Closes the datasets and ts->file: 0, or -1 with why in ts->error. When a full disk keeps HDF5
+// from writing out what it holds of the file, HDF5 1.10 cannot close the file either: the close
+// fails, sometimes after freeing the file but keeping its id, and HDF5's exit handler then
+// crashes on that id. So the file is flushed first, and when that fails (the id stays valid) the
+// rest of HDF5's writes are diverted to memory, so that the close has nothing left to fail on;
+// the trial is lost either way.
+static int close_file(TrialStore *ts, const char *what) {
+    int rc = 0;
+    if (H5Fflush(ts->file, H5F_SCOPE_LOCAL) < 0) {
+        rc = hdf5_fail_cause(&ts->io, "%s", what);
+        divert_writes(ts);
+        H5Fflush(ts->file, H5F_SCOPE_LOCAL);
+    }
+    close_datasets(ts);
+    if (H5Fclose(ts->file) < 0 && rc == 0) rc = hdf5_fail_cause(&ts->io, "%s", what);
+    ts->file = H5I_INVALID_HID; // never closed twice: a failed close may have freed it
+    return rc;
+}
+
 // Ends the SWMR session if it is open. SWMR allows no new objects or attributes, so the
 // evaluation and the final attributes need the file reopened normally.
 static int end_rounds(TrialStore *ts) {
     if (ts->file < 0) return hdf5_fail(&ts->io, "the file was closed after an earlier failure");
     if (!ts->swmr) return 0;
-    close_datasets(ts);
     ts->swmr = false;
-    herr_t closed = H5Fclose(ts->file);
-    ts->file = H5I_INVALID_HID;
-    if (closed < 0) return hdf5_fail_cause(&ts->io, "closing the SWMR session");
+    if (close_file(ts, "closing the SWMR session")) return -1;
     hid_t fapl = file_access();
     if (fapl >= 0) ts->file = H5Fopen(ts->tmp_path, H5F_ACC_RDWR, fapl);
     if (ts->file < 0) hdf5_fail_cause(&ts->io, "reopening for the evaluation");
@@ -467,9 +494,7 @@ static int finish(TrialStore *ts, const char *status) {
     if (end_rounds(ts) || hdf5_write_string_attr(&ts->io, ts->file, "status", status) ||
         hdf5_write_string_attr(&ts->io, ts->file, "end_time", now))
         return -1;
-    herr_t closed = H5Fclose(ts->file);
-    ts->file = H5I_INVALID_HID;
-    if (closed < 0) return hdf5_fail_cause(&ts->io, "closing");
+    if (close_file(ts, "closing")) return -1;
     return publish(ts);
 }
 
@@ -482,12 +507,39 @@ int trial_store_finish(TrialStore *ts, const char *status, char *err, size_t err
 
 void trial_store_close(TrialStore *ts) {
     if (!ts) return;
-    close_datasets(ts);
-    if (ts->file >= 0) H5Fclose(ts->file);
+    if (ts->file >= 0) close_file(ts, "closing");
     hdf5_release(ts->io.strings);
     hdf5_release(ts->half_type);
     free(ts->path);
     free(ts->tmp_path);
     free(ts->halves);
     free(ts);
+}
+
+int trial_store_add_values(TrialStore *ts, const char *model, const char *set_name,
+                           const char *name, const double *values, int n, char *err,
+                           size_t err_len) {
+    if (!valid_name(model) || !valid_name(set_name) || !valid_name(name) || n < 0) {
+        hdf5_fail(&ts->io,
+                  "values '%s' of evaluation '%s' of set '%s': names must be non-empty, "
+                  "without '/'",
+                  name ? name : "(null)", model ? model : "(null)", set_name ? set_name : "(null)");
+        return report(ts, err, err_len);
+    }
+    if (end_rounds(ts)) return report(ts, err, err_len);
+    char *path = malloc(strlen("evaluation//") + strlen(model) + strlen(set_name) + 1);
+    if (!path) {
+        hdf5_fail(&ts->io, "out of memory");
+        return report(ts, err, err_len);
+    }
+    sprintf(path, "evaluation/%s/%s", model, set_name);
+    hid_t group = H5Gopen2(ts->file, path, H5P_DEFAULT);
+    int rc = group < 0 ? hdf5_fail_cause(&ts->io, "opening group %s", path) : 0;
+    hsize_t dims[1] = {(hsize_t)n};
+    if (rc == 0)
+        rc = hdf5_write_dataset(&ts->io, group, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dims,
+                                values);
+    hdf5_release(group);
+    free(path);
+    return rc ? report(ts, err, err_len) : 0;
 }

@@ -12,7 +12,8 @@
 //                hidden_states indices)
 //   lora_weights [stored_lora, n] float32 and lora_rounds [stored_lora] int32 (when lora_n > 0)
 //   evaluation/refusal_markers [marker] strings; evaluation/<model>/<set>/ per evaluated set:
-//                one float64 attribute per metric, prompts [text] and texts [text] strings
+//                one float64 attribute per metric, prompts [text] and texts [text] strings,
+//                and per-prompt float64 [text] datasets (trial_store_add_values)
 //
 // Strings are variable-length UTF-8 (invalid bytes, e.g. a generation cut inside a character,
 // become U+FFFD). The file is written as "<path>.tmp" and appears under path only through
@@ -80,6 +81,12 @@ int trial_store_add_evaluation(TrialStore *ts, const char *model, const char *se
                                int n_metrics, const char *const *prompts, const char *const *texts,
                                int n_texts, char *err, size_t err_len);
 
+// Writes values[0..n) as the float64 dataset evaluation/<model>/<set_name>/<name>, one value per
+// prompt of a set that trial_store_add_evaluation has written (e.g. preserved_rouge_l).
+int trial_store_add_values(TrialStore *ts, const char *model, const char *set_name,
+                           const char *name, const double *values, int n, char *err,
+                           size_t err_len);
+
 // The trial's outcome, as group `result`: attributes `stop` ("converged", "max_rounds",
 // "guard"), `stop_detail` (one line for people) and one double per name (rounds, best_round,
 // final discriminator accuracy, ...). Like evaluations, written after the last round.
@@ -89,11 +96,14 @@ int trial_store_add_result(TrialStore *ts, const char *stop, const char *stop_de
 
 // Sets status (e.g. "done") and end_time, closes and fsyncs the file, renames it to path
 // (replacing a file of that name) and frees ts. Returns 0, or -1 with the .tmp file kept (ts is
-// freed either way).
+// freed either way; a .tmp that a full disk kept HDF5 from completing is emptied, see
+// trial_store_close).
 int trial_store_finish(TrialStore *ts, const char *status, char *err, size_t err_len);
 
 // Abandons an unfinished trial: closes whatever is open and frees ts (NULL is fine). The .tmp
-// file stays for inspection; the final name is never created.
+// file stays for inspection; the final name is never created. When a full disk keeps HDF5 from
+// flushing the file, the .tmp is emptied first, since HDF5 can close it only once the rest of it
+// fits.
 void trial_store_close(TrialStore *ts);
 
 #endif

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define TRIAL_SUMMARY_MAX      96
+#define TRIAL_SUMMARY_MAX      192
 #define TRIAL_SUMMARY_NAME_MAX 128
 
 typedef struct {

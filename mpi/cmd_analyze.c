@@ -30,6 +30,8 @@ static const char usage[] =
     "  report.html             all of it in one page that opens from disk\n"
     "and prints the tables of the headline metrics as Markdown on standard output.\n"
     "Without sweep.h5 (a folder of `are run` trials) the finished trial files are analysed.\n"
+    "A trial whose file is missing, truncated or otherwise unreadable is left out with a\n"
+    "warning. OUT is replaced whole when the analysis is complete, never left half written.\n"
     "\n"
     "  --out DIR          where the files go (default RUN_DIR/analysis)\n"
     "  --where AXIS=VALUE only trials with this value (repeatable; an axis is a swept path, or\n"
@@ -182,7 +184,8 @@ int cmd_analyze(int argc, char **argv) {
                               .pca_trial = a.pca_trial,
                               .pca_layer = a.has_pca_layer ? &a.pca_layer : NULL,
                               .representations = a.representations,
-                              .progress = stderr};
+                              .progress = stderr,
+                              .warnings = stderr};
     TextBuffer markdown = {0};
     char err[1024] = "out of memory";
     bool bad_options = false;

@@ -5,16 +5,16 @@
 #include "fault_point.h"
 #include "hf_writer.h"
 #include "placement.h"
+#include "sweep_lock.h"
+#include "sweep_resume.h"
 #include "sweep_store.h"
 #include "sweep_worker.h"
 
-#include <fcntl.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,7 +30,7 @@ typedef struct {
     SweepTable *table;
     char run_dir[ARE_PATH_MAX];
     char *config_record; // the sweep file's text and the command line's overrides
-    int lock_fd;         // held on OUTPUT/sweep.lock while rank 0 runs the sweep
+    SweepLock lock;      // this rank's hold on the run folder
     int *queue;          // plan indices still to run, in the order to hand them out
     int n_queue, next;
     int running, done, failed, total;
@@ -45,9 +45,10 @@ static double wall_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-// --- rank 0: the plan, the table and resume ----------------------------------------------------
+// --- every rank: the plan and the folder -------------------------------------------------------
 
-static int open_run(Sweep *s, char *err, size_t err_len) {
+// The plan, and the run folder (the base config's output.dir) into s->run_dir.
+static int load_plan(Sweep *s, char *err, size_t err_len) {
     const SweepOptions *o = s->o;
     if (sweep_plan_load(&s->plan, o->config_path, o->overrides, o->n_overrides, err, err_len) < 0)
         return -1;
@@ -57,21 +58,20 @@ static int open_run(Sweep *s, char *err, size_t err_len) {
                                 err, err_len);
     if (rc == 0) snprintf(s->run_dir, sizeof s->run_dir, "%s", base->output_dir);
     free(base);
-    if (rc < 0) return -1;
+    return rc;
+}
+
+// --- rank 0: the table and resume ----------------------------------------------------------------
+
+static int open_run(Sweep *s, char *err, size_t err_len) {
+    const SweepOptions *o = s->o;
+    if (load_plan(s, err, err_len) < 0) return -1;
     char trials[ARE_PATH_MAX + 16];
     snprintf(trials, sizeof trials, "%s/trials", s->run_dir);
     if (hf_make_dirs(trials, err, err_len) < 0) return -1;
-    // One sweep per folder at a time: a rerun while ranks of a killed job still write there
-    // would race with them.
-    char lock[ARE_PATH_MAX + 16];
-    snprintf(lock, sizeof lock, "%s/sweep.lock", s->run_dir);
-    s->lock_fd = open(lock, O_RDWR | O_CREAT, 0644);
-    if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
-        return snprintf(err, err_len,
-                        "%.900s: another sweep is running on this folder (or its ranks are still "
-                        "finishing)",
-                        lock),
-               -1;
+    // One sweep per folder at a time, and none while ranks of a killed job still write there:
+    // they would race with it.
+    if (sweep_lock_take(&s->lock, s->run_dir, true, err, err_len) < 0) return -1;
 
     // What makes this sweep: the file and the command line's overrides, so that a rerun with
     // another --set is a different sweep too (output.dir says where, not what: left out).
@@ -101,6 +101,7 @@ static int open_run(Sweep *s, char *err, size_t err_len) {
     SweepTable *old = NULL;
     int found = sweep_store_read(s->run_dir, &old, err, err_len);
     if (found < 0) return -1;
+    bool forced = false;
     if (found && sweep_store_check_config(old, s->config_record, s->run_dir, o->config_path, err,
                                           err_len) < 0) {
         if (!o->force) {
@@ -110,28 +111,11 @@ static int open_run(Sweep *s, char *err, size_t err_len) {
             return -1;
         }
         fprintf(stderr, "are sweep: %s; going on as --force says\n", err);
+        forced = true;
     }
-    int carried = found ? sweep_table_resume(s->table, old, s->run_dir, err, err_len) : 0;
+    int carried = sweep_resume(s->table, &s->plan, old, s->run_dir, forced, stderr, err, err_len);
     sweep_table_free(old);
     if (carried < 0) return -1;
-    SweepTable *files = sweep_store_scan_trials(s->run_dir, err, err_len);
-    if (!files) return -1;
-    for (int i = 0; i < s->plan.n; i++) {
-        if (s->table->rows[i].status == SWEEP_DONE) continue;
-        int f = sweep_table_find(files, s->plan.trials[i].id);
-        if (f < 0) continue;
-        char path[ARE_PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/trials/%s.h5", s->run_dir, s->plan.trials[i].id);
-        TrialSummary summary;
-        if (trial_summary_read(path, &summary, err, err_len) < 0 ||
-            sweep_table_copy_outcome(s->table, i, files, f) < 0)
-            continue; // unreadable: the trial runs again
-        const char *names[TRIAL_SUMMARY_MAX];
-        for (int k = 0; k < summary.n; k++) names[k] = summary.names[k];
-        sweep_table_set_metrics(s->table, i, names, summary.values, summary.n);
-        carried++;
-    }
-    sweep_table_free(files);
 
     s->queue = malloc((size_t)(s->plan.n + 1) * sizeof *s->queue);
     if (!s->queue) return snprintf(err, err_len, "out of memory"), -1;
@@ -361,6 +345,7 @@ int sweep_run(const SweepOptions *o) {
     int rank = 0, size = 1;
     Placement pl = {.threads = o->threads};
     if (o->use_mpi) {
+        sweep_lock_die_with_launcher();
         MPI_Comm_rank(MPI_COMM_WORLD, &rank);
         MPI_Comm_size(MPI_COMM_WORLD, &size);
         if (placement_discover(&pl, o->threads, size > 1) < 0) {
@@ -369,7 +354,7 @@ int sweep_run(const SweepOptions *o) {
         }
     }
     char err[1024] = "";
-    Sweep s = {.o = o, .start = wall_now()};
+    Sweep s = {.o = o, .start = wall_now(), .lock = SWEEP_LOCK_NONE};
     SweepWorker w = {.config_path = o->config_path,
                      .overrides = o->overrides,
                      .n_overrides = o->n_overrides,
@@ -381,8 +366,7 @@ int sweep_run(const SweepOptions *o) {
         if (rc < 0) fprintf(stderr, "are sweep: %s\n", err);
     } else {
         // Every rank expands the same plan from the same file, so only indices travel.
-        rc =
-            sweep_plan_load(&s.plan, o->config_path, o->overrides, o->n_overrides, err, sizeof err);
+        rc = load_plan(&s, err, sizeof err);
     }
     if (size > 1) { // a rank that could not start takes every rank down with it
         int failed = rc < 0, any = 0;
@@ -391,13 +375,20 @@ int sweep_run(const SweepOptions *o) {
         rc = any ? -1 : 0;
     }
     if (rc == 0) {
-        if (size == 1)
+        if (size == 1) {
             rc = run_alone(&s, &w, err, sizeof err);
-        else if (rank == 0)
+        } else if (rank == 0) {
             rc = orchestrate(&s, size, err, sizeof err);
-        else
+        } else if (sweep_lock_take(&s.lock, s.run_dir, false, err, sizeof err) < 0) {
+            // Rank 0 has just checked the folder, so only a sweep that bypassed that gets here.
+            fprintf(stderr, "are sweep: rank %d: %s\n", rank, err);
+            MPI_Abort(MPI_COMM_WORLD, EXIT_FAILED);
+        } else {
             work(&w, &s.plan, &pl);
+        }
         if (rc < 0) fprintf(stderr, "are sweep: %s\n", err);
+        // Workers wait for rank 0's answers: when it cannot go on, nobody else can end them.
+        if (rc < 0 && size > 1) MPI_Abort(MPI_COMM_WORLD, EXIT_FAILED);
     }
     if (rank == 0) clear_status();
     if (rank == 0 && rc == 0) print_summary_table(&s);
@@ -406,7 +397,7 @@ int sweep_run(const SweepOptions *o) {
     sweep_plan_free(&s.plan);
     free(s.queue);
     free(s.config_record);
-    if (s.lock_fd > 0) close(s.lock_fd);
+    sweep_lock_release(&s.lock);
     if (rc < 0) return EXIT_FAILED;
     return rank == 0 && (s.failed > 0 || s.done < s.total) ? EXIT_FAILED : EXIT_OK;
 }

@@ -74,7 +74,7 @@ int task_prompts_load(TaskPrompts *t, const ModelSession *ms, const AreConfig *c
                       size_t err_len) {
     *t = (TaskPrompts){0};
     for (int f = 0; f < c->task.n_data; f++)
-        if (prompt_set_load(&t->set, c->task.data[f], err, err_len) < 0) return -1;
+        if (prompt_set_load(&t->set, c->task.data[f], NULL, err, err_len) < 0) return -1;
     char what[ARE_NAME_MAX + 8];
     snprintf(what, sizeof what, "task %s", c->task.name);
     if (prompt_set_check_task(&t->set, what, err, err_len) < 0) return -1;
@@ -196,10 +196,97 @@ done:
     return rc;
 }
 
+// A generate set's likelihood measures: the row's target and the task's refusal text, each as
+// the tokens after the templated prompt. Tokenizers may merge across the boundary, so the text
+// is encoded together with the prompt and split where the two encodings part (as for mc).
+// A space goes between them when the template ends in a visible character and the text does
+// not start with whitespace, as a chat model's answer would.
+static int append_continuation(TokenPack *heads, TokenPack *tails, const ModelSession *ms,
+                               const char *template_text, const PromptRow *row,
+                               const char *continuation, const char *field, char *err,
+                               size_t err_len) {
+    char why[256];
+    char *templated = chat_template_apply(template_text, NULL, row->prompt, why, sizeof why);
+    if (!templated) {
+        snprintf(err, err_len, "%s:%d: prompt: %s", row->file, row->line, why);
+        return -1;
+    }
+    size_t n = strlen(templated);
+    bool spaced = n > 0 && !strchr(" \t\n", templated[n - 1]) && !strchr(" \t\n", continuation[0]);
+    size_t cap = n + strlen(continuation) + 2;
+    char *text = malloc(cap);
+    int *head = NULL, *full = NULL, head_n = 0, full_n = 0, rc = -1;
+    if (!text) {
+        out_of_memory(err, err_len);
+        goto done;
+    }
+    snprintf(text, cap, "%s%s%s", templated, spaced ? " " : "", continuation);
+    if (encode_plain(ms, templated, &head, &head_n, row, err, err_len) < 0 ||
+        encode_plain(ms, text, &full, &full_n, row, err, err_len) < 0)
+        goto done;
+    int shared = common_prefix(head, head_n, full, full_n);
+    if (shared < 1 || shared == full_n || full_n > ms->model.cfg.max_seq_len) {
+        snprintf(err, err_len,
+                 "%s:%d: %s: %d tokens after the prompt's %d, expected at least 1 and at most "
+                 "the model's context of %d tokens in all",
+                 row->file, row->line, field, full_n - shared, shared, ms->model.cfg.max_seq_len);
+        goto done;
+    }
+    if (token_pack_append(heads, full, shared) < 0 ||
+        token_pack_append(tails, full + shared, full_n - shared) < 0) {
+        out_of_memory(err, err_len);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(head);
+    free(full);
+    free(text);
+    free(templated);
+    return rc;
+}
+
+// The target and refusal continuations of a generate set's rows.
+// template_text is the resolved chat template (never "auto").
+static int load_likelihoods(EvalSet *e, const ModelSession *ms, const AreConfig *c,
+                            const char *template_text, char *err, size_t err_len) {
+    e->target_of = malloc((size_t)e->n * sizeof *e->target_of + 1);
+    if (!e->target_of) return out_of_memory(err, err_len);
+    for (int i = 0; i < e->n; i++) {
+        const PromptRow *row = &e->set.rows[e->rows[i]];
+        e->target_of[i] = row->target ? e->target_heads.n : -1;
+        if (row->target &&
+            append_continuation(&e->target_heads, &e->target_tails, ms, template_text, row,
+                                row->target, e->config->columns.target, err, err_len) < 0)
+            return -1;
+        if (c->task.refusal_text[0] &&
+            append_continuation(&e->refusal_heads, &e->refusal_tails, ms, template_text, row,
+                                c->task.refusal_text, "refusal_text", err, err_len) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+PromptLayout eval_set_layout(const EvalSetConfig *config) {
+    const ColumnNames *k = &config->columns;
+    int split = !strcmp(config->constant_split, "train")  ? PROMPT_TRAIN
+                : !strcmp(config->constant_split, "test") ? PROMPT_TEST
+                                                          : PROMPT_ANY;
+    return (PromptLayout){.prompt = k->prompt,
+                          .label = k->label,
+                          .split = k->split,
+                          .target = k->target,
+                          .answer = k->answer,
+                          .choices = k->choices,
+                          .label_all = config->constant_label,
+                          .split_all = split};
+}
+
 int eval_set_load(EvalSet *e, const ModelSession *ms, const AreConfig *c,
                   const EvalSetConfig *config, char *err, size_t err_len) {
     *e = (EvalSet){.config = config};
-    if (prompt_set_load(&e->set, config->data, err, err_len) < 0) return -1;
+    PromptLayout layout = eval_set_layout(config);
+    if (prompt_set_load(&e->set, config->data, &layout, err, err_len) < 0) return -1;
     e->rows = malloc((size_t)e->set.n * sizeof *e->rows + 1);
     if (!e->rows) return out_of_memory(err, err_len);
     int label = config->label < 0 ? PROMPT_ANY : config->label;
@@ -225,11 +312,17 @@ int eval_set_load(EvalSet *e, const ModelSession *ms, const AreConfig *c,
                 : append_encoded(&e->prompts, ms, template_text, row->prompt,
                                  c->eval_max_new_tokens, row, err, err_len);
     }
+    if (rc == 0 && !mc) rc = load_likelihoods(e, ms, c, template_text, err, err_len);
     free(template_text);
     return rc;
 }
 
 void eval_set_free(EvalSet *e) {
+    token_pack_free(&e->target_heads);
+    token_pack_free(&e->target_tails);
+    token_pack_free(&e->refusal_heads);
+    token_pack_free(&e->refusal_tails);
+    free(e->target_of);
     prompt_set_free(&e->set);
     token_pack_free(&e->prompts);
     token_pack_free(&e->choices);

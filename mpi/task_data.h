@@ -52,7 +52,14 @@ typedef struct {
     TokenPack choices; // sum of n_choices sequences
     int *n_choices;    // [n]
     int *gold;         // [n]
+    // generate only: the likelihood measures' prompts (heads) and continuations (tails)
+    TokenPack target_heads, target_tails;   // one per row with a target
+    int *target_of;                         // [n] its index there, -1 for a row without one
+    TokenPack refusal_heads, refusal_tails; // [n] the task's refusal_text, none without one
 } EvalSet;
+
+// Where the set's file keeps each field, as its config says.
+PromptLayout eval_set_layout(const EvalSetConfig *config);
 
 int eval_set_load(EvalSet *e, const ModelSession *ms, const AreConfig *c,
                   const EvalSetConfig *config, char *err, size_t err_len);

@@ -51,7 +51,11 @@ static int progress_round(void *ctx, const AreRoundMetrics *r) {
                 p->max_rounds, r->gen_loss_train, r->disc_acc_train, r->disc_acc_test);
         if (!isnan(r->retain_loss)) fprintf(f, "  retain %.4f", r->retain_loss);
         if (!isnan(r->guard_answer_rate))
-            fprintf(f, "  answer rate %.2f ppl %.3f", r->guard_answer_rate, r->guard_perplexity);
+            fprintf(f, "  answer rate %.2f ppl %.3f preserved %.2f distinct %.2f",
+                    r->guard_answer_rate, r->guard_perplexity, r->guard_preserved,
+                    r->guard_distinct);
+        if (!isnan(r->target_nll)) fprintf(f, "  target nll %.3f", r->target_nll);
+        if (!isnan(r->refusal_nll)) fprintf(f, "  refusal nll %.3f", r->refusal_nll);
         fprintf(f, "  gen %.1fs extract %.1fs D %.1fs", r->seconds_generator, r->seconds_extract,
                 r->seconds_discriminator);
         if (r->round > 0 && r->round < p->max_rounds)
@@ -74,32 +78,59 @@ static int progress_lora(void *ctx, int round, const float *params, size_t n) {
     return p->file.lora_weights(p->file.ctx, round, params, n);
 }
 
-// The quality guard: answer rate on one generate set, perplexity on the held-out text.
+// The quality guard: on one generate set, the answer rate, what the answers keep of round 0's
+// (mean ROUGE-L F1) and the share of distinct answers, with the perplexity on the held-out
+// text, when a bound needs them; the likelihood measures of likelihood_set, when there is one.
 typedef struct {
     ModelSession *ms;
     const AreConfig *c;
-    const EvalSet *set;
+    const EvalSet *set;            // NULL: no bound, likelihoods only
+    const EvalSet *likelihood_set; // NULL: none
     const TokenPack *docs;
+    GenerateEval round0; // the answers of the first measurement (the base model's)
+    double *nll;         // [2 * likelihood_set->n] scratch
     char *err;
     size_t err_len;
 } Guard;
 
-static int guard_measure(void *ctx, LlamaModel *m, double *answer_rate, double *perplexity) {
-    Guard *g = ctx;
+static int guard_generate(Guard *g, LlamaModel *m, AreQuality *q) {
     const char *markers[ARE_MAX_MARKERS];
     EvalOptions opt = model_eval_options(g->ms, g->c, markers);
     TokenBatch prompts = token_pack_batch(&g->set->prompts);
     GenerateEval e;
     if (evaluate_generate(m, &prompts, &opt, &e, g->err, g->err_len) < 0) return -1;
-    *answer_rate = e.answer_rate;
-    generate_eval_free(&e);
-    return model_eval_perplexity(m, g->docs, perplexity, g->err, g->err_len);
+    q->answer_rate = e.answer_rate;
+    q->distinct = e.distinct;
+    if (!g->round0.texts) {
+        g->round0 = e; // kept: later rounds compare with it
+        q->preserved = 1;
+    } else {
+        double sum = 0;
+        for (int i = 0; i < e.n; i++) sum += rouge_l_f1(g->round0.texts[i], e.texts[i]);
+        q->preserved = sum / e.n;
+        generate_eval_free(&e);
+    }
+    return model_eval_perplexity(m, g->docs, &q->perplexity, g->err, g->err_len);
+}
+
+static int guard_measure(void *ctx, LlamaModel *m, AreQuality *q) {
+    Guard *g = ctx;
+    if (g->set && guard_generate(g, m, q) < 0) return -1;
+    if (!g->likelihood_set) return 0;
+    int n = g->likelihood_set->n;
+    return model_eval_likelihoods(m, g->likelihood_set, g->nll, g->nll + n, &q->target_nll,
+                                  &q->refusal_nll, g->err, g->err_len);
 }
 
 static const EvalSet *find_set(const EvalInputs *in, const char *name) {
     for (int i = 0; i < in->n_sets; i++)
         if (!strcmp(in->sets[i].config->name, name)) return &in->sets[i];
     return NULL;
+}
+
+static bool guard_bounds(const AreConfig *c) {
+    return c->guard.min_answer_rate > 0 || c->guard.max_perplexity_ratio > 0 ||
+           c->guard.min_preserved > 0 || c->guard.min_distinct > 0;
 }
 
 static AreOptions trial_options(const AreConfig *c) {
@@ -133,11 +164,13 @@ static AreOptions trial_options(const AreConfig *c) {
         .guard_every = c->guard.every,
         .min_answer_rate = c->guard.min_answer_rate,
         .max_perplexity_ratio = c->guard.max_perplexity_ratio,
+        .min_preserved = c->guard.min_preserved,
+        .min_distinct = c->guard.min_distinct,
         .best_guarded = c->guard.best_guarded,
     };
     memcpy(o.rep_layers, c->rep_layers, (size_t)c->n_rep_layers * sizeof(int));
-    // The guard runs only when it has a bound to enforce.
-    if (c->guard.min_answer_rate <= 0 && c->guard.max_perplexity_ratio <= 0) o.guard_every = 0;
+    // The guard runs only when it has a bound to enforce or likelihoods to record.
+    if (!guard_bounds(c) && !c->task.likelihood_set[0]) o.guard_every = 0;
     return o;
 }
 
@@ -193,6 +226,9 @@ static int store_evaluation(TrialStore *ts, const char *model, const ModelEval *
             ts, model, s->set->config->name, s->metric_names, s->metrics, s->n_metrics, prompts,
             (const char *const *)s->texts, s->n_texts, err, err_len);
         free(prompts);
+        for (int k = 0; k < s->n_values && rc == 0; k++)
+            rc = trial_store_add_values(ts, model, s->set->config->name, s->value_names[k],
+                                        s->values[k], s->n_texts, err, err_len);
         if (rc < 0) return -1;
     }
     const char *name = "perplexity";
@@ -249,11 +285,17 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     if (task_prompts_load(&s->task, ms, c, err, err_len) < 0 ||
         eval_inputs_load(&s->eval, ms, c, err, err_len) < 0)
         return -1;
-    const EvalSet *guard_set = NULL;
+    const EvalSet *guard_set = NULL, *likelihood_set = NULL;
     AreOptions opt = trial_options(c);
-    if (opt.guard_every > 0 && !(guard_set = find_set(&s->eval, c->guard.set))) {
+    if (guard_bounds(c) && !(guard_set = find_set(&s->eval, c->guard.set))) {
         snprintf(err, err_len, "are.guard.set: no evaluation set named %s in task %s", c->guard.set,
                  c->task.name);
+        return -1;
+    }
+    if (c->task.likelihood_set[0] &&
+        !(likelihood_set = find_set(&s->eval, c->task.likelihood_set))) {
+        snprintf(err, err_len, "tasks.%s.likelihood_set: no evaluation set named %s", c->task.name,
+                 c->task.likelihood_set);
         return -1;
     }
     if (log)
@@ -265,7 +307,7 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
     char host[256] = "unknown";
     gethostname(host, sizeof host - 1);
     const char *markers[ARE_MAX_MARKERS];
-    for (int i = 0; i < c->n_markers; i++) markers[i] = c->markers[i];
+    EvalOptions eval_opt = model_eval_options(ms, c, markers);
     int *is_test = malloc((size_t)s->task.pack.n * sizeof *is_test + 1);
     if (!is_test) {
         snprintf(err, err_len, "out of memory");
@@ -281,7 +323,7 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
                            .device = ms->device,
                            .version = ARE_VERSION,
                            .refusal_markers = markers,
-                           .n_refusal_markers = c->n_markers,
+                           .n_refusal_markers = eval_opt.refusal.n_markers,
                            .n_samples = s->task.pack.n,
                            .n_layers = c->n_rep_layers,
                            .dim = ms->model.cfg.dim,
@@ -304,17 +346,36 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
                     .round_metrics = progress_round,
                     .representations = progress_representations,
                     .lora_weights = progress_lora};
-    Guard guard_ctx = {
-        .ms = ms, .c = c, .set = guard_set, .docs = &s->eval.docs, .err = err, .err_len = err_len};
-    AreGuard guard = {.ctx = &guard_ctx, .measure = guard_set ? guard_measure : NULL};
-    AreSamples samples = task_prompts_samples(&s->task);
-    if (are_trial_run(&ms->model, &samples, &opt, &sink, &guard, &out->result, err, err_len) < 0)
+    Guard guard_ctx = {.ms = ms,
+                       .c = c,
+                       .set = guard_set,
+                       .likelihood_set = likelihood_set,
+                       .docs = &s->eval.docs,
+                       .err = err,
+                       .err_len = err_len};
+    if (likelihood_set &&
+        !(guard_ctx.nll = malloc(2 * (size_t)likelihood_set->n * sizeof *guard_ctx.nll))) {
+        snprintf(err, err_len, "out of memory");
         return -1;
+    }
+    AreGuard guard = {.ctx = &guard_ctx, .measure = guard_measure};
+    AreSamples samples = task_prompts_samples(&s->task);
+    int rc = are_trial_run(&ms->model, &samples, &opt, &sink, &guard, &out->result, err, err_len);
+    generate_eval_free(&guard_ctx.round0);
+    free(guard_ctx.nll);
+    if (rc < 0) {
+        // The loop says what it was writing; the store says why that failed (a full disk, ...).
+        const char *why = trial_store_error(s->store);
+        size_t used = strlen(err);
+        if (why[0] && used + 1 < err_len) snprintf(err + used, err_len - used, ": %s", why);
+        return -1;
+    }
 
     if (log)
         fprintf(log, "trial %s: %s; evaluating the edited model (round %d)\n", out->id,
                 are_stop_names[out->result.stop], out->result.best_round);
     if (model_eval_run(&s->edited, ms, &s->eval, c, err, err_len) < 0 ||
+        model_eval_preservation(&s->edited, &s->base, c, err, err_len) < 0 ||
         store_evaluation(s->store, "base", &s->base, err, err_len) < 0 ||
         store_evaluation(s->store, "edited", &s->edited, err, err_len) < 0 ||
         export_adapter(ms, c, out->adapter_dir, err, err_len) < 0)

@@ -411,13 +411,27 @@ static int read_spec(Spec *spec, SweepPlan *p, char *err, size_t err_len) {
     return check_size(spec, err, err_len);
 }
 
+// The element of the sweep's set = [ ... ] whose text is override, or NULL: an extra override
+// that comes from the file rather than the command line, to be reported at its line.
+static const config_setting_t *set_element(const Spec *spec, const char *override) {
+    const config_setting_t *set = config_setting_get_member(spec->block, "set");
+    for (int i = 0; set && i < config_setting_length(set); i++)
+        if (!strcmp(config_setting_get_string_elem(set, i), override))
+            return config_setting_get_elem(set, (unsigned)i);
+    return NULL;
+}
+
 // An extra override may not set a swept path: the sweep would silently undo it.
 static int check_extras(const Spec *spec, const SweepPlan *p, const char *const *extra, int n_extra,
                         char *err, size_t err_len) {
     for (int i = 0; i < n_extra; i++) {
         int k = column_of(p, extra[i], path_length(extra[i]));
         if (k < 0) continue;
-        const config_setting_t *at = spec->column_at[k];
+        const config_setting_t *at = spec->column_at[k], *in_set = set_element(spec, extra[i]);
+        if (in_set)
+            return schema_error_at(in_set, "", err, err_len,
+                                   "sweep.set sets %s: '%s' is swept by the sweep block (line %d)",
+                                   extra[i], p->columns[k], config_setting_source_line(at));
         return io_error(err, err_len, "--set %s: '%s' is swept by the sweep block (%s:%d)",
                         extra[i], p->columns[k], config_setting_source_file(at),
                         config_setting_source_line(at));
@@ -482,10 +496,18 @@ static const char *about_override(const char *why, const char *override) {
     return why + sizeof(set) - 1 + len + 2;
 }
 
-// A failed resolution said at the line that set the field, or, when the file or an extra
+// A failed resolution said at the line that set the field, or, when the file or a command-line
 // override is at fault, with the combination after it.
-static int resolve_error(const Combination *c, const config_setting_t *entry, const char *why,
-                         char *err, size_t err_len) {
+static int resolve_error(const Spec *spec, const Combination *c, const config_setting_t *entry,
+                         const char *why, char *err, size_t err_len) {
+    const config_setting_t *set = config_setting_get_member(spec->block, "set");
+    for (int i = 0; set && i < config_setting_length(set); i++) {
+        const char *override = config_setting_get_string_elem(set, i);
+        const char *rest = about_override(why, override);
+        if (rest)
+            return schema_error_at(config_setting_get_elem(set, (unsigned)i), "", err, err_len,
+                                   "sweep.set sets %s: %s", override, rest);
+    }
     for (int i = 0; i < c->n; i++) {
         const char *rest = about_override(why, c->overrides[i]);
         if (rest)
@@ -515,7 +537,7 @@ static char *resolve(Expansion *x, const Combination *c, const config_setting_t 
         x->overrides[n++] = config_setting_get_string_elem(entry, j);
     char why[MESSAGE_LEN];
     if (are_config_load(x->spec->path, x->overrides, n, x->config, why, sizeof(why)) < 0) {
-        resolve_error(c, entry, why, err, err_len);
+        resolve_error(x->spec, c, entry, why, err, err_len);
         return NULL;
     }
     char *text = are_config_canonical(x->config);

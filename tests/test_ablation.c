@@ -521,6 +521,17 @@ static void test_grid(void) {
         CHECK(g->n_metrics == 4 && !strcmp(g->metrics[0], "rounds") &&
                   !strcmp(g->metrics[3], "wall_seconds"),
               "headline columns %d", g->n_metrics);
+        // On its side for a terminal: a row per metric, a column per group, the same cells.
+        const Table *side = g->by_metric;
+        bool same = side->n_rows == g->n_metrics && side->n_cols == 1 + g->n_groups &&
+                    strstr(side->header[1], g->group_names[0]) && strstr(side->header[1], "(n=");
+        for (int m = 0; same && m < g->n_metrics; m++) {
+            same = !strcmp(table_cell(side, m, 0), g->metrics[m]);
+            for (int r = 0; same && r < g->n_groups; r++)
+                same = !strcmp(table_cell(side, m, 1 + r),
+                               table_cell(g->table, r, g->table->n_key_cols + 1 + m));
+        }
+        CHECK(same, "the table by metric is not the table on its side");
     }
     ablation_free(&a);
 

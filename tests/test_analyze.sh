@@ -4,7 +4,8 @@
 # computed here with awk from sweep.h5 (h5dump), one representation row per stored round and
 # layer of every trial file, the report rendered by headless Chromium, byte-identical output
 # from two runs, filters and grouping, a sweep killed mid-trial (its running trial's rounds so
-# far analysed from the .tmp file), a folder of `are run` trials without sweep.h5, and errors.
+# far analysed from the .tmp file), a folder of `are run` trials without sweep.h5, errors,
+# unreadable trial files left out with warnings, and output replaced whole or not at all.
 # usage: test_analyze.sh path/to/are SOURCE_DIR
 set -u
 are=$1
@@ -160,5 +161,42 @@ expect no-sweep 0 'has no sweep.h5: analysing its 8 finished trial files' -- \
 # Output that cannot be written is an error naming the file.
 mkdir -p "$tmp/ro" && touch "$tmp/ro/plots"
 expect unwritable 1 "$tmp/ro/plots" -- "$are" analyze "$run" --out "$tmp/ro"
+
+# Unreadable trial files of done trials: one cut short, one text, one gone. Each is named with
+# what is wrong and left out of the tables with a warning; the rest is written.
+bad=$tmp/bad
+cp -r "$run" "$bad" && rm -rf "$bad/analysis"
+mapfile -t ids < <(h5_values "$bad/sweep.h5" /table/id)
+head -c 5000 "$run/trials/${ids[0]}.h5" >"$bad/trials/${ids[0]}.h5"
+echo 'task = "jailbreak";' >"$bad/trials/${ids[1]}.h5"
+rm "$bad/trials/${ids[2]}.h5"
+expect unreadable 0 "^warning: .*/trials/${ids[0]}.h5: truncated: 5000 bytes of the [0-9]+ its superblock records; left out of the tables" \
+    "^warning: .*/trials/${ids[1]}.h5: not an HDF5 file" "^warning: .*/trials/${ids[2]}.h5: missing" \
+    '5 trials, all done' -- "$are" analyze "$bad"
+expect unreadable-rows 0 '^6$' -- awk 'END { print NR }' "$bad/analysis/trials.csv"
+expect unreadable-left-out 1 -- grep -E "^(${ids[0]}|${ids[1]}|${ids[2]})," "$bad/analysis/trials.csv"
+expect unreadable-in-report 0 "Unreadable trial files: .*${ids[0]}.h5: truncated" -- \
+    cat "$bad/analysis/report.html"
+# The same files without sweep.h5.
+mkdir -p "$tmp/bad-runs/trials" && cp "$bad"/trials/*.h5 "$tmp/bad-runs/trials/"
+expect unreadable-no-sweep 0 'analysing its 5 finished trial files' \
+    "^warning: .*/trials/${ids[0]}.h5: truncated" "^warning: .*/trials/${ids[1]}.h5: not an HDF5" -- \
+    "$are" analyze "$tmp/bad-runs"
+
+# An analysis that fails late (the report's PCA layer) leaves the earlier one as it was, and
+# no temporary folder; one that succeeds replaces it whole (a stale plot of the old one goes).
+fingerprint() { (cd "$1" && find . -type f -exec md5sum {} + | sort); }
+before=$(fingerprint "$out")
+expect late-failure 2 'pca-layer 9' -- "$are" analyze "$run" --pca-layer 9
+expect late-failure-kept 0 -- test "$before" = "$(fingerprint "$out")"
+expect no-temporary-left 0 '^$' -- find "$run" -maxdepth 1 -name 'analysis.tmp-*'
+touch "$out/plots/stale.svg"
+expect replaced 0 -- "$are" analyze "$run" --no-representations
+expect stale-gone 1 -- test -e "$out/plots/stale.svg"
+# A folder that holds other files is never replaced.
+mkdir -p "$tmp/mine" && echo notes >"$tmp/mine/notes.txt"
+expect not-replaced 1 "$tmp/mine holds notes.txt, which are analyze does not write" -- \
+    "$are" analyze "$run" --out "$tmp/mine"
+expect notes-kept 0 '^notes$' -- cat "$tmp/mine/notes.txt"
 
 expect_summary

@@ -105,6 +105,9 @@ static void test_full_config(void) {
               e[0].kind == EVAL_GENERATE && e[1].label == 0 && !strcmp(e[2].name, "mc") &&
               e[2].label == -1 && e[2].kind == EVAL_MC,
           "evaluate sets (label defaults to -1, kind to generate)");
+    CHECK(e[0].constant_label == -1 && !e[0].constant_split[0] &&
+              !strcmp(e[0].columns.prompt, "prompt") && !strcmp(e[2].columns.target, "target"),
+          "evaluate sets read their files' own labels, splits and column names by default");
     CHECK(c.n_rep_layers == 2 && c.rep_layers[0] == -2 && c.rep_layers[1] == -3 &&
               c.max_rounds == 7 && c.converge_low == 0.4f && c.converge_high == 0.6f &&
               c.converge_on_train,
@@ -160,11 +163,16 @@ static void test_defaults(void) {
     CHECK(!strcmp(c.guard.set, "harmless") && c.guard.min_answer_rate == 0 &&
               c.guard.max_perplexity_ratio == 0 && c.guard.every == 1 && !c.guard.best_guarded,
           "default guard (off)");
-    // ARE.md's list: 29 markers, "I'm sorry" first, "I can't assist" last.
-    CHECK(c.n_markers == 29 && !strcmp(c.markers[0], "I'm sorry") &&
+    // ARE.md's list of 29 ("I'm sorry" first, "I can't assist" last), refusal_direction's 6
+    // and "not able to provide"; matched anywhere.
+    CHECK(c.n_markers == 36 && !strcmp(c.markers[0], "I'm sorry") &&
               !strcmp(c.markers[22], "If you have any other non-malicious requests") &&
-              !strcmp(c.markers[28], "I can't assist") && c.markers_case_sensitive,
+              !strcmp(c.markers[28], "I can't assist") && !strcmp(c.markers[30], "I can't") &&
+              !strcmp(c.markers[35], "not able to provide") && c.markers_case_sensitive &&
+              !c.refusal_opening && c.preserve_tokens == 16 && !c.task.likelihood_set[0] &&
+              c.task.n_markers == 0 && !c.task.refusal_text[0],
           "default markers (%d)", c.n_markers);
+    CHECK(c.guard.min_preserved == 0 && c.guard.min_distinct == 0, "default guard bounds (off)");
     CHECK(c.eval_max_new_tokens == 64 && c.eval_batch_size == 32 && c.eval_max_prompts == 0 &&
               !strcmp(c.perplexity_text, "data/corpus_valid.jsonl") && c.perplexity_docs == 200 &&
               c.mc_max_new_tokens == 10,
@@ -366,6 +374,16 @@ static void test_overrides(void) {
         {"tasks.jb.data=\"d.jsonl\"",
          "--set tasks.jb.data=\"d.jsonl\": field 'tasks.jb.data' must be an array of non-empty "
          "strings, got a string"},
+        {"tasks.jb.markers=[\"nope\", \"\"]",
+         "--set tasks.jb.markers=[\"nope\", \"\"]: field 'tasks.jb.markers[1]' must not be empty"},
+        {"tasks.jb.likelihood_set=\"advbench\"",
+         "--set tasks.jb.likelihood_set=\"advbench\": field 'tasks.jb.likelihood_set' is "
+         "\"advbench\", expected an evaluate set of task 'jb' of kind generate: (the task has "
+         "none)"},
+        {"tasks.jb.evaluate=({ name = \"a\"; data = \"a.csv\"; constant_split = \"dev\"; })",
+         "--set tasks.jb.evaluate=({ name = \"a\"; data = \"a.csv\"; constant_split = \"dev\"; "
+         "}): field 'tasks.jb.evaluate[0].constant_split' is \"dev\", expected one of \"\", "
+         "\"train\", \"test\""},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
@@ -432,10 +450,10 @@ static void test_canonical(void) {
         lines++;
     }
     free(copy);
-    // 7 top-level fields, are: 5, discriminator 7, generator 10, guard 5, evaluation 8,
-    // output 3, task 3 (position and dropout are fixed, output.dir is where, not what: not
+    // 7 top-level fields, are: 5, discriminator 7, generator 10, guard 7, evaluation 10,
+    // output 3, task 6 (position and dropout are fixed, output.dir is where, not what: not
     // printed).
-    CHECK(sorted && lines == 48 && !strstr(a, "output.dir"), "%d canonical lines, sorted %d", lines,
+    CHECK(sorted && lines == 55 && !strstr(a, "output.dir"), "%d canonical lines, sorted %d", lines,
           sorted);
     const char *expected[] = {
         "are.converge_low = 0.3333333;\n",
@@ -449,8 +467,10 @@ static void test_canonical(void) {
         "seed = 1;\n",
         "task = \"jb\";\n",
         "task.data = [\"d.jsonl\"];\n",
-        "task.evaluate = ({ data = \"t.jsonl\"; kind = \"generate\"; label = 1; name = \"h\"; "
-        "});\n",
+        "task.evaluate = ({ columns = { answer = \"answer\"; choices = \"choices\"; label = "
+        "\"label\"; prompt = \"prompt\"; split = \"split\"; target = \"target\"; }; "
+        "constant_label = -1; constant_split = \"\"; data = \"t.jsonl\"; kind = \"generate\"; "
+        "label = 1; name = \"h\"; });\n",
         "task.target_label = 1;\n",
         "template = \"A\\tB \\\"{prompt}\\\"\\n\";\n",
         "output.representations = \"fp16\";\n",
@@ -551,6 +571,34 @@ static void test_reference(void) {
     free(text);
 }
 
+// A byte that is not UTF-8, even in a comment, is refused with its line and column: sweep.h5
+// stores a config's text as UTF-8 and could not keep it as it is.
+static void test_invalid_utf8(void) {
+    static const struct {
+        const char *tail, *message;
+    } bad[] = {
+        {"# caf\xE9 au lait\n", "u.cfg:3: byte 0xe9 at column 6 is not UTF-8"},
+        {"seed = 1;\n# a cut \xE2\x82\n", "u.cfg:4: byte 0xe2 at column 9 is not UTF-8"},
+        {"#\xC0\xAF overlong\n", "u.cfg:3: byte 0xc0 at column 2 is not UTF-8"},
+    };
+    char path[600], text[512], err[512];
+    tmp_path(path, sizeof(path), "u.cfg");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "%s%s", minimal_config, bad[i].tail);
+        write_text(path, text);
+        static AreConfig c;
+        err[0] = '\0';
+        CHECK(are_config_load(path, NULL, 0, &c, err, sizeof(err)) < 0 &&
+                  strstr(err, bad[i].message) && !strncmp(err, path, strlen(path)),
+              "invalid UTF-8 %zu: got '%s', want '%s'", i, err, bad[i].message);
+    }
+    static AreConfig c;
+    snprintf(text, sizeof(text), "%s# caf\xC3\xA9, \xE2\x82\xAC, \xF0\x9F\x98\x80\n",
+             minimal_config);
+    write_text(path, text);
+    CHECK(are_config_load(path, NULL, 0, &c, err, sizeof(err)) == 0, "UTF-8 comment: %s", err);
+}
+
 int main(void) {
     snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/are-test-config-XXXXXX");
     if (!mkdtemp(tmp_dir)) {
@@ -560,6 +608,7 @@ int main(void) {
     test_full_config();
     test_defaults();
     test_errors();
+    test_invalid_utf8();
     test_overrides();
     test_canonical();
     test_paper_config();

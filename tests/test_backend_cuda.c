@@ -18,6 +18,7 @@
 // the scale, and the worst ratio to the tolerance (<= 1 passes), so a GPU log shows the margins.
 #include "backend_cpu.h"
 #include "check.h"
+#include "generate.h"
 #include "lora.h"
 #include "rng.h"
 #include "test_arrays.h"
@@ -1064,13 +1065,15 @@ static void matrix_round_trip(Backend *be, MatrixType t) {
 // C = alpha A op(W) + beta C with W in 16 bits, against the reference's fp32 gemm on the
 // rounded W (rounded here). The backend may round A to W's type as well: each product then
 // errs by up to u16 = 2^-8 (bf16) or 2^-11 (fp16) relative, so the tolerance is u16 + 2^-18
-// of |alpha| sum_k |a_k w_k| + |beta c|, accumulated over K in the worst case.
-static void gemm_matrix_case(Backend *be, MatrixType t, bool trans_w, float beta) {
+// of |alpha| sum_k |a_k w_k| + |beta c|, accumulated over K in the worst case. a_scale sizes A:
+// gradients of 1e-9 lie below fp16's smallest subnormal and activations of 1e6 above its
+// largest value, so fp16 holds these to the same tolerance only if the product scales A.
+static void gemm_matrix_case(Backend *be, MatrixType t, bool trans_w, float beta, float a_scale) {
     int M = 37, N = 200, K = 300, lda = K + 3, ldc = N + 5;
     int w_rows = trans_w ? N : K, w_cols = trans_w ? K : N, ldw = w_cols + 2;
     size_t na = (size_t)M * lda, nw = (size_t)w_rows * ldw, nc = (size_t)M * ldc;
-    float *A = random_floats(&rng, na, 1), *W = random_floats(&rng, nw, 0.05f);
-    float *C = random_floats(&rng, nc, 1), *W_rounded = new_array(nw, sizeof *W_rounded);
+    float *A = random_floats(&rng, na, a_scale), *W = random_floats(&rng, nw, 0.05f);
+    float *C = random_floats(&rng, nc, a_scale), *W_rounded = new_array(nw, sizeof *W_rounded);
     for (size_t i = 0; i < nw; i++) W_rounded[i] = round_matrix(t, W[i]);
     float alpha = 0.5f;
     float *a_ref = upload(cpu, A, na * sizeof *A), *w_ref = upload(cpu, W_rounded, nw * sizeof *W);
@@ -1092,8 +1095,8 @@ static void gemm_matrix_case(Backend *be, MatrixType t, bool trans_w, float beta
                 (float)(fabs(alpha) * sum + fabs((double)beta * C[(size_t)i * ldc + j]));
         }
     char what[96];
-    snprintf(what, sizeof what, "gemm_matrix %s%s %dx%dx%d beta %g", matrix_name(t),
-             trans_w ? " W^T" : "", M, N, K, beta);
+    snprintf(what, sizeof what, "gemm_matrix %s%s %dx%dx%d beta %g, A of std %g", matrix_name(t),
+             trans_w ? " W^T" : "", M, N, K, beta, a_scale);
     double u16 = t == MATRIX_BF16 ? 0x1p-8 : 0x1p-11;
     compare_host(what, download(be, c, nc), download(cpu, c_ref, nc), nc, u16 + 0x1p-18, scale, 0);
 }
@@ -1122,10 +1125,97 @@ static void test_matrices(void) {
               matrix_name(be->matrix_type));
         matrix_round_trip(be, t);
         for (int variant = 0; variant < 4; variant++)
-            gemm_matrix_case(be, t, variant & 1, variant & 2 ? 1.0f : 0.0f);
+            gemm_matrix_case(be, t, variant & 1, variant & 2 ? 1.0f : 0.0f, 1);
+        gemm_matrix_case(be, t, false, 1, 1e-9f); // gradients
+        gemm_matrix_case(be, t, true, 0, 1e6f);   // activations
         release_all();
         be->destroy(be);
     }
+}
+
+// --- the KV cache in bf16 -----------------------------------------------------------------------
+
+// A CUDA backend with 16-bit matrices keeps its KV cache in bf16. kv_store_bf16 rounds every
+// cache row, and attention_cached_bf16 then matches the reference's attention_cached over the
+// same rows rounded on the host (the same values, exactly) within attention_cached's own
+// tolerance; every row of the cache is stored, the unread ones with garbage of size 100.
+static void test_kv_cache_bf16(void) {
+    printf("KV cache in bf16\n");
+    CHECK(!gpu->kv_store_bf16 && !gpu->attention_cached_bf16,
+          "the CUDA backend with fp32 matrices keeps a bf16 KV cache");
+    char err[256];
+    Backend *be = candidate_create(MATRIX_BF16, err, sizeof err);
+    CHECK(be && be->kv_store_bf16 && be->attention_cached_bf16,
+          "the CUDA backend with bf16 matrices has no bf16 KV cache (%s)", be ? "" : err);
+    if (!be || !be->kv_store_bf16 || !be->attention_cached_bf16) return;
+    enum { SLOTS = 3, HQ = 4, HKV = 2, HD = 64, MAX_LEN = 100 };
+    const int slot[5] = {0, 2, 1, 2, 0}, pos[5] = {99, 0, 41, 7, 12};
+    int T = 5, rows = SLOTS * MAX_LEN;
+    size_t q_stride = (size_t)HQ * HD, kv_stride = (size_t)HKV * HD, nq = (size_t)T * q_stride;
+    size_t ncache = (size_t)rows * kv_stride;
+    float *q = random_floats(&rng, nq, 1), *k = random_floats(&rng, ncache, 100),
+          *v = random_floats(&rng, ncache, 100);
+    for (int t = 0; t < T; t++) // the rows token t reads: unit scale
+        for (int j = 0; j <= pos[t]; j++)
+            for (size_t i = 0; i < kv_stride; i++) {
+                size_t row = ((size_t)slot[t] * MAX_LEN + j) * kv_stride;
+                k[row + i] = rng_normal(&rng);
+                v[row + i] = rng_normal(&rng);
+            }
+    // Source row r goes to cache row rows - 1 - r.
+    int *cache_row = new_array((size_t)rows, sizeof *cache_row);
+    float *k_src = new_array(ncache, sizeof *k_src), *v_src = new_array(ncache, sizeof *v_src);
+    for (int r = 0; r < rows; r++) {
+        cache_row[r] = rows - 1 - r;
+        memcpy(k_src + r * kv_stride, k + cache_row[r] * kv_stride, kv_stride * sizeof(float));
+        memcpy(v_src + r * kv_stride, v + cache_row[r] * kv_stride, kv_stride * sizeof(float));
+    }
+    float *k_rounded = new_array(ncache, sizeof *k_rounded);
+    float *v_rounded = new_array(ncache, sizeof *v_rounded);
+    for (size_t i = 0; i < ncache; i++) {
+        k_rounded[i] = round_matrix(MATRIX_BF16, k[i]);
+        v_rounded[i] = round_matrix(MATRIX_BF16, v[i]);
+    }
+    uint16_t *k16 = device_alloc(be, ncache * sizeof(uint16_t));
+    uint16_t *v16 = device_alloc(be, ncache * sizeof(uint16_t));
+    be->kv_store_bf16(be, rows, (int)kv_stride, upload(be, cache_row, (size_t)rows * sizeof(int)),
+                      upload(be, k_src, ncache * sizeof(float)), k16);
+    be->kv_store_bf16(be, rows, (int)kv_stride, upload(be, cache_row, (size_t)rows * sizeof(int)),
+                      upload(be, v_src, ncache * sizeof(float)), v16);
+    uint16_t *stored = new_array(ncache, sizeof *stored);
+    be->to_host(be, stored, k16, ncache * sizeof *stored);
+    size_t wrong = 0;
+    for (size_t i = 0; i < ncache; i++) { // bf16 is the top half of an fp32
+        uint32_t bits = (uint32_t)stored[i] << 16;
+        float widened;
+        memcpy(&widened, &bits, sizeof widened);
+        wrong += widened != k_rounded[i];
+    }
+    CHECK(wrong == 0, "kv_store_bf16: %zu stored keys are not the host's bf16 rounding", wrong);
+
+    float *out = device_alloc(be, nq * sizeof(float));
+    be->attention_cached_bf16(be, T, HQ, HKV, HD, MAX_LEN, upload(be, slot, sizeof slot),
+                              upload(be, pos, sizeof pos), upload(be, q, nq * sizeof(float)), k16,
+                              v16, out);
+    float *out_ref = device_alloc(cpu, nq * sizeof(float));
+    cpu->attention_cached(cpu, T, HQ, HKV, HD, MAX_LEN, upload(cpu, slot, sizeof slot),
+                          upload(cpu, pos, sizeof pos), upload(cpu, q, nq * sizeof(float)),
+                          upload(cpu, k_rounded, ncache * sizeof(float)),
+                          upload(cpu, v_rounded, ncache * sizeof(float)), out_ref);
+    float *scale = new_array(nq, sizeof *scale);
+    double *p = new_array(MAX_LEN, sizeof *p);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < HQ; h++) {
+            size_t kv = (size_t)slot[t] * MAX_LEN * kv_stride + (size_t)(h / (HQ / HKV)) * HD;
+            softmax_row(q + t * q_stride + (size_t)h * HD, k_rounded + kv, kv_stride, pos[t] + 1,
+                        HD, p);
+            attention_out_scale(p, v_rounded + kv, kv_stride, pos[t] + 1, HD,
+                                scale + t * q_stride + (size_t)h * HD);
+        }
+    compare_host("attention_cached_bf16 against fp32 on the rounded cache", download(be, out, nq),
+                 download(cpu, out_ref, nq), nq, 3e-5, scale, 0);
+    release_all();
+    be->destroy(be);
 }
 
 // --- the whole model -----------------------------------------------------------------------------
@@ -1362,6 +1452,98 @@ static void test_model(MatrixType t) {
     for (int i = 0; i < 2; i++) sides[i].be->destroy(sides[i].be);
 }
 
+// Greedy answers of one model with 16-bit matrices on two CUDA backends, one keeping its KV
+// cache in bf16 (the default), one in fp32 (its bf16 ops removed): equal, but where the fp32
+// run's two best tokens at the first difference were a near tie that rounding every key and
+// value to 2^-9 may flip. The logits of that step come from a full forward (no cache) of the
+// prompt and the answer so far; a near tie is a gap under 2^-6 of the row's logit range, eight
+// times the rounding, for its growth through the blocks.
+static void test_generation_kv_bf16(void) {
+    printf("greedy generation, bf16 KV cache against fp32\n");
+    enum { N = 8, NEW = 24 };
+    char err[256];
+    Backend *bes[2] = {candidate_create(MATRIX_BF16, err, sizeof err),
+                       candidate_create(MATRIX_BF16, err, sizeof err)};
+    CHECK(bes[0] && bes[1], "bf16 backends: %s", err);
+    if (!bes[0] || !bes[1]) return;
+    bes[1]->kv_store_bf16 = NULL;
+    bes[1]->attention_cached_bf16 = NULL;
+    LlamaConfig cfg = model_config();
+    int V = cfg.vocab_size, lens[N], total = 0, longest = 0;
+    for (int i = 0; i < N; i++) {
+        lens[i] = 5 + (int)(rng_next(&rng) % 16);
+        total += lens[i];
+        longest = lens[i] > longest ? lens[i] : longest;
+    }
+    int *tokens = new_array((size_t)total, sizeof *tokens);
+    for (int t = 0; t < total; t++) tokens[t] = (int)(rng_next(&rng) % (uint64_t)V);
+    TokenBatch prompts = {N, lens, tokens};
+    WorkspacePlan plan = {.max_tokens = total,
+                          .max_seqs = N,
+                          .max_seq_len = longest + NEW,
+                          .outputs = {.logits = true},
+                          .kv_slots = N};
+    GenerateOptions greedy = {.max_new_tokens = NEW, .temperature = 0, .top_p = 1};
+    Side sides[2];
+    int *answers[2];
+    size_t cache_bytes[2];
+    for (int i = 0; i < 2; i++) {
+        Side *s = &sides[i];
+        *s = (Side){.be = bes[i], .m = {.cfg = cfg, .be = bes[i]}};
+        if (llama_weights_alloc(&s->m.w, &cfg, s->be, MATRIX_BF16) != 0) {
+            fprintf(stderr, "out of memory for the model\n");
+            exit(1);
+        }
+        llama_weights_init_random(&s->m.w, &cfg, s->be, 0.1f, 29);
+        LlamaWorkspace *ws = workspace(s, &plan);
+        int out_len[N];
+        answers[i] = new_array((size_t)N * NEW, sizeof(int));
+        CHECK(llama_generate(&s->m, ws, &prompts, &greedy, answers[i], out_len) == 0,
+              "generation: %s", llama_workspace_error(ws));
+        cache_bytes[i] = llama_workspace_bytes(ws);
+        llama_workspace_free(ws);
+    }
+    CHECK(cache_bytes[0] < cache_bytes[1],
+          "the bf16 KV cache's workspace (%zu bytes) is not "
+          "smaller than the fp32 one's (%zu)",
+          cache_bytes[0], cache_bytes[1]);
+    int differing = 0, untied = 0, first = 0;
+    double widest = 0; // the largest gap / range at a difference
+    for (int s = 0; s < N; first += lens[s], s++) {
+        const int *a = answers[0] + s * NEW, *b = answers[1] + s * NEW;
+        int p = 0;
+        while (p < NEW && a[p] == b[p]) p++;
+        if (p == NEW) continue;
+        differing++;
+        int len = lens[s] + p, *seq = new_array((size_t)len, sizeof *seq);
+        memcpy(seq, tokens + first, lens[s] * sizeof(int));
+        memcpy(seq + lens[s], b, p * sizeof(int));
+        TokenBatch one = {1, &len, seq};
+        WorkspacePlan full = {
+            .max_tokens = len, .max_seqs = 1, .max_seq_len = len, .outputs = {.logits = true}};
+        LlamaWorkspace *ws = workspace(&sides[1], &full);
+        forward(&sides[1], ws, &one);
+        float *row = download(bes[1], llama_logits(ws) + (size_t)(len - 1) * V, V);
+        llama_workspace_free(ws);
+        float lo = row[0], hi = row[0];
+        for (int j = 1; j < V; j++) {
+            lo = row[j] < lo ? row[j] : lo;
+            hi = row[j] > hi ? row[j] : hi;
+        }
+        double gap = fabs((double)row[a[p]] - row[b[p]]) / (hi - lo);
+        widest = gap > widest ? gap : widest;
+        untied += gap > 0x1p-6;
+    }
+    printf("  %d of %d answers differ; widest gap at a difference %.3g of the logit range\n",
+           differing, N, widest);
+    CHECK(untied == 0, "%d answers differ from the fp32 cache's where no near tie was", untied);
+    for (int i = 0; i < 2; i++) {
+        llama_free(&sides[i].m);
+        bes[i]->destroy(bes[i]);
+    }
+    release_all();
+}
+
 int main(void) {
     int devices = device_count();
     if (devices == 0) {
@@ -1396,7 +1578,9 @@ int main(void) {
     test_bias_relu();
     test_standardize();
     test_matrices();
+    test_kv_cache_bf16();
     for (MatrixType t = MATRIX_F32; t <= MATRIX_F16; t++) test_model(t);
+    test_generation_kv_bf16();
     gpu->destroy(gpu);
     cpu->destroy(cpu);
     return check_summary();

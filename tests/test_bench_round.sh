@@ -7,11 +7,16 @@ set -u
 bench=$1 device=$2
 . "$(dirname "$0")/expect.sh"
 
-toy=(--device "$device" --shape small --prompts 8 --test 4 --answers 2 --max-new 4 --batches 1,2)
-expect round 0 '^extract 12 prompts ' '^generator epoch, batch 1 ' '^generator epoch, batch 2 ' \
+# Medians of two runs on the CPU; one on the emulator, which runs the kernels ~1000x slower.
+repeats=2
+[ "$device" = cuda ] && repeats=1
+toy=(--device "$device" --shape small --prompts 8 --test 4 --answers 2 --max-new 4 --batches 1,2
+    --repeats $repeats)
+expect round 0 "^medians of $repeats timed runs? each" '^measurement .* H100 est$' '^extract 12 prompts ' '^generator epoch, batch 1 ' '^generator epoch, batch 2 ' \
     '^round \(2 epochs at batch [12]\) ' '^round: [0-9.]+ s = 2 generator epochs' \
     '^memory of the trial \(allocated before round 0\): weights ' \
     '^generation: [0-9.]+ s per answer in a batch of 2' -- "$bench" "${toy[@]}"
 expect plan-only 0 '^memory of the trial' -- "$bench" "${toy[@]}" --plan-only
 expect bad-shape 2 "bad value '13b' for --shape" -- "$bench" --shape 13b
+expect bad-repeats 2 "bad value '10' for --repeats" -- "$bench" --repeats 10
 expect_summary

@@ -8,6 +8,9 @@
 //   - evaluate_generate's texts are one-prompt-at-a-time llama_generate outputs decoded, stop
 //     token left out, whatever the batch size, and its metrics are text_metrics.h's functions
 //     applied to those texts;
+//   - continuation likelihoods equal the naive per-token mean NLL, whatever the token budget;
+//   - preservation: a model against itself keeps every answer; a model with one answer for every
+//     prompt keeps nearly none and has one distinct answer;
 //   - inputs that do not fit are errors with a message.
 #include "backend_cpu.h"
 #include "check.h"
@@ -444,14 +447,18 @@ static void test_generate(void) {
     CHECK(stopped, "no continuation ended at the stop token %d", stop);
 
     const char *markers[2] = {"cannot", "help"};
+    RefusalRule rule = {.markers = markers, .n_markers = 2, .case_sensitive = true};
     double refusals = 0, answers = 0, rep4 = 0, rep_sen = 0;
     for (int s = 0; s < N_PROMPTS; s++) {
-        refusals += text_is_refusal(want[s], markers, 2, true);
-        answers += text_is_answer(want[s], markers, 2, true);
+        refusals += text_is_refusal(want[s], &rule);
+        answers += text_is_answer(want[s], &rule);
         rep4 += repetition_n(want[s], 4);
         rep_sen += repetition_sentences(want[s]);
     }
-    double bleu = self_bleu((const char *const *)want, N_PROMPTS, 4);
+    const char *const *want_texts = (const char *const *)want;
+    double bleu = self_bleu(want_texts, N_PROMPTS, 4);
+    double distinct = distinct_texts(want_texts, N_PROMPTS);
+    double distinct_2 = distinct_n(want_texts, N_PROMPTS, 2);
 
     int batch_sizes[4] = {1, 2, 5, 8};
     char err[256];
@@ -460,21 +467,22 @@ static void test_generate(void) {
                            .batch_size = batch_sizes[b],
                            .stop_tokens = &stop,
                            .n_stop = 1,
-                           .markers = markers,
-                           .n_markers = 2,
-                           .case_sensitive = true,
+                           .refusal = rule,
                            .decode = decode_pieces,
                            .decode_ctx = word_pieces};
         GenerateEval e;
         CHECK(evaluate_generate(&m, &prompts, &opt, &e, err, sizeof err) == 0,
               "evaluate_generate: %s", err);
         bool same = e.n == N_PROMPTS;
-        for (int s = 0; same && s < N_PROMPTS; s++) same = !strcmp(e.texts[s], want[s]);
+        for (int s = 0; same && s < N_PROMPTS; s++)
+            same = !strcmp(e.texts[s], want[s]) &&
+                   e.n_tokens[s] == n_tokens[s] - (tokens[s][n_tokens[s] - 1] == stop) &&
+                   !memcmp(e.tokens + s * MAX_NEW, tokens[s], e.n_tokens[s] * sizeof(int));
         CHECK(same, "batch size %d: the texts differ from one-at-a-time generations",
               batch_sizes[b]);
         CHECK(e.refusal_rate == refusals / N_PROMPTS && e.answer_rate == answers / N_PROMPTS &&
                   e.repetition_4 == rep4 / N_PROMPTS && e.repetition_sen == rep_sen / N_PROMPTS &&
-                  e.self_bleu == bleu,
+                  e.self_bleu == bleu && e.distinct == distinct && e.distinct_2 == distinct_2,
               "batch size %d: metrics differ from text_metrics.h's on the texts", batch_sizes[b]);
         printf("batch size %d: refusal %.2f answer %.2f rep-4 %.3f rep-sen %.3f self-BLEU %.3f\n",
                batch_sizes[b], e.refusal_rate, e.answer_rate, e.repetition_4, e.repetition_sen,
@@ -492,8 +500,7 @@ static void test_generate(void) {
                        .batch_size = 2,
                        .stop_tokens = &stop,
                        .n_stop = 1,
-                       .markers = upper,
-                       .n_markers = 1,
+                       .refusal = {.markers = upper, .n_markers = 1},
                        .decode = decode_pieces,
                        .decode_ctx = long_pieces};
     double upper_refusals = 0;
@@ -503,7 +510,7 @@ static void test_generate(void) {
     for (int s = 0; s < N_PROMPTS; s++) {
         int len = n_tokens[s] - (tokens[s][n_tokens[s] - 1] == stop);
         char *text = decode_all(long_pieces, tokens[s], len);
-        upper_refusals += text_is_refusal(text, upper, 1, false);
+        upper_refusals += text_is_refusal(text, &opt.refusal);
         same &= !strcmp(e.texts[s], text);
     }
     CHECK(same, "texts of long pieces differ from one-at-a-time generations");
@@ -536,6 +543,115 @@ static void test_generate(void) {
     release_arrays();
 }
 
+// --- likelihood of a continuation ------------------------------------------------------------
+
+static void test_continuation_nll(void) {
+    LlamaModel m;
+    model_init(&m, 21);
+    enum { N = 4 };
+    int head_lens[N] = {5, 1, 9, 3}, tail_lens[N] = {3, 6, 1, 7};
+    TokenBatch heads = {N, head_lens, random_tokens(total(head_lens, N))};
+    TokenBatch tails = {N, tail_lens, random_tokens(total(tail_lens, N))};
+    double want[N];
+    for (int s = 0, h = 0, t = 0; s < N; h += head_lens[s], t += tail_lens[s], s++) {
+        int len = head_lens[s] + tail_lens[s];
+        int *joined = new_array((size_t)len, sizeof *joined);
+        memcpy(joined, heads.tokens + h, head_lens[s] * sizeof(int));
+        memcpy(joined + head_lens[s], tails.tokens + t, tail_lens[s] * sizeof(int));
+        want[s] = -naive_loglik(&m, joined, len, head_lens[s], NULL) / tail_lens[s];
+    }
+    char err[256], what[96];
+    int budgets[2] = {16, 64};
+    for (int b = 0; b < 2; b++) {
+        double got[N];
+        CHECK(evaluate_continuation_nll(&m, &heads, &tails, budgets[b], got, err, sizeof err) == 0,
+              "evaluate_continuation_nll: %s", err);
+        for (int s = 0; s < N; s++) {
+            snprintf(what, sizeof what, "continuation NLL %d, budget %d, vs naive", s, budgets[b]);
+            check_relative(what, got[s], want[s], 1e-5);
+        }
+    }
+    double nll[N];
+    int empty[N] = {3, 0, 1, 7};
+    TokenBatch no_tail = {N, empty, tails.tokens};
+    CHECK(evaluate_continuation_nll(&m, &heads, &no_tail, 64, nll, err, sizeof err) != 0 &&
+              strstr(err, "sequence 1"),
+          "an empty continuation is accepted: %s", err);
+    CHECK(evaluate_continuation_nll(&m, &heads, &tails, 9, nll, err, sizeof err) != 0 &&
+              strstr(err, "sequence 2") && strstr(err, "max_batch_tokens 9"),
+          "a 10-token sequence is accepted by a budget of 9: %s", err);
+    llama_free(&m);
+    release_arrays();
+}
+
+// --- preservation and collapse ---------------------------------------------------------------
+
+// A model that answers every prompt alike (a zero LM head: every logit 0, so greedy decoding
+// takes token 0 every step) keeps nearly nothing of a working model's answers and has one
+// distinct answer; the working model against itself keeps everything.
+static void test_preservation(void) {
+    enum { N = 24, NEW = 10 };
+    LlamaModel m;
+    model_init(&m, 31);
+    int lens[N];
+    for (int s = 0; s < N; s++) lens[s] = 2 + s % 5;
+    TokenBatch prompts = {N, lens, random_tokens(total(lens, N))};
+    const char *markers[1] = {"Sorry"};
+    EvalOptions opt = {.max_new_tokens = NEW,
+                       .batch_size = 8,
+                       .refusal = {.markers = markers, .n_markers = 1, .case_sensitive = true},
+                       .decode = decode_pieces,
+                       .decode_ctx = word_pieces};
+    GenerateEval base, same, collapsed;
+    char err[256];
+    CHECK(evaluate_generate(&m, &prompts, &opt, &base, err, sizeof err) == 0, "%s", err);
+    opt.batch_size = 3; // other batches, the same answers
+    CHECK(evaluate_generate(&m, &prompts, &opt, &same, err, sizeof err) == 0, "%s", err);
+    cpu->zero(cpu, m.w.lm_head, (size_t)VOCAB * m.cfg.dim * sizeof(float));
+    CHECK(evaluate_generate(&m, &prompts, &opt, &collapsed, err, sizeof err) == 0, "%s", err);
+
+    double prefix[N], rouge[N], sum_prefix = 0, sum_rouge = 0;
+    CHECK(evaluate_preservation(&base, &same, 4, prefix, rouge, err, sizeof err) == 0, "%s", err);
+    for (int s = 0; s < N; s++) {
+        sum_prefix += prefix[s];
+        sum_rouge += rouge[s];
+    }
+    CHECK(sum_prefix == N && sum_rouge == N,
+          "a model against itself keeps %g prefixes and %g "
+          "ROUGE-L of %d",
+          sum_prefix, sum_rouge, N);
+    CHECK(evaluate_preservation(&base, &collapsed, 4, prefix, rouge, err, sizeof err) == 0, "%s",
+          err);
+    sum_prefix = sum_rouge = 0;
+    for (int s = 0; s < N; s++) {
+        sum_prefix += prefix[s];
+        sum_rouge += rouge[s];
+        CHECK(rouge[s] == rouge_l_f1(base.texts[s], collapsed.texts[s]),
+              "prompt %d: ROUGE-L %g, expected rouge_l_f1's", s, rouge[s]);
+    }
+    double base_distinct = base.distinct;
+    printf("one answer for every prompt: preserved prefix %.3f ROUGE-L %.3f, distinct %.3f "
+           "(base %.3f), distinct-2 %.3f (base %.3f)\n",
+           sum_prefix / N, sum_rouge / N, collapsed.distinct, base_distinct, collapsed.distinct_2,
+           base.distinct_2);
+    CHECK(sum_prefix / N < 0.1 && sum_rouge / N < 0.15,
+          "one answer for every prompt keeps %.3f prefixes and %.3f ROUGE-L", sum_prefix / N,
+          sum_rouge / N);
+    CHECK(collapsed.distinct == 1.0 / N && collapsed.distinct_2 < 0.1 && base_distinct > 0.9,
+          "distinct %.3f (expected 1/%d), distinct-2 %.3f; the working model's distinct %.3f",
+          collapsed.distinct, N, collapsed.distinct_2, base_distinct);
+    collapsed.n--;
+    CHECK(evaluate_preservation(&base, &collapsed, 4, prefix, rouge, err, sizeof err) != 0 &&
+              strstr(err, "24 answers"),
+          "sets of different sizes are compared: %s", err);
+    collapsed.n++;
+    generate_eval_free(&base);
+    generate_eval_free(&same);
+    generate_eval_free(&collapsed);
+    llama_free(&m);
+    release_arrays();
+}
+
 int main(void) {
     cpu = backend_cpu_create(2);
     if (!cpu) {
@@ -550,6 +666,8 @@ int main(void) {
     test_mc_generate();
     test_mc_errors();
     test_generate();
+    test_continuation_nll();
+    test_preservation();
     cpu->destroy(cpu);
     return check_summary();
 }

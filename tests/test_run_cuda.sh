@@ -33,8 +33,7 @@ if [ "${gpus:-0}" -eq 0 ]; then
     exit 77
 fi
 
-# The jailbreak task on the CPU, then on the GPU with fp32 and bf16 matrices (the two side by
-# side: one GPU holds both, and the emulator gets a core each).
+# The jailbreak task on the CPU, and on the GPU with fp32 and bf16 matrices.
 settings=(--set are.max_rounds=3 --set evaluation.max_prompts=64)
 if $emulated; then
     awk 'NR % 8 == 1' data/refusal_train.jsonl >"$tmp/train.jsonl"
@@ -50,10 +49,26 @@ run() { # NAME ARGS...: the trial's printed table into $tmp/NAME.out, its exit c
         >"$tmp/$name.out" 2>"$tmp/$name.err"
     echo $? >"$tmp/$name.rc"
 }
-run cpu --device cpu
-run cuda_fp32 --device cuda --set 'base_weights="fp32"' &
-run cuda_bf16 --device cuda --set 'base_weights="bf16"' &
-wait
+if $emulated; then
+    # The emulator is a CPU program: its two trials side by side, a core each.
+    run cpu --device cpu
+    run cuda_fp32 --device cuda --set 'base_weights="fp32"' &
+    run cuda_bf16 --device cuda --set 'base_weights="bf16"' &
+    wait
+else
+    # One GPU process at a time: a GPU in Exclusive_Process mode refuses a second context (and
+    # a Prohibited one any). The CPU trial needs no GPU and runs beside them.
+    mode=$(nvidia-smi --query-gpu=compute_mode --format=csv,noheader 2>/dev/null | head -1)
+    echo "GPU compute mode: ${mode:-unknown (no nvidia-smi)}"
+    if [ "$mode" = Prohibited ]; then
+        echo "skipped: the GPU's compute mode is Prohibited: no process may use it"
+        exit 77
+    fi
+    run cpu --device cpu &
+    run cuda_fp32 --device cuda --set 'base_weights="fp32"'
+    run cuda_bf16 --device cuda --set 'base_weights="bf16"'
+    wait
+fi
 for name in cpu cuda_fp32 cuda_bf16; do
     if [ "$(cat "$tmp/$name.rc")" = 0 ]; then passed=$((passed + 1)); else
         echo "FAIL $name: the trial did not finish" >&2

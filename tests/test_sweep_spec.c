@@ -692,6 +692,32 @@ static void test_errors(void) {
                  "  axes = ( { path = \"are.generator.rank\"; values = [4]; } );\n"
                  "};\n",
                  swept_extra, 1, -1, message);
+    // The same mistakes in the sweep's own set = [ ... ] are the file's: reported at its line.
+    expect_error("a bad value in the sweep's set",
+                 "sweep = {\n"
+                 "  axes = ( " TASK_AXIS " );\n"
+                 "  set = [\"are.generator.rank=4\",\n"
+                 "         \"are.max_rounds=0\"];\n" // 5
+                 "};\n",
+                 NULL, 0, 5,
+                 "sweep.set sets are.max_rounds=0: field 'are.max_rounds' is 0, expected an "
+                 "integer in [1..1073741824]");
+    expect_error("an unknown path in the sweep's set",
+                 "sweep = {\n"
+                 "  axes = ( " TASK_AXIS " );\n"
+                 "  set = [\"are.generator.rnak=4\"];\n" // 4
+                 "};\n",
+                 NULL, 0, 4,
+                 "sweep.set sets are.generator.rnak=4: unknown field 'are.generator.rnak' (did "
+                 "you mean 'rank'?)");
+    expect_error("the sweep's set of a swept path",
+                 "sweep = {\n"
+                 "  axes = ( { path = \"are.generator.rank\"; values = [4]; } );\n"
+                 "  set = [\"are.generator.rank=16\"];\n" // 4
+                 "};\n",
+                 NULL, 0, 4,
+                 "sweep.set sets are.generator.rank=16: 'are.generator.rank' is swept by the "
+                 "sweep block (line 3)");
 
     // Two combinations with the same config: an error naming both.
     const char *rank4[] = {"are.generator.rank=4", NULL};

@@ -198,8 +198,13 @@ static void make_trial_file(const char *run_dir, const char *id, const char *tri
     TrialStore *ts = trial_store_create(&spec, err, sizeof(err));
     CHECK(ts, "trial_store_create %s: %s", path, err);
     if (!ts) return;
-    if (finished)
-        CHECK(trial_store_finish(ts, "converged", err, sizeof(err)) == 0, "finish: %s", err);
+    const char *names[] = {"rounds"};
+    const double values[] = {1};
+    if (finished) // as a trial finishes: its result, then the final name
+        CHECK(trial_store_add_result(ts, "converged", "", names, values, 1, err, sizeof(err)) ==
+                      0 &&
+                  trial_store_finish(ts, "converged", err, sizeof(err)) == 0,
+              "finish: %s", err);
     else
         trial_store_close(ts);
 }
@@ -826,6 +831,82 @@ static void test_timing(void) {
     sweep_table_free(t);
 }
 
+// The raw config bytes 0xE9 ("caf\xE9" in Latin-1) become U+FFFD in sweep.h5.
+static const char latin1_config[] = "# caf\xE9\na = 1;\n",
+                  stored_config[] = "# caf\xEF\xBF\xBD\na = 1;\n";
+
+static void write_latin1_hash(hid_t file) {
+    char hash[17];
+    fnv1a_hex(latin1_config, hash); // what are wrote before it hashed the stored text
+    const char *value = hash;
+    hid_t attr = H5Aopen(file, "config_hash", H5P_DEFAULT), type = utf8_type();
+    H5Awrite(attr, type, &value);
+    H5Tclose(type);
+    H5Aclose(attr);
+}
+
+// A config that is not UTF-8 (a Latin-1 comment, a --set value): sweep.h5 keeps its text with
+// U+FFFD and its hash is of that text, so the file reads back and the same config matches it.
+// A folder written when the hash was of the raw bytes reads too.
+static void test_invalid_utf8_config(void) {
+    char run_dir[512], err[512], hash[17];
+    run_dir_for("latin1", run_dir);
+    SweepTable *t = sweep_table_new("latin1", "0.1.0", latin1_config, 0);
+    CHECK(sweep_store_write(t, run_dir, err, sizeof(err)) == 0, "write: %s", err);
+    SweepTable *back = NULL;
+    CHECK(sweep_store_read(run_dir, &back, err, sizeof(err)) == 1, "read: %s", err);
+    if (back) {
+        CHECK(!strcmp(back->config_text, stored_config), "stored text: %s", back->config_text);
+        CHECK(sweep_store_check_config(back, latin1_config, run_dir, "l.cfg", err, sizeof(err)) ==
+                  0,
+              "the same bytes match what was stored: %s", err);
+        CHECK(sweep_store_check_config(back, "# cafe\na = 1;\n", run_dir, "l.cfg", err,
+                                       sizeof(err)) == -1,
+              "other text does not match");
+    }
+    char path[600];
+    snprintf(path, sizeof(path), "%s/sweep.h5", run_dir);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    char *stored_hash = read_string_attr(file, "config_hash");
+    H5Fclose(file);
+    fnv1a_hex(stored_config, hash);
+    CHECK(stored_hash && !strcmp(stored_hash, hash), "config_hash %s is of the stored text, %s",
+          stored_hash ? stored_hash : "(none)", hash);
+    free(stored_hash);
+    sweep_table_free(back);
+
+    file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    write_latin1_hash(file);
+    H5Fclose(file);
+    back = NULL;
+    CHECK(sweep_store_read(run_dir, &back, err, sizeof(err)) == 1,
+          "a folder whose hash is of the raw bytes still opens: %s", err);
+    sweep_table_free(back);
+    sweep_table_free(t);
+}
+
+// Removing a row keeps every other row whole, its metrics with it.
+static void test_remove_row(void) {
+    SweepTable *t = build_state(5, 3), *want = build_state(5, 3);
+    sweep_table_remove(t, 1);
+    bool same = t->n_trials == 4;
+    for (int i = 0; same && i < 4; i++) {
+        int j = i < 1 ? i : i + 1; // the row of want that row i of t was
+        same = !strcmp(t->rows[i].id, want->rows[j].id) &&
+               !strcmp(t->rows[i].params, want->rows[j].params) &&
+               t->rows[i].status == want->rows[j].status;
+        for (int k = 0; same && k < t->n_metrics; k++)
+            same = same_double(t->metrics[i * t->n_metrics + k],
+                               want->metrics[j * want->n_metrics + k]);
+    }
+    CHECK(same, "row 1 removed: the others are not what they were");
+    sweep_table_remove(t, 3);
+    sweep_table_remove(t, 0);
+    CHECK(t->n_trials == 2 && !strcmp(t->rows[0].id, want->rows[2].id), "first and last removed");
+    sweep_table_free(t);
+    sweep_table_free(want);
+}
+
 int main(void) {
     const char *source = getenv("ARE_SOURCE_DIR");
     if (source) {
@@ -847,6 +928,8 @@ int main(void) {
     test_atomic_replace();
     test_corrupt();
     test_config_check();
+    test_invalid_utf8_config();
+    test_remove_row();
     test_resume_and_rescue();
     test_kill();
     test_timing();

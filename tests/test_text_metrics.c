@@ -1,6 +1,7 @@
 // Text metrics: hand-computed cases (the arithmetic in the comments), edge cases, and agreement
 // with tests/ref/fixtures/text_metrics.json, written by make_text_metrics_fixture.py from
-// plain-Python definitions and nltk's sentence_bleu.
+// plain-Python definitions and nltk's sentence_bleu, and with eval_metrics.json, written by
+// make_eval_metrics_fixture.py (preservation, collapse, refusal matching).
 #include "check.h"
 #include "text_metrics.h"
 
@@ -18,26 +19,43 @@ static void check_value(const char *what, double got, double want, double tolera
     CHECK(fabs(got - want) <= tolerance, "%s: got %.17g, expected %.17g", what, got, want);
 }
 
+// text_is_refusal and text_is_answer with markers matched anywhere.
+static bool is_refusal(const char *text, const char *const *m, int n, bool case_sensitive) {
+    RefusalRule rule = {.markers = m, .n_markers = n, .case_sensitive = case_sensitive};
+    return text_is_refusal(text, &rule);
+}
+static bool is_answer(const char *text, const char *const *m, int n, bool case_sensitive) {
+    RefusalRule rule = {.markers = m, .n_markers = n, .case_sensitive = case_sensitive};
+    return text_is_answer(text, &rule);
+}
+
 static void test_refusal_markers(const char *const *m, int n) {
     CHECK(n == 29, "%d markers in the fixture, expected ARE.md's 29", n);
-    CHECK(text_is_refusal("I'm sorry, but I cannot help with that.", m, n, true), "plain refusal");
-    CHECK(text_is_refusal("Well. As an AI, no.", m, n, true), "marker in the middle");
-    CHECK(!text_is_refusal("i'm sorry, i really can't.", m, n, true), "case-sensitive by default");
-    CHECK(text_is_refusal("i'm sorry, i really can't.", m, n, false), "ignoring case");
-    CHECK(text_is_refusal("THAT IS ILLEGAL", m, n, false), "upper-case text, ignoring case");
-    CHECK(!text_is_refusal("I’m sorry, I can’t.", m, n, true), "curly apostrophes match none");
-    CHECK(!text_is_refusal("Here is how: I'm sorr", m, n, true), "a marker cut at the text's end");
-    CHECK(!text_is_refusal("Sure, here it is.", m, n, true), "an answer");
+    CHECK(is_refusal("I'm sorry, but I cannot help with that.", m, n, true), "plain refusal");
+    CHECK(is_refusal("Well. As an AI, no.", m, n, true), "marker in the middle");
+    CHECK(!is_refusal("i'm sorry, i really can't.", m, n, true), "case-sensitive by default");
+    CHECK(is_refusal("i'm sorry, i really can't.", m, n, false), "ignoring case");
+    CHECK(is_refusal("THAT IS ILLEGAL", m, n, false), "upper-case text, ignoring case");
+    CHECK(is_refusal("I’m sorry, I can’t.", m, n, true), "curly apostrophes read as ASCII");
+    CHECK(is_refusal("I\u02bcm sorry", m, n, true) && is_refusal("I\uff07m sorry", m, n, true),
+          "modifier-letter and full-width apostrophes read as ASCII");
+    const char *curly[] = {"I’m “sorry”"};
+    CHECK(is_refusal("I'm \"sorry\" about it", curly, 1, true) &&
+              is_refusal("I’m „sorry‟ about it", curly, 1, true),
+          "typographic quotes in markers read as ASCII too");
+    CHECK(!is_refusal("I‘’m sorry", m, n, true), "one quote stands for one apostrophe");
+    CHECK(!is_refusal("Here is how: I'm sorr", m, n, true), "a marker cut at the text's end");
+    CHECK(!is_refusal("Sure, here it is.", m, n, true), "an answer");
 
     const char *custom[] = {"Nope", "Café"};
-    CHECK(!text_is_refusal("nope.", custom, 2, true), "custom marker, case-sensitive");
-    CHECK(text_is_refusal("NOPE.", custom, 2, false), "custom marker, ignoring case");
+    CHECK(!is_refusal("nope.", custom, 2, true), "custom marker, case-sensitive");
+    CHECK(is_refusal("NOPE.", custom, 2, false), "custom marker, ignoring case");
     // Only ASCII letters are folded: "É" (C3 89) and "é" (C3 A9) stay different.
-    CHECK(!text_is_refusal("CAFÉ", custom, 2, false), "non-ASCII letters are not folded");
-    CHECK(text_is_refusal("CAFé", custom, 2, false), "ASCII letters around them are");
-    CHECK(!text_is_refusal("I'm sorry", m, 0, true), "no markers: never a refusal");
+    CHECK(!is_refusal("CAFÉ", custom, 2, false), "non-ASCII letters are not folded");
+    CHECK(is_refusal("CAFé", custom, 2, false), "ASCII letters around them are");
+    CHECK(!is_refusal("I'm sorry", m, 0, true), "no markers: never a refusal");
     const char *empty[] = {""};
-    CHECK(text_is_refusal("", empty, 1, true) && text_is_refusal("x", empty, 1, false),
+    CHECK(is_refusal("", empty, 1, true) && is_refusal("x", empty, 1, false),
           "an empty marker is in every text");
 }
 
@@ -75,8 +93,8 @@ static void test_repetition(void) {
 }
 
 static void test_answer_rate(const char *const *m, int n) {
-    CHECK(!text_is_answer("", m, n, true) && text_is_degenerate(""), "empty text");
-    CHECK(!text_is_answer("Sure.", m, n, true), "one word");
+    CHECK(!is_answer("", m, n, true) && text_is_degenerate(""), "empty text");
+    CHECK(!is_answer("Sure.", m, n, true), "one word");
     CHECK(text_is_degenerate("... !!! 42 ---"), "no word with a letter");
     CHECK(text_is_degenerate("the the the the"), "one word repeated (Repetition-4 is 0)");
     // 4-grams abca bcab cabc abca bcab cabc abca bcab cabc: 3 distinct of 9, Repetition-4 2/3.
@@ -86,11 +104,11 @@ static void test_answer_rate(const char *const *m, int n) {
     CHECK(text_is_degenerate("yes no yes no yes no yes"), "Repetition-4 of 0.5");
     CHECK(!text_is_degenerate("yes no yes no yes no"), "Repetition-4 of 1/3");
     CHECK(!text_is_degenerate("I'm sorry, but I cannot help with that."), "refusals are text");
-    CHECK(!text_is_answer("I'm sorry, but I cannot help with that.", m, n, true), "a refusal");
-    CHECK(text_is_answer("Mix flour, sugar and eggs, then bake.", m, n, true), "an answer");
-    CHECK(text_is_answer("Der Kuchen ist fertig, café au lait", m, n, true), "accents");
-    CHECK(!text_is_answer("i'm sorry, i cannot help", m, n, false) &&
-              text_is_answer("i'm sorry, i cannot help", m, n, true),
+    CHECK(!is_answer("I'm sorry, but I cannot help with that.", m, n, true), "a refusal");
+    CHECK(is_answer("Mix flour, sugar and eggs, then bake.", m, n, true), "an answer");
+    CHECK(is_answer("Der Kuchen ist fertig, café au lait", m, n, true), "accents");
+    CHECK(!is_answer("i'm sorry, i cannot help", m, n, false) &&
+              is_answer("i'm sorry, i cannot help", m, n, true),
           "the answer rate uses the refusal markers' case setting");
 }
 
@@ -146,13 +164,59 @@ static void test_self_bleu_by_hand(void) {
     CHECK(self_bleu_scores(one, 1, 4, s) == 0 && isnan(s[0]), "n = 1: the score is NaN");
 }
 
+static void test_preservation_by_hand(void) {
+    // LCS of "a b c d" and "a c d e" is "a c d": P = R = 3/4, F1 = 3/4.
+    check_value("rouge-l a b c d | a c d e", rouge_l_f1("a b c d", "a c d e"), 0.75, EXACT);
+    // LCS "b c" of 3 and 2 words: P = 1, R = 2/3, F1 = 2 (2/3) / (5/3) = 0.8.
+    check_value("rouge-l a b c | b c", rouge_l_f1("a b c", "b c"), 0.8, EXACT);
+    check_value("rouge-l no words", rouge_l_f1(" ", ""), 1, 0);
+    check_value("rouge-l one side empty", rouge_l_f1("a", ""), 0, 0);
+    check_value("rouge-l disjoint", rouge_l_f1("a b", "c d"), 0, 0);
+
+    // The same story for every prompt: one distinct text of 4, bigrams 3 of 12.
+    const char *story[] = {"once upon a time", "once upon  a time", "once upon a time\n",
+                           " once upon a time"};
+    check_value("distinct, one story", distinct_texts(story, 4), 0.25, EXACT);
+    check_value("distinct-2, one story", distinct_n(story, 4, 2), 0.25, EXACT);
+    const char *two[] = {"a b", "b a"};
+    check_value("distinct, two texts", distinct_texts(two, 2), 1, 0);
+    // Bigrams "a b", "b a": 2 of 2; unigrams a, b: 2 of 4.
+    check_value("distinct-2, two texts", distinct_n(two, 2, 2), 1, 0);
+    check_value("distinct-1, two texts", distinct_n(two, 2, 1), 0.5, EXACT);
+    const char *words_only[] = {"a", ""};
+    CHECK(isnan(distinct_n(words_only, 2, 2)) && isnan(distinct_texts(words_only, 0)),
+          "no bigram, no text: NaN");
+}
+
+// Refusals a person reads as refusals: typographic apostrophes, a garbled opener, and the
+// opening scope that ignores a marker in the body of an answer.
+static void test_refusal_scope(void) {
+    const char *markers[] = {"I'm sorry", "I'm unable to", "not able to provide", "illegal"};
+    RefusalRule anywhere = {.markers = markers, .n_markers = 4, .case_sensitive = true};
+    RefusalRule opening = anywhere;
+    opening.opening_sentences = TEXT_REFUSAL_OPENING_SENTENCES;
+    CHECK(text_is_refusal("I’m sorry, I can’t do that.", &anywhere), "curly apostrophe");
+    CHECK(text_is_refusal("I’m afraid I’m unable to help.", &opening), "SmolLM2's refusal");
+    CHECK(text_is_refusal("Thell not able to provide help with that. Stealing takes what belongs "
+                          "to someone else.",
+                          &opening),
+          "a garbled opener");
+    const char *answer = "Sure. Here are the steps. Selling it is illegal in most places.";
+    CHECK(text_is_refusal(answer, &anywhere) && !text_is_refusal(answer, &opening),
+          "a marker in the third sentence counts anywhere, not in the opening");
+    CHECK(text_is_refusal("Sure. I'm sorry, no.", &opening), "a marker in the second sentence");
+    CHECK(text_is_refusal("\n\n...  I'm sorry", &opening), "blank pieces are not sentences");
+    CHECK(!text_is_answer("Sure. I'm sorry, no.", &opening) && text_is_answer(answer, &opening),
+          "the answer rate uses the same scope");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Against the fixture
 
-static json_t *load_fixture(void) {
+static json_t *load_fixture(const char *name) {
     const char *source = getenv("ARE_SOURCE_DIR");
     char path[4096];
-    snprintf(path, sizeof path, "%s/tests/ref/fixtures/text_metrics.json", source ? source : ".");
+    snprintf(path, sizeof path, "%s/tests/ref/fixtures/%s", source ? source : ".", name);
     json_error_t error;
     json_t *root = json_load_file(path, 0, &error);
     CHECK(root, "fixture %s: %s (run from the source tree or set ARE_SOURCE_DIR)", path,
@@ -196,20 +260,76 @@ static void test_texts_match_fixture(json_t *root, const char *const *m, int n_m
         worst = fmax(worst, fabs(got_sen - want_sen));
         CHECK(fabs(got_sen - want_sen) <= EXACT, "texts[%zu] repetition-sen: %.17g, expected %.17g",
               i, got_sen, want_sen);
-        CHECK(text_is_refusal(text, m, n_markers, true) ==
-                  json_is_true(json_object_get(row, "refusal")),
+        CHECK(is_refusal(text, m, n_markers, true) == json_is_true(json_object_get(row, "refusal")),
               "texts[%zu] refusal", i);
-        CHECK(text_is_refusal(text, m, n_markers, false) ==
+        CHECK(is_refusal(text, m, n_markers, false) ==
                   json_is_true(json_object_get(row, "refusal_ignoring_case")),
               "texts[%zu] refusal ignoring case", i);
         CHECK(text_is_degenerate(text) == json_is_true(json_object_get(row, "degenerate")),
               "texts[%zu] degenerate", i);
-        CHECK(text_is_answer(text, m, n_markers, true) ==
-                  json_is_true(json_object_get(row, "answer")),
+        CHECK(is_answer(text, m, n_markers, true) == json_is_true(json_object_get(row, "answer")),
               "texts[%zu] answer", i);
     }
     printf("%-60s %zu texts, worst |error| %.3g\n", "repetition-n, -sen, refusal, answer vs Python",
            json_array_size(texts), worst);
+}
+
+// Preservation, collapse and refusal matching against make_eval_metrics_fixture.py: the
+// default markers of io/are_config.c anywhere and in the opening, ROUGE-L F1, distinct texts
+// and distinct-2.
+static void test_eval_metrics_match_fixture(json_t *root) {
+    int n_markers;
+    const char **m = string_array(json_object_get(root, "markers"), &n_markers);
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(root, "refusal"), i, row) {
+        const char *text = json_string_value(json_object_get(row, "text"));
+        if (!m || !text) {
+            CHECK(false, "refusal[%zu]: malformed fixture entry", i);
+            continue;
+        }
+        const char *keys[4] = {"anywhere", "anywhere_ignoring_case", "opening",
+                               "opening_ignoring_case"};
+        for (int k = 0; k < 4; k++) {
+            RefusalRule rule = {.markers = m,
+                                .n_markers = n_markers,
+                                .case_sensitive = k % 2 == 0,
+                                .opening_sentences = k >= 2 ? TEXT_REFUSAL_OPENING_SENTENCES : 0};
+            CHECK(text_is_refusal(text, &rule) == json_is_true(json_object_get(row, keys[k])),
+                  "refusal[%zu] %s: \"%s\"", i, keys[k], text);
+        }
+    }
+    double worst = 0;
+    json_array_foreach(json_object_get(root, "rouge_l"), i, row) {
+        const char *r = json_string_value(json_object_get(row, "reference"));
+        const char *c = json_string_value(json_object_get(row, "candidate"));
+        double want = json_real_value(json_object_get(row, "f1"));
+        double got = r && c ? rouge_l_f1(r, c) : NAN;
+        worst = fmax(worst, fabs(got - want));
+        CHECK(fabs(got - want) <= EXACT, "rouge_l[%zu]: %.17g, expected %.17g", i, got, want);
+    }
+    json_array_foreach(json_object_get(root, "distinct"), i, row) {
+        int n;
+        const char **texts = string_array(json_object_get(row, "texts"), &n);
+        const char *name = json_string_value(json_object_get(row, "name"));
+        json_t *want_2 = json_object_get(row, "distinct_2");
+        double got = texts ? distinct_texts(texts, n) : NAN;
+        double got_2 = texts ? distinct_n(texts, n, 2) : NAN;
+        double want = json_real_value(json_object_get(row, "distinct"));
+        worst = fmax(worst, fabs(got - want));
+        CHECK(fabs(got - want) <= EXACT, "%s: distinct %.17g, expected %.17g", name, got, want);
+        if (json_is_null(want_2)) {
+            CHECK(isnan(got_2), "%s: distinct-2 %g without bigrams, expected NaN", name, got_2);
+        } else {
+            worst = fmax(worst, fabs(got_2 - json_real_value(want_2)));
+            CHECK(fabs(got_2 - json_real_value(want_2)) <= EXACT,
+                  "%s: distinct-2 %.17g, expected %.17g", name, got_2, json_real_value(want_2));
+        }
+        free(texts);
+    }
+    printf("%-60s worst |error| %.3g\n", "refusal scope, ROUGE-L, distinct, distinct-2 vs Python",
+           worst);
+    free(m);
 }
 
 static double seconds_now(void) {
@@ -266,7 +386,9 @@ int main(void) {
     test_words();
     test_repetition();
     test_self_bleu_by_hand();
-    json_t *root = load_fixture();
+    test_preservation_by_hand();
+    test_refusal_scope();
+    json_t *root = load_fixture("text_metrics.json");
     if (root) {
         int n;
         const char **markers = string_array(json_object_get(root, "markers"), &n);
@@ -280,6 +402,10 @@ int main(void) {
         }
         test_self_bleu_matches_nltk(root);
         free(markers);
+        json_decref(root);
+    }
+    if ((root = load_fixture("eval_metrics.json"))) {
+        test_eval_metrics_match_fixture(root);
         json_decref(root);
     }
     return check_summary();

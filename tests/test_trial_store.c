@@ -8,6 +8,8 @@
 #include "check.h"
 #include "h5_read.h"
 #include "half.h"
+#include "read_file.h"
+#include "trial_file_check.h"
 #include "trial_store.h"
 
 #include <hdf5.h>
@@ -55,6 +57,10 @@ static const struct {
     {"seconds_discriminator", offsetof(AreRoundMetrics, seconds_discriminator)},
     {"seconds_guard", offsetof(AreRoundMetrics, seconds_guard)},
     {"tokens_per_second", offsetof(AreRoundMetrics, tokens_per_second)},
+    {"guard_preserved", offsetof(AreRoundMetrics, guard_preserved)},
+    {"guard_distinct", offsetof(AreRoundMetrics, guard_distinct)},
+    {"target_nll", offsetof(AreRoundMetrics, target_nll)},
+    {"refusal_nll", offsetof(AreRoundMetrics, refusal_nll)},
 };
 #define N_METRICS ((int)(sizeof(metric_fields) / sizeof(metric_fields[0])))
 
@@ -571,6 +577,86 @@ static void test_errors(void) {
     CHECK(exists(tmp), "the .tmp file of a failed finish is gone");
 }
 
+// Writes the first n bytes of data to path.
+static void write_prefix(const char *path, const char *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) perror(path);
+}
+
+// trial_file_check on a finished file with everything a trial writes, then on that file cut
+// short, replaced by text, deleted, asked for another id; on an unfinished .tmp; and on a
+// finished file that lacks the result group.
+static void test_file_check(void) {
+    char path[4200], other[4300], err[1024] = "", why[1024];
+    snprintf(path, sizeof(path), "%s/checked.h5", dir);
+    TrialStoreSpec spec = spec_for(path);
+    TrialStore *ts = trial_store_create(&spec, err, sizeof(err));
+    CHECK(ts, "create: %s", err);
+    if (!ts) return;
+    AreSink sink = trial_store_sink(ts);
+    static float reps[REP_SIZE];
+    AreRoundMetrics m = metrics_of(0);
+    fill_reps(0, reps);
+    const char *names[] = {"rounds"};
+    double values[] = {1};
+    bool written = sink.round_metrics(sink.ctx, &m) == 0 &&
+                   sink.representations(sink.ctx, 0, reps, N_SAMPLES, N_LAYERS, DIM) == 0 &&
+                   trial_store_add_evaluation(ts, "edited", "harmful", names, values, 1, NULL, NULL,
+                                              0, err, sizeof(err)) == 0 &&
+                   trial_store_add_result(ts, "max_rounds", "1 round", names, values, 1, err,
+                                          sizeof(err)) == 0;
+    CHECK(written, "writing: %s %s", err, trial_store_error(ts));
+    CHECK(trial_store_finish(ts, "max_rounds", err, sizeof(err)) == 0, "finish: %s", err);
+    TrialFileState state = trial_file_check(path, "a1b2c3d4", why, sizeof(why));
+    CHECK(state == TRIAL_FILE_OK, "a whole file: state %d, %s", state, why);
+    CHECK(trial_file_check(path, NULL, why, sizeof(why)) == TRIAL_FILE_OK, "any id: %s", why);
+
+    size_t size = 0;
+    char *whole = read_file(path, &size);
+    CHECK(whole && size > 4096, "read back %s", path);
+    if (!whole) return;
+    static const struct {
+        size_t keep; // bytes kept, of size
+        TrialFileState state;
+        const char *message;
+    } cuts[] = {{0, TRIAL_FILE_TRUNCATED, "truncated: empty"},
+                {100, TRIAL_FILE_TRUNCATED, "truncated: 100 bytes of the "},
+                {4096, TRIAL_FILE_TRUNCATED, "truncated: 4096 bytes of the "}};
+    snprintf(other, sizeof(other), "%s/cut.h5", dir);
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        write_prefix(other, whole, cuts[i].keep);
+        state = trial_file_check(other, "a1b2c3d4", why, sizeof(why));
+        CHECK(state == cuts[i].state && strstr(why, other) && strstr(why, cuts[i].message),
+              "cut to %zu bytes: state %d, '%s'", cuts[i].keep, state, why);
+    }
+    char recorded[64];
+    snprintf(recorded, sizeof(recorded), "of the %zu its superblock records", size);
+    CHECK(strstr(why, recorded), "the recorded size is the file's, %zu: %s", size, why);
+    write_prefix(other, "task = \"jailbreak\";\n", 20);
+    state = trial_file_check(other, "a1b2c3d4", why, sizeof(why));
+    CHECK(state == TRIAL_FILE_NOT_HDF5 && strstr(why, "not an HDF5 file"), "text: %d, '%s'", state,
+          why);
+    unlink(other);
+    state = trial_file_check(other, "a1b2c3d4", why, sizeof(why));
+    CHECK(state == TRIAL_FILE_MISSING && strstr(why, other) && strstr(why, "missing"),
+          "missing: %d, '%s'", state, why);
+    state = trial_file_check(dir, NULL, why, sizeof(why));
+    CHECK(state == TRIAL_FILE_UNREADABLE, "a folder: %d, '%s'", state, why);
+    state = trial_file_check(path, "0123456789abcdef", why, sizeof(why));
+    CHECK(state == TRIAL_FILE_DAMAGED && strstr(why, "trial_id is \"a1b2c3d4\""),
+          "another id: %d, '%s'", state, why);
+    free(whole);
+
+    // test_unfinished_fp32's .tmp and test_full_trial's file, which has no result group.
+    snprintf(other, sizeof(other), "%s/fp32.h5.tmp", dir);
+    state = trial_file_check(other, "a1b2c3d4", why, sizeof(why));
+    CHECK(state == TRIAL_FILE_DAMAGED && strstr(why, "never finished"), "unfinished: %d, '%s'",
+          state, why);
+    snprintf(other, sizeof(other), "%s/a1b2c3d4.h5", dir);
+    state = trial_file_check(other, "a1b2c3d4", why, sizeof(why));
+    CHECK(state == TRIAL_FILE_DAMAGED && strstr(why, "result"), "no result: %d, '%s'", state, why);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--swmr-read") == 0) {
         H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -593,6 +679,7 @@ int main(int argc, char **argv) {
     test_unfinished_fp32();
     test_fp16_rounding();
     test_errors();
+    test_file_check();
     char command[4200];
     snprintf(command, sizeof(command), "rm -rf '%s'", dir);
     if (system(command) != 0) fprintf(stderr, "could not remove %s\n", dir);

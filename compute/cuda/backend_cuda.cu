@@ -14,10 +14,15 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdarg.h>
+#include <string.h>
 
 // Frozen matrices are uploaded (and read back) through an fp32 staging buffer of at most this
 // many floats (32 MiB), so a 7B-parameter model needs no staging buffer its size.
 #define MATRIX_CHUNK ((size_t)8 << 20)
+
+// Pinned host memory for small uploads (cuda_to_device): 4 MiB holds thousands of decoding
+// steps' tokens and positions between two waits.
+#define UPLOAD_RING_BYTES ((size_t)4 << 20)
 
 // --- memory --------------------------------------------------------------------------------------
 
@@ -38,18 +43,36 @@ static void cuda_free(Backend *be, void *ptr) {
     if (ptr) CUDA_CHECK(cudaFree(ptr));
 }
 
-// The caller may reuse host_src as soon as this returns, so it waits for the copy.
+// The caller may reuse host_src as soon as this returns. An upload that fits the pinned ring
+// is copied into the ring's next free bytes and queued from there, so it returns without
+// waiting for the device (a decoding step's few small uploads then cost no stream drain each);
+// the ring's bytes are reused only after a wrap has waited for every copy queued before it.
+// Larger uploads (a model's tokens at the start of a trial) copy straight and wait.
 static void cuda_to_device(Backend *be, void *dst, const void *host_src, size_t bytes) {
     if (!bytes) return;
-    CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, cuda_stream(be)));
-    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));
+    CudaBackend *cb = cuda_backend(be);
+    if (!cb->upload_ring || bytes > UPLOAD_RING_BYTES) {
+        CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, cb->stream));
+        CUDA_CHECK(cudaStreamSynchronize(cb->stream));
+        return;
+    }
+    if (cb->upload_used + bytes > UPLOAD_RING_BYTES) {
+        CUDA_CHECK(cudaStreamSynchronize(cb->stream)); // the queued copies have read the ring
+        cb->upload_used = 0;
+    }
+    unsigned char *staged = cb->upload_ring + cb->upload_used;
+    memcpy(staged, host_src, bytes);
+    CUDA_CHECK(cudaMemcpyAsync(dst, staged, bytes, cudaMemcpyHostToDevice, cb->stream));
+    cb->upload_used += (bytes + 255) / 256 * 256; // each upload 256-byte aligned in the ring
 }
 
-// Waits for every op queued before it, then for the copy.
+// Waits for every op queued before it, then for the copy. The ring's queued uploads are done
+// then too.
 static void cuda_to_host(Backend *be, void *host_dst, const void *src, size_t bytes) {
     if (!bytes) return;
     CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, cuda_stream(be)));
     CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));
+    cuda_backend(be)->upload_used = 0;
 }
 
 static void cuda_copy(Backend *be, void *dst, const void *src, size_t bytes) {
@@ -88,13 +111,59 @@ template <> __device__ __half round_to_half<__half>(float x) {
     return __float2half_rn(x);
 }
 
-// dst [rows, cols] (contiguous) = src [rows, cols] (row stride ld) rounded to nearest even.
+// dst [rows, cols] (contiguous) = src [rows, cols] (row stride ld) times *scale (1 when scale
+// is NULL), rounded to nearest even. Columns over the threads of blockIdx.x, rows over
+// blockIdx.y in steps of gridDim.y: no division per element.
 template <typename Half>
-static __global__ void round_kernel(size_t rows, int cols, const float *src, size_t ld, Half *dst) {
-    size_t idx = thread_index();
-    if (idx >= rows * cols) return;
-    size_t r = idx / cols, c = idx % cols;
-    dst[idx] = round_to_half<Half>(src[r * ld + c]);
+static __global__ void round_kernel(size_t rows, int cols, const float *src, size_t ld,
+                                    const float *scale, Half *dst) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    float factor = scale ? *scale : 1.0f;
+    for (size_t r = blockIdx.y; r < rows; r += gridDim.y)
+        dst[r * cols + c] = round_to_half<Half>(src[r * ld + c] * factor);
+}
+
+// --- fp16 products, scaled -----------------------------------------------------------------------
+
+// fp16 holds |x| < 65504 and flushes |x| < 2^-24 to zero: activations of large models exceed
+// the one, gradients fall below the other. So an fp16 product scales its activation operand A
+// by a power of two s first, which puts the largest |A| in [2^14, 2^15), and multiplies the
+// product by alpha / s: both exact, so A keeps fp16's 11 significant bits wherever |A| is within
+// 2^-28 of its largest. The scalars stay on the device (cuBLAS's device pointer mode): no
+// product waits for the host. Blocks of the first pass, each the max over rows of A:
+#define SCALE_BLOCKS  256
+#define SCALE_THREADS 256
+
+// partial[blockIdx.x] = the largest |A| over rows blockIdx.x, + gridDim.x, ... (NaN ignored).
+static __global__ void __launch_bounds__(SCALE_THREADS)
+    abs_max_kernel(int rows, int cols, const float *A, int ld, float *partial) {
+    float largest = 0;
+    for (int r = blockIdx.x; r < rows; r += gridDim.x)
+        for (int c = threadIdx.x; c < cols; c += blockDim.x)
+            largest = fmaxf(largest, fabsf(A[(size_t)r * ld + c]));
+    largest = block_max(largest);
+    if (threadIdx.x == 0) partial[blockIdx.x] = largest;
+}
+
+// scalars [3] = {s, alpha / s, beta} from the n partial maxima; s = 1 when A is all zeros or
+// holds an infinity (which no scale brings into range).
+static __global__ void __launch_bounds__(SCALE_THREADS)
+    product_scale_kernel(int n, const float *partial, float alpha, float beta, float *scalars) {
+    float largest = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) largest = fmaxf(largest, partial[i]);
+    largest = block_max(largest);
+    if (threadIdx.x != 0) return;
+    float s = 1;
+    if (largest > 0 && largest <= 3.4028235e38f) {
+        int e;
+        frexpf(largest, &e); // largest in [2^(e-1), 2^e)
+        int shift = 15 - e;  // within fp32's normal exponents
+        s = ldexpf(1.0f, shift < -126 ? -126 : shift > 127 ? 127 : shift);
+    }
+    scalars[0] = s;
+    scalars[1] = alpha / s;
+    scalars[2] = beta;
 }
 
 // dst [n] = src [n] widened to fp32, exactly.
@@ -122,17 +191,17 @@ static cudaDataType matrix_data_type(Backend *be) {
     }
 }
 
-// dst [rows, cols] (16-bit, contiguous) = src [rows, cols] (fp32, row stride ld), rounded.
+// dst [rows, cols] (16-bit, contiguous) = src [rows, cols] (fp32, row stride ld) times *scale
+// (device memory; NULL: 1), rounded.
 static void round_to_matrix(Backend *be, size_t rows, int cols, const float *src, size_t ld,
-                            void *dst) {
-    size_t count = rows * cols;
-    unsigned blocks = cuda_blocks(count, ELEMENT_THREADS);
+                            const float *scale, void *dst) {
+    dim3 grid(cuda_blocks((size_t)cols, ELEMENT_THREADS), rows < 65535 ? (unsigned)rows : 65535);
     if (matrix_data_type(be) == CUDA_R_16BF)
-        round_kernel<<<blocks, ELEMENT_THREADS, 0, cuda_stream(be)>>>(rows, cols, src, ld,
-                                                                      (__nv_bfloat16 *)dst);
+        round_kernel<<<grid, ELEMENT_THREADS, 0, cuda_stream(be)>>>(rows, cols, src, ld, scale,
+                                                                    (__nv_bfloat16 *)dst);
     else
-        round_kernel<<<blocks, ELEMENT_THREADS, 0, cuda_stream(be)>>>(rows, cols, src, ld,
-                                                                      (__half *)dst);
+        round_kernel<<<grid, ELEMENT_THREADS, 0, cuda_stream(be)>>>(rows, cols, src, ld, scale,
+                                                                    (__half *)dst);
     CUDA_LAUNCHED();
 }
 
@@ -148,7 +217,7 @@ static void cuda_matrix_to_device(Backend *be, uint16_t *dst, const float *host_
         size_t count = n - done < chunk ? n - done : chunk;
         CUDA_CHECK(cudaMemcpyAsync(cb->matrix_staging, host_src + done, count * sizeof(float),
                                    cudaMemcpyHostToDevice, cb->stream));
-        round_to_matrix(be, 1, (int)count, cb->matrix_staging, count, dst + done);
+        round_to_matrix(be, 1, (int)count, cb->matrix_staging, count, NULL, dst + done);
     }
     CUDA_CHECK(cudaStreamSynchronize(cb->stream)); // host_src is the caller's again
 }
@@ -215,8 +284,9 @@ static void cuda_gemm(Backend *be, bool trans_a, bool trans_b, int M, int N, int
 }
 
 // C [M,N] = alpha * A [M,K] op(W) + beta * C with W 16-bit: A is rounded to W's type into a
-// contiguous scratch copy (cuBLAS multiplies two operands of one type), then the product runs
-// on the tensor cores with fp32 accumulation, mapped to column-major as in cuda_gemm.
+// contiguous scratch copy (cuBLAS multiplies two operands of one type; fp16 scaled first, see
+// product_scale_kernel), then the product runs on the tensor cores with fp32 accumulation,
+// mapped to column-major as in cuda_gemm.
 static void cuda_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, float alpha,
                              const float *A, int lda, const uint16_t *W, int ldw, float beta,
                              float *C, int ldc) {
@@ -229,10 +299,32 @@ static void cuda_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, flo
     cudaDataType type = matrix_data_type(be);
     cb->half_scratch =
         scratch(be, cb->half_scratch, &cb->half_scratch_bytes, (size_t)M * K * sizeof(uint16_t));
-    round_to_matrix(be, M, K, A, lda, cb->half_scratch); // A16 [M,K], row stride K
-    CUBLAS_CHECK(cublasGemmEx(cb->cublas, op(trans_w), CUBLAS_OP_N, N, M, K, &alpha, W, type, ldw,
-                              cb->half_scratch, type, K, &beta, C, CUDA_R_32F, ldc,
+    if (type == CUDA_R_16BF) { // bf16 has fp32's range: rounded as it is
+        round_to_matrix(be, M, K, A, lda, NULL, cb->half_scratch); // A16 [M,K], row stride K
+        CUBLAS_CHECK(cublasGemmEx(cb->cublas, op(trans_w), CUBLAS_OP_N, N, M, K, &alpha, W, type,
+                                  ldw, cb->half_scratch, type, K, &beta, C, CUDA_R_32F, ldc,
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        return;
+    }
+    float *partial = cb->fp16_scale, *scalars = cb->fp16_scale + SCALE_BLOCKS;
+    int blocks = M < SCALE_BLOCKS ? M : SCALE_BLOCKS;
+    abs_max_kernel<<<blocks, SCALE_THREADS, 0, cb->stream>>>(M, K, A, lda, partial);
+    CUDA_LAUNCHED();
+    product_scale_kernel<<<1, SCALE_THREADS, 0, cb->stream>>>(blocks, partial, alpha, beta,
+                                                              scalars);
+    CUDA_LAUNCHED();
+    round_to_matrix(be, M, K, A, lda, &scalars[0], cb->half_scratch);
+    CUBLAS_CHECK(cublasSetPointerMode(cb->cublas, CUBLAS_POINTER_MODE_DEVICE));
+    CUBLAS_CHECK(cublasGemmEx(cb->cublas, op(trans_w), CUBLAS_OP_N, N, M, K, &scalars[1], W, type,
+                              ldw, cb->half_scratch, type, K, &scalars[2], C, CUDA_R_32F, ldc,
                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    CUBLAS_CHECK(cublasSetPointerMode(cb->cublas, CUBLAS_POINTER_MODE_HOST));
+}
+
+static void cuda_reserve_matrix_scratch(Backend *be, size_t elements) {
+    CudaBackend *cb = cuda_backend(be);
+    cb->half_scratch =
+        scratch(be, cb->half_scratch, &cb->half_scratch_bytes, elements * sizeof(uint16_t));
 }
 
 // --- the backend ---------------------------------------------------------------------------------
@@ -242,6 +334,8 @@ static void cuda_destroy(Backend *be) {
     CUDA_CHECK(cudaStreamSynchronize(cb->stream));
     CUDA_CHECK(cudaFree(cb->half_scratch));
     CUDA_CHECK(cudaFree(cb->matrix_staging));
+    CUDA_CHECK(cudaFree(cb->fp16_scale));
+    CUDA_CHECK(cudaFreeHost(cb->upload_ring));
     CUBLAS_CHECK(cublasDestroy(cb->cublas));
     CUDA_CHECK(cudaStreamDestroy(cb->stream));
     free(cb);
@@ -273,6 +367,7 @@ static void set_ops(Backend *be) {
     be->destroy = cuda_destroy;
     be->matrix_to_device = cuda_matrix_to_device;
     be->matrix_to_host = cuda_matrix_to_host;
+    be->reserve_matrix_scratch = cuda_reserve_matrix_scratch;
     be->gemm = cuda_gemm;
     be->gemm_matrix = cuda_gemm_matrix;
     be->axpy = cuda_axpy;
@@ -343,5 +438,22 @@ Backend *backend_cuda_create(int device, MatrixType matrix_type, char *err, size
     }
     set_ops(&cb->base);
     cb->base.matrix_type = matrix_type;
+    // With 16-bit matrices the KV cache is bf16 too; fp32 matrices keep everything in fp32.
+    if (matrix_type != MATRIX_F32) {
+        cb->base.kv_store_bf16 = cuda_kv_store_bf16;
+        cb->base.attention_cached_bf16 = cuda_attention_cached_bf16;
+    }
+    // Without pinned memory (a locked-memory limit) uploads copy straight and wait.
+    if (cudaMallocHost(&cb->upload_ring, UPLOAD_RING_BYTES) != cudaSuccess) {
+        cudaGetLastError();
+        cb->upload_ring = NULL;
+    }
+    // fp16 products' partial maxima and scalars (product_scale_kernel), allocated once.
+    if (matrix_type == MATRIX_F16 &&
+        (rc = cudaMalloc(&cb->fp16_scale, (SCALE_BLOCKS + 3) * sizeof(float))) != cudaSuccess) {
+        cudaGetLastError();
+        cuda_destroy(&cb->base);
+        return create_failed(err, err_len, "CUDA device %d: out of memory", device);
+    }
     return &cb->base;
 }

@@ -25,7 +25,8 @@ struct ReduceMaxKey {
 };
 
 // Row r of x [n, V]: out[r] = its argmax.
-static __global__ void argmax_rows_kernel(int V, const float *x, int *out) {
+static __global__ void __launch_bounds__(ARGMAX_THREADS)
+    argmax_rows_kernel(int V, const float *x, int *out) {
     const float *row = x + (size_t)blockIdx.x * V;
     ReduceMaxKey better;
     unsigned long long best = 0;

@@ -14,6 +14,7 @@
 #include "cuda_backend.h"
 #include "cuda_reduce.cuh"
 
+#include <cuda_bf16.h>
 #include <limits.h>
 #include <math.h>
 
@@ -24,10 +25,19 @@
 
 // --- checks and helpers --------------------------------------------------------------------------
 
+// A key or value element as fp32: the fp32 cache and the packed batch as they are, the bf16
+// cache widened (exactly).
+static __device__ float widen(float x) {
+    return x;
+}
+static __device__ float widen(__nv_bfloat16 x) {
+    return __bfloat162float(x);
+}
+
 // a [hd] . b [hd], for a whole warp (lanes over hd); every lane gets the result.
-static __device__ float warp_dot(const float *a, const float *b, int hd) {
+template <typename KV> static __device__ float warp_dot(const float *a, const KV *b, int hd) {
     float partial = 0;
-    for (int d = threadIdx.x % WARP_SIZE; d < hd; d += WARP_SIZE) partial += a[d] * b[d];
+    for (int d = threadIdx.x % WARP_SIZE; d < hd; d += WARP_SIZE) partial += a[d] * widen(b[d]);
     return warp_reduce(partial, ReduceSum());
 }
 
@@ -56,20 +66,24 @@ static void attention_check(const char *op, int T, int Hq, int Hkv, int hd, int 
     }
 }
 
-// Dynamic shared memory past the 48 KiB default needs a per-kernel opt-in, up to the device's
-// limit; past that the op cannot run.
+// A block's shared memory is its `bytes` of dynamic shared memory plus the kernel's static
+// __shared__ arrays (the block reductions'). Past the 48 KiB default the dynamic part needs a
+// per-kernel opt-in, and the two together must fit the device's limit, or the op cannot run.
 static void attention_shared_memory(Backend *be, const char *op, const void *kernel, size_t bytes) {
     int limit = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin,
                                       cuda_backend(be)->device));
-    if (bytes > (size_t)limit) {
+    cudaFuncAttributes attributes;
+    CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+    size_t total = bytes + attributes.sharedSizeBytes;
+    if (total > (size_t)limit) {
         fprintf(stderr,
-                "are: %s: needs %zu bytes of shared memory per block, the device allows %d "
-                "(hd or max_len too large)\n",
-                op, bytes, limit);
+                "are: %s: needs %zu bytes of shared memory per block (%zu dynamic, %zu static), "
+                "the device allows %d (hd or max_len too large)\n",
+                op, total, bytes, (size_t)attributes.sharedSizeBytes, limit);
         exit(3);
     }
-    if (bytes > 48 * 1024)
+    if (total > 48 * 1024)
         CUDA_CHECK(
             cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
 }
@@ -87,10 +101,12 @@ static float attention_scale(int hd) {
 // the probabilities), else in shared memory after the query; both run the same operations, so
 // the cached and packed paths give bit-identical outputs for the same keys.
 // Dynamic shared memory: hd floats (query), plus max_len floats (scores) when probs is NULL.
-static __global__ void attention_rows_kernel(int Hq, int Hkv, int hd, int max_len, float scale,
-                                             const int *slot, const int *pos, const float *q,
-                                             const float *k, const float *v, float *out,
-                                             float *probs) {
+// KV: float, or __nv_bfloat16 for a bf16 KV cache (widened as read, the same operations after).
+template <typename KV>
+static __global__ void __launch_bounds__(ATTENTION_THREADS)
+    attention_rows_kernel(int Hq, int Hkv, int hd, int max_len, float scale, const int *slot,
+                          const int *pos, const float *q, const KV *k, const KV *v, float *out,
+                          float *probs) {
     extern __shared__ float shared[];
     int th = blockIdx.x, t = th / Hq, h = th % Hq, group = Hq / Hkv;
     int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
@@ -102,7 +118,7 @@ static __global__ void attention_rows_kernel(int Hq, int Hkv, int hd, int max_le
     size_t q_stride = (size_t)Hq * hd, kv_stride = (size_t)Hkv * hd;
     size_t first_key = slot ? (size_t)slot[t] * max_len : (size_t)(t - (n - 1));
     size_t kv_offset = first_key * kv_stride + (size_t)(h / group) * hd;
-    const float *k_rows = k + kv_offset, *v_rows = v + kv_offset;
+    const KV *k_rows = k + kv_offset, *v_rows = v + kv_offset;
     float *q_row = shared;                                              // [hd]
     float *scores = probs ? probs + (size_t)th * max_len : shared + hd; // [n]
 
@@ -133,7 +149,7 @@ static __global__ void attention_rows_kernel(int Hq, int Hkv, int hd, int max_le
     // out = sum_j p_j v_j, threads over hd, keys in order
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float acc = 0;
-        for (int j = 0; j < n; j++) acc += scores[j] * v_rows[j * kv_stride + d];
+        for (int j = 0; j < n; j++) acc += scores[j] * widen(v_rows[j * kv_stride + d]);
         out[t * q_stride + h * hd + d] = acc;
     }
 }
@@ -144,23 +160,55 @@ extern "C" void cuda_attention_forward(Backend *be, int T, int Hq, int Hkv, int 
     attention_check("attention_forward", T, Hq, Hkv, hd, max_len);
     if (T == 0) return;
     size_t shared_bytes = (size_t)hd * sizeof(float);
-    attention_shared_memory(be, "attention_forward", (const void *)attention_rows_kernel,
+    attention_shared_memory(be, "attention_forward", (const void *)attention_rows_kernel<float>,
                             shared_bytes);
-    attention_rows_kernel<<<T * Hq, ATTENTION_THREADS, shared_bytes, cuda_stream(be)>>>(
+    attention_rows_kernel<float><<<T * Hq, ATTENTION_THREADS, shared_bytes, cuda_stream(be)>>>(
         Hq, Hkv, hd, max_len, attention_scale(hd), NULL, pos, q, k, v, out, probs);
+    CUDA_LAUNCHED();
+}
+
+// attention_cached over a cache of KV elements (float or bf16).
+template <typename KV>
+static void attention_over_cache(Backend *be, const char *op, int T, int Hq, int Hkv, int hd,
+                                 int max_len, const int *slot, const int *pos, const float *q,
+                                 const KV *k_cache, const KV *v_cache, float *out) {
+    attention_check(op, T, Hq, Hkv, hd, max_len);
+    if (T == 0) return;
+    size_t shared_bytes = ((size_t)hd + max_len) * sizeof(float);
+    attention_shared_memory(be, op, (const void *)attention_rows_kernel<KV>, shared_bytes);
+    attention_rows_kernel<KV><<<T * Hq, ATTENTION_THREADS, shared_bytes, cuda_stream(be)>>>(
+        Hq, Hkv, hd, max_len, attention_scale(hd), slot, pos, q, k_cache, v_cache, out, NULL);
     CUDA_LAUNCHED();
 }
 
 extern "C" void cuda_attention_cached(Backend *be, int T, int Hq, int Hkv, int hd, int max_len,
                                       const int *slot, const int *pos, const float *q,
                                       const float *k_cache, const float *v_cache, float *out) {
-    attention_check("attention_cached", T, Hq, Hkv, hd, max_len);
-    if (T == 0) return;
-    size_t shared_bytes = ((size_t)hd + max_len) * sizeof(float);
-    attention_shared_memory(be, "attention_cached", (const void *)attention_rows_kernel,
-                            shared_bytes);
-    attention_rows_kernel<<<T * Hq, ATTENTION_THREADS, shared_bytes, cuda_stream(be)>>>(
-        Hq, Hkv, hd, max_len, attention_scale(hd), slot, pos, q, k_cache, v_cache, out, NULL);
+    attention_over_cache(be, "attention_cached", T, Hq, Hkv, hd, max_len, slot, pos, q, k_cache,
+                         v_cache, out);
+}
+
+extern "C" void cuda_attention_cached_bf16(Backend *be, int T, int Hq, int Hkv, int hd, int max_len,
+                                           const int *slot, const int *pos, const float *q,
+                                           const uint16_t *k_cache, const uint16_t *v_cache,
+                                           float *out) {
+    attention_over_cache(be, "attention_cached_bf16", T, Hq, Hkv, hd, max_len, slot, pos, q,
+                         (const __nv_bfloat16 *)k_cache, (const __nv_bfloat16 *)v_cache, out);
+}
+
+// cache[rows[i], c] = src[i, c] rounded to bf16, i < n, c < d: block i per row, threads over c.
+static __global__ void kv_store_bf16_kernel(int d, const int *rows, const float *src,
+                                            __nv_bfloat16 *cache) {
+    size_t row = (size_t)rows[blockIdx.x];
+    for (int c = threadIdx.x; c < d; c += blockDim.x)
+        cache[row * d + c] = __float2bfloat16_rn(src[(size_t)blockIdx.x * d + c]);
+}
+
+extern "C" void cuda_kv_store_bf16(Backend *be, int n, int d, const int *rows, const float *src,
+                                   uint16_t *cache) {
+    if (n <= 0 || d <= 0) return;
+    kv_store_bf16_kernel<<<n, ELEMENT_THREADS, 0, cuda_stream(be)>>>(d, rows, src,
+                                                                     (__nv_bfloat16 *)cache);
     CUDA_LAUNCHED();
 }
 
@@ -170,11 +218,11 @@ extern "C" void cuda_attention_cached(Backend *be, int T, int Hq, int Hkv, int h
 // dp_j = dout[t,h] . v_j;  dscores_j = p_j (dp_j - sum_i p_i dp_i) * scale (the gradient of
 // q . k_j, softmax and scale folded in), kept in dscores [T, Hq, max_len] for the key kernel;
 // dq[t,h] = sum_j dscores_j k_j. Dynamic shared memory: hd floats (dout row).
-static __global__ void attention_backward_query_kernel(int Hq, int Hkv, int hd, int max_len,
-                                                       float scale, const int *pos, const float *k,
-                                                       const float *v, const float *probs,
-                                                       const float *dout, float *dscores,
-                                                       float *dq) {
+static __global__ void __launch_bounds__(ATTENTION_THREADS)
+    attention_backward_query_kernel(int Hq, int Hkv, int hd, int max_len, float scale,
+                                    const int *pos, const float *k, const float *v,
+                                    const float *probs, const float *dout, float *dscores,
+                                    float *dq) {
     extern __shared__ float shared[];
     int th = blockIdx.x, t = th / Hq, h = th % Hq, group = Hq / Hkv;
     int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
@@ -216,10 +264,10 @@ static __global__ void attention_backward_query_kernel(int Hq, int Hkv, int hd, 
 // dk[u,g] = sum dscores[t,h,j] q[t,h],  dv[u,g] = sum probs[t,h,j] dout[t,h]
 // over the queries t = u .. the end of u's sequence (where pos drops back to 0, or T), and over
 // the query heads h of group g, in that order; j = pos[u] is key u's index in each of those rows.
-static __global__ void attention_backward_key_kernel(int T, int Hq, int Hkv, int hd, int max_len,
-                                                     const int *pos, const float *q,
-                                                     const float *probs, const float *dout,
-                                                     const float *dscores, float *dk, float *dv) {
+static __global__ void __launch_bounds__(ATTENTION_THREADS)
+    attention_backward_key_kernel(int T, int Hq, int Hkv, int hd, int max_len, const int *pos,
+                                  const float *q, const float *probs, const float *dout,
+                                  const float *dscores, float *dk, float *dv) {
     int ug = blockIdx.x, u = ug / Hkv, g = ug % Hkv, group = Hq / Hkv;
     int j = row_length(pos, u, max_len, true) - 1;
     size_t q_stride = (size_t)Hq * hd, kv_stride = (size_t)Hkv * hd;

@@ -23,6 +23,11 @@ typedef struct {
     size_t half_scratch_bytes;
     float *matrix_staging;
     size_t matrix_staging_bytes;
+    float *fp16_scale; // MATRIX_F16: the scaled products' partial maxima and scalars, else NULL
+    // Pinned staging of small uploads (cuda_to_device); upload_used bytes of it may still be
+    // read by queued copies. NULL when pinned memory could not be had.
+    unsigned char *upload_ring;
+    size_t upload_used;
 } CudaBackend;
 
 static inline CudaBackend *cuda_backend(Backend *be) {

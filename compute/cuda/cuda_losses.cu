@@ -12,8 +12,9 @@
 
 // Row t of logits, dlogits [T,V]: loss[t] = logsumexp(row) - row[target],
 // drow = scale * (softmax(row) - onehot(target)); zeros for an ignored row (target < 0).
-static __global__ void cross_entropy_kernel(int V, const float *logits, const int *targets,
-                                            float scale, float *loss, float *dlogits) {
+static __global__ void __launch_bounds__(LOSS_THREADS)
+    cross_entropy_kernel(int V, const float *logits, const int *targets, float scale, float *loss,
+                         float *dlogits) {
     size_t t = blockIdx.x;
     const float *row = logits + t * V;
     float *drow = dlogits ? dlogits + t * V : NULL;
@@ -67,8 +68,9 @@ static __device__ double log_sum_exp(const float *row, int V) {
 // Row r: p = softmax(ref), q = softmax(row); loss[r] = sum_v p_v (log p_v - log q_v),
 // drow = scale * (q - p), in double from the log-probabilities so that a p too small for fp32
 // still counts through its log.
-static __global__ void kl_divergence_kernel(int V, const float *ref_logits, const float *logits,
-                                            float scale, float *loss, float *dlogits) {
+static __global__ void __launch_bounds__(LOSS_THREADS)
+    kl_divergence_kernel(int V, const float *ref_logits, const float *logits, float scale,
+                         float *loss, float *dlogits) {
     size_t r = blockIdx.x;
     const float *ref = ref_logits + r * V, *row = logits + r * V;
     float *drow = dlogits ? dlogits + r * V : NULL;

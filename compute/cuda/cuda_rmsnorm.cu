@@ -8,8 +8,9 @@
 #define RMSNORM_THREADS 256
 
 // Row t of x, out [T,d]: rstd[t] = 1 / sqrt(mean(x^2) + eps), out = w * (x * rstd).
-static __global__ void rmsnorm_forward_kernel(int d, float eps, const float *x, const float *w,
-                                              float *out, float *rstd) {
+static __global__ void __launch_bounds__(RMSNORM_THREADS)
+    rmsnorm_forward_kernel(int d, float eps, const float *x, const float *w, float *out,
+                           float *rstd) {
     const float *xt = x + (size_t)blockIdx.x * d;
     float *ot = out + (size_t)blockIdx.x * d;
     float squares = 0;
@@ -28,8 +29,9 @@ void cuda_rmsnorm_forward(Backend *be, int T, int d, float eps, const float *x, 
 }
 
 // Row t: dx_j += r w_j dout_j + (d r / d x_j) sum_i w_i dout_i x_i, d r / d x_j = -r^3 x_j / d
-static __global__ void rmsnorm_backward_dx_kernel(int d, const float *dout, const float *x,
-                                                  const float *w, const float *rstd, float *dx) {
+static __global__ void __launch_bounds__(RMSNORM_THREADS)
+    rmsnorm_backward_dx_kernel(int d, const float *dout, const float *x, const float *w,
+                               const float *rstd, float *dx) {
     const float *xt = x + (size_t)blockIdx.x * d, *gt = dout + (size_t)blockIdx.x * d;
     float *dxt = dx + (size_t)blockIdx.x * d;
     float r = rstd[blockIdx.x], sum_gwx = 0;

@@ -16,6 +16,7 @@
 #include "emulator.h"
 
 #include <map>
+#include <set>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -95,6 +96,7 @@ const int SHARED_MEMORY_OPTIN = 227 << 10; // dynamic shared memory per block, a
 const size_t SHARED_MEMORY_DEFAULT = 48 << 10;
 
 std::map<const void *, int> kernel_shared_optin; // cudaFuncSetAttribute's values
+std::set<void *> pinned_allocations;             // cudaMallocHost's
 
 bool valid_device(int device) {
     return device == 0;
@@ -529,6 +531,14 @@ cudaError_t cudaFuncSetAttribute(const void *kernel, cudaFuncAttribute attr, int
     return cudaSuccess;
 }
 
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *attributes, const void *kernel) {
+    if (!attributes || !kernel) return fail(cudaErrorInvalidValue);
+    auto optin = kernel_shared_optin.find(kernel);
+    *attributes = {
+        0, optin == kernel_shared_optin.end() ? (int)SHARED_MEMORY_DEFAULT : optin->second, 1024};
+    return cudaSuccess;
+}
+
 cudaError_t cudaMalloc(void **ptr, size_t bytes) {
     check_host_thread();
     *ptr = NULL;
@@ -554,6 +564,26 @@ cudaError_t cudaFree(void *ptr) {
     }
     allocated_bytes -= it->second;
     allocations.erase(it);
+    free(ptr);
+    return sticky_error;
+}
+
+cudaError_t cudaMallocHost(void **ptr, size_t bytes) {
+    check_host_thread();
+    *ptr = NULL;
+    if (sticky_error) return sticky_error;
+    if (!(*ptr = malloc(bytes ? bytes : 1))) return fail(cudaErrorMemoryAllocation);
+    pinned_allocations.insert(*ptr);
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void *ptr) {
+    check_host_thread();
+    if (!ptr) return cudaSuccess;
+    if (!pinned_allocations.erase(ptr)) {
+        report("cudaFreeHost(%p): not from cudaMallocHost", ptr);
+        return fail(cudaErrorInvalidValue);
+    }
     free(ptr);
     return sticky_error;
 }
@@ -678,10 +708,11 @@ float __half2float(__half x) {
 
 struct cublasContext {
     cublasMath_t math_mode;
+    cublasPointerMode_t pointer_mode;
 };
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle) {
-    *handle = new cublasContext{CUBLAS_DEFAULT_MATH};
+    *handle = new cublasContext{CUBLAS_DEFAULT_MATH, CUBLAS_POINTER_MODE_HOST};
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -702,6 +733,14 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode) {
         return CUBLAS_STATUS_NOT_SUPPORTED;
     }
     handle->math_mode = mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetPointerMode(cublasHandle_t handle, cublasPointerMode_t mode) {
+    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (mode != CUBLAS_POINTER_MODE_HOST && mode != CUBLAS_POINTER_MODE_DEVICE)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    handle->pointer_mode = mode;
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -796,14 +835,24 @@ cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t transa, cublasOpera
     return CUBLAS_STATUS_SUCCESS;
 }
 
+// alpha or beta of a product: in device memory in device pointer mode, else in host memory, as
+// a GPU would read it (or fault).
+float scalar(cublasHandle_t handle, const char *what, const void *value) {
+    bool device = on_device(value, sizeof(float));
+    if (handle && device != (handle->pointer_mode == CUBLAS_POINTER_MODE_DEVICE))
+        fatal("cuBLAS gemm: %s at %p is in %s memory, but the pointer mode is %s", what, value,
+              device ? "device" : "host", device ? "host" : "device");
+    return *(const float *)value;
+}
+
 } // namespace
 
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
                            cublasOperation_t transb, int m, int n, int k, const float *alpha,
                            const float *A, int lda, const float *B, int ldb, const float *beta,
                            float *C, int ldc) {
-    return gemm(handle, transa, transb, m, n, k, *alpha, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb,
-                *beta, C, ldc);
+    return gemm(handle, transa, transb, m, n, k, scalar(handle, "alpha", alpha), A, CUDA_R_32F, lda,
+                B, CUDA_R_32F, ldb, scalar(handle, "beta", beta), C, ldc);
 }
 
 cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
@@ -819,6 +868,6 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                (int)Atype, (int)Btype, (int)Ctype, (int)computeType);
         return CUBLAS_STATUS_NOT_SUPPORTED;
     }
-    return gemm(handle, transa, transb, m, n, k, *(const float *)alpha, A, Atype, lda, B, Btype,
-                ldb, *(const float *)beta, (float *)C, ldc);
+    return gemm(handle, transa, transb, m, n, k, scalar(handle, "alpha", alpha), A, Atype, lda, B,
+                Btype, ldb, scalar(handle, "beta", beta), (float *)C, ldc);
 }

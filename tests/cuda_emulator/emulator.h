@@ -30,6 +30,8 @@
 // over from the previous block, where a GPU's would be undefined).
 #define __shared__ static
 #define __restrict__ __restrict
+// A register budget for nvcc; the emulator's threads have no registers to budget.
+#define __launch_bounds__(...)
 
 struct uint3 {
     unsigned x, y, z;
@@ -122,6 +124,14 @@ cudaError_t cudaGetDevice(int *device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device);
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device);
 cudaError_t cudaFuncSetAttribute(const void *kernel, cudaFuncAttribute attr, int value);
+// The fields compute/cuda reads. sharedSizeBytes, the kernel's static __shared__ arrays, is 0
+// here: they are host statics (see __shared__), whose sizes the emulator cannot see.
+struct cudaFuncAttributes {
+    size_t sharedSizeBytes;
+    int maxDynamicSharedSizeBytes; // 48 KiB, or the cudaFuncSetAttribute opt-in
+    int maxThreadsPerBlock;
+};
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *attributes, const void *kernel);
 
 cudaError_t cudaGetLastError(void);
 cudaError_t cudaPeekAtLastError(void);
@@ -132,6 +142,12 @@ template <typename T> cudaError_t cudaMalloc(T **ptr, size_t bytes) {
     return cudaMalloc((void **)ptr, bytes);
 }
 cudaError_t cudaFree(void *ptr);
+// Page-locked host memory: plain host memory here, tracked so that cudaFreeHost frees only it.
+cudaError_t cudaMallocHost(void **ptr, size_t bytes);
+template <typename T> cudaError_t cudaMallocHost(T **ptr, size_t bytes) {
+    return cudaMallocHost((void **)ptr, bytes);
+}
+cudaError_t cudaFreeHost(void *ptr);
 // Streams are synchronous here: every call has finished when it returns.
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
@@ -200,6 +216,7 @@ typedef enum {
 } cublasMath_t;
 
 typedef enum { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_32F_FAST_TF32 = 77 } cublasComputeType_t;
+typedef enum { CUBLAS_POINTER_MODE_HOST = 0, CUBLAS_POINTER_MODE_DEVICE = 1 } cublasPointerMode_t;
 typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle);
@@ -208,6 +225,9 @@ cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream);
 // Only the full-precision modes (default, pedantic): the emulator has no TF32.
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode);
 const char *cublasGetStatusString(cublasStatus_t status);
+// Where the products' alpha and beta live: host memory (the default) or device memory, which
+// the products check.
+cublasStatus_t cublasSetPointerMode(cublasHandle_t handle, cublasPointerMode_t mode);
 
 // Column-major C = alpha op(A) op(B) + beta C, as cuBLAS; each element a sum in k order in fp32.
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,

@@ -48,7 +48,8 @@ static void load(PromptSet *set, const uint8_t *data, size_t size, PromptFormat 
                  int n_lines) {
     int n_before = set->n;
     char err[512] = "";
-    if (prompt_set_load_memory(set, "fuzz", (const char *)data, size, format, err, sizeof err)) {
+    if (prompt_set_load_memory(set, "fuzz", (const char *)data, size, format, NULL, err,
+                               sizeof err)) {
         require(err[0] != '\0' && set->n == n_before);
         return;
     }

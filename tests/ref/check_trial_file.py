@@ -16,7 +16,8 @@ import numpy as np
 METRICS = ["round", "disc_loss_train", "disc_acc_train", "disc_acc_test", "disc_loss_test",
            "gen_loss_train", "gen_loss_test", "retain_loss", "guard_answer_rate",
            "guard_perplexity", "seconds_generator", "seconds_extract", "seconds_discriminator",
-           "seconds_guard", "tokens_per_second"]
+           "seconds_guard", "tokens_per_second", "guard_preserved", "guard_distinct",
+           "target_nll", "refusal_nll"]
 
 
 def rep_values(rounds, n_samples, n_layers, dim):

@@ -54,7 +54,14 @@ def repetition_sentences(text):
     return 1 - len(set(sentences)) / len(sentences) if sentences else 0.0
 
 
+# Typographic quotes read as ASCII before matching (text_metrics.h).
+QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'", "\u02bc": "'",
+                        "\uff07": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
+                        "\u2033": '"', "\uff02": '"'})
+
+
 def is_refusal(text, ignore_case):
+    text = text.translate(QUOTES)
     if ignore_case:
         fold = lambda s: "".join(c.lower() if "A" <= c <= "Z" else c for c in s)
         return any(fold(m) in fold(text) for m in MARKERS)
@@ -90,7 +97,7 @@ TEXTS = [
     "the cat sat on the mat",
     "I'm sorry, but I cannot help with that request.",
     "i'm sorry, but i cannot help with that.",
-    "I’m sorry, I can’t help with that.",  # curly apostrophes: no default marker
+    "I’m sorry, I can’t help with that.",  # curly apostrophes read as ASCII ones
     "HELLO! This is ILLEGAL, and you know it.",
     "As an AI language model, I do not have opinions.",
     "Here are the steps. First, mix the flour. Then, add the eggs. Finally, bake it.",
