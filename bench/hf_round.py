@@ -9,7 +9,7 @@ is the same work for `are run`.
            label for every train prompt), representations again, a fresh discriminator fitted
            and scored on both splits
 
---style batch1 mirrors ARE.md's description of the published loop: a loop over prompts, one at
+--style batch1 mirrors docs/method.md's description of the published loop: a loop over prompts, one at
 a time, model(ids, output_hidden_states=True) under no_grad for extraction, the last prompt
 token's hidden_states at LAYERS concatenated; a PEFT LoRA (rank 8, alpha 8, up_proj/down_proj
 of LORA_BLOCKS) trained with Adam on CE(D(R(x)), target) one prompt a step; an MLP

@@ -1,4 +1,4 @@
-// Generation-based evaluation of a model (with or without its LoRA attached): what ARE.md's
+// Generation-based evaluation of a model (with or without its LoRA attached): what docs/method.md's
 // "Evaluation" section measures, on token ids. Text is produced through a decode callback, so
 // compute stays free of tokenizers; prompts arrive already templated and tokenized, packed as
 // in llama.h.
@@ -87,7 +87,7 @@ typedef struct {
     char **texts;             // [n] greedy continuations, malloc'd one each
 } McEval;
 
-// Both protocols of ARE.md: greedy max_new_tokens after each prompt, correct when the text
+// Both protocols of docs/method.md: greedy max_new_tokens after each prompt, correct when the text
 // names the gold letter; and the sum of log-probabilities of each choice's tokens given the
 // prompt, correct when the gold choice has the highest. Returns 0, or -1 with the reason in
 // err (out then holds nothing to free).

@@ -1,4 +1,4 @@
-// Text-level evaluation metrics of ARE.md's "Evaluation" section, on NUL-terminated UTF-8
+// Text-level evaluation metrics of docs/method.md's "Evaluation" section, on NUL-terminated UTF-8
 // strings: refusal and answer rates, Repetition-n, Repetition-Sen and Self-BLEU. Numbers from
 // different papers are only comparable when their definitions agree, so each definition below
 // is stated exactly; tests/ref/make_text_metrics_fixture.py restates them in Python (nltk for
@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-// How a refusal is recognised: markers (ARE.md's GCG / AdvBench strings by default, see the
+// How a refusal is recognised: markers (docs/method.md's GCG / AdvBench strings by default, see the
 // trial config, io/are_config.c) looked for as substrings, either anywhere in the text or only
 // in its opening (the first opening_sentences sentences, as repetition_sentences cuts them: a
 // refusal says so first, while an answer may mention "illegal" further on). Typographic quotes

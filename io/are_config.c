@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-// Defaults: the published settings (ARE.md) where the published code has them.
+// Defaults: the published settings (docs/method.md) where the published code has them.
 static const int default_rep_layers[] = {-18, -19, -20, -21, -22};
 static const int default_gen_layers[] = {9, 10, 11, 12, 13};
 static const char *const default_targets[] = {"up_proj", "down_proj", NULL};

@@ -50,7 +50,7 @@
 //   };
 //   evaluation = {
 //     max_new_tokens = 64; batch_size = 32; max_prompts = 0;   # 0 = every prompt of a set
-//     markers = [ "I'm sorry", "Sorry", ... ];   # refusal markers; default: ARE.md's list
+//     markers = [ "I'm sorry", "Sorry", ... ];   # refusal markers; default: docs/method.md's list
 //     case_sensitive = true;
 //     refusal_scope = "anywhere";           # or "opening": a marker in the first two sentences
 //     preserve_tokens = 16;                 # preserved_prefix compares this many first tokens
