@@ -52,6 +52,14 @@ def main():
     print(f"refusal: largest train/test word Jaccard {worst:.2f}")
     write("refusal_train.jsonl", [r for r in refusal if r["split"] == "train"])
     write("refusal_test.jsonl", [r for r in refusal if r["split"] == "test"])
+    # A quarter of each (the first 25 train and 12 test prompts of each class) for sweeps of a
+    # 1.5B model on a few CPU cores (configs/qwen-layers-sweep.cfg).
+    small = []
+    for split, per_class in (("train", 25), ("test", 12)):
+        for label in (1, 0):
+            rows = [r for r in refusal if r["split"] == split and r["label"] == label]
+            small += rows[:per_class]
+    write("refusal_small.jsonl", small)
 
     # The plain question and its suffixed twin share a split, so no question crosses over.
     truthful = []
