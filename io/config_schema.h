@@ -3,7 +3,9 @@
 // stored in the caller's struct); one pass over the parsed tree then refuses unknown names
 // (suggesting the nearest known one), wrong types, out-of-range values and missing required
 // fields, and fills the struct. Groups are implied by the paths: "are.discriminator.lr" makes
-// "are" and "are.discriminator" groups.
+// "are" and "are.discriminator" groups. The one engine of every config: trial configs
+// (io/are_config.c) and pretrain configs (io/pretrain_config.c) are each a table and a few rules
+// between fields.
 //
 // Every message starts with where the setting is: "file:line: ", or "--set path=value: " for a
 // setting that an override made, or "file: " for something missing from the whole file.

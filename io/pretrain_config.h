@@ -11,8 +11,13 @@
 //             warmup_steps = 20; beta1 = 0.9; beta2 = 0.95; eps = 1e-8; weight_decay = 0.1;
 //             clip_norm = 1.0; eval_every = 50; checkpoint_every = 100; };
 //
-// Paths are relative to the current directory. Every error names the file, the line and the
-// field; unknown fields are refused so a typo never silently falls back to a default.
+// Paths are relative to the current directory. The file is read by io/config_schema.h's engine,
+// as run configs are, with the same checks and messages: every error names the file and the line
+// (or the override), and the field; an unknown field is refused with the nearest known name, so
+// a typo never silently falls back to a default. Beyond types and ranges: n_kv_heads (default
+// n_heads) divides n_heads, n_heads divides dim into heads of an even size, seq_len <=
+// max_seq_len, min_lr <= lr, warmup_steps <= steps, betas below 1, and at most one of
+// data.validation and data.validation_fraction.
 #ifndef ARE_PRETRAIN_CONFIG_H
 #define ARE_PRETRAIN_CONFIG_H
 
@@ -43,7 +48,10 @@ typedef struct {
     int checkpoint_every; // checkpoint every N steps (0: only at the end)
 } PretrainConfig;
 
-// Reads and checks path. Returns 0, or -1 with "file:line: field ..." in err.
-int pretrain_config_load(const char *path, PretrainConfig *c, char *err, size_t err_len);
+// Reads path, applies the overrides ("train.steps=10", n_overrides of them, in order before
+// checking, as are_config_load does), checks every field and fills c. Returns 0, or -1 with
+// "file:line: field ..." (or "--set override: ...") in err.
+int pretrain_config_load(const char *path, const char *const *overrides, int n_overrides,
+                         PretrainConfig *c, char *err, size_t err_len);
 
 #endif

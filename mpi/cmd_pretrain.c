@@ -224,7 +224,7 @@ static int load_text(Run *r, char *err, size_t err_len) {
 
 static int setup(Run *r, const Args *a, char *err, size_t err_len) {
     size_t config_size;
-    if (pretrain_config_load(a->config, &r->cfg, err, err_len) < 0 ||
+    if (pretrain_config_load(a->config, NULL, 0, &r->cfg, err, err_len) < 0 ||
         !(r->config_text = text_file_read(a->config, &config_size, err, err_len)))
         return -1;
     if (a->output) snprintf(r->cfg.output, sizeof(r->cfg.output), "%s", a->output);

@@ -2,8 +2,9 @@
 // of a token stream (every window once per epoch, no hidden state, so a resumed run reads what
 // a straight one would); the optimiser step's gradient norm against a finite difference of the
 // loss along the gradient, and clipping scaling the update; a saved Hugging Face folder loading
-// back through model_source + model_load to bit-identical logits; the JSONL corpus reader; and
-// the config reader's messages for each kind of bad config.
+// back through model_source + model_load to bit-identical logits; the JSONL corpus reader; the
+// config reader's messages for each kind of bad config (those of run configs: one engine) and
+// overrides; and the shipped pretrain configs loading.
 #include "backend_cpu.h"
 #include "check.h"
 #include "fs.h"
@@ -284,26 +285,40 @@ static void test_config(void) {
     snprintf(path, sizeof(path), "%s/p.cfg", tmp_dir);
     write_text(path, good_config);
     PretrainConfig c;
-    CHECK(pretrain_config_load(path, &c, err, sizeof(err)) == 0, "good config: %s", err);
+    CHECK(pretrain_config_load(path, NULL, 0, &c, err, sizeof(err)) == 0, "good config: %s", err);
     CHECK(c.model.dim == 32 && c.model.n_kv_heads == 2 && c.model.head_dim == 8 &&
               !c.model.tie_embeddings && c.model.rms_eps == 1e-5f && c.seed == 5 &&
               c.validation_fraction == 0.2f && c.lr == 1e-3f && c.clip_norm == 0.5f &&
               c.beta2 == 0.95f && !strcmp(c.text, "t.jsonl") && !c.validation[0],
           "good config values");
+    // good_config's lines: 1 output, 2 seed, 3-4 model, 5 data, 6-7 train.
     struct {
         const char *from, *to, *message;
     } bad[] = {
         {"seed = 5;", "seed = 5; colour = 1;", "p.cfg:2: unknown field 'colour'"},
         {"max_seq_len = 64;", "max_seq_len = 64;\n  colour = 1;",
          "p.cfg:5: unknown field 'model.colour'"},
+        // Misspelt names: the nearest known one at that level, as run configs get.
+        {"seed = 5;", "sed = 5;", "p.cfg:2: unknown field 'sed' (did you mean 'seed'?)"},
+        {"warmup_steps = 10;", "warmup_step = 10;",
+         "p.cfg:6: unknown field 'train.warmup_step' (did you mean 'warmup_steps'?)"},
+        {"data = {", "dat = {", "p.cfg:5: unknown field 'dat' (did you mean 'data'?)"},
         {"steps = 100;", "steps = \"many\";",
          "p.cfg:6: field 'train.steps' must be an integer in [1..1073741824], got a string"},
+        {"output = \"out\";", "output = 3;",
+         "p.cfg:1: field 'output' must be a non-empty string, got an integer"},
+        {"lr = 1e-3;", "lr = \"fast\";",
+         "p.cfg:6: field 'train.lr' must be a number in (0..1], got a string"},
         {"lr = 1e-3;", "lr = 2.0;", "p.cfg:6: field 'train.lr' is 2, expected a number in (0..1]"},
         {"n_layers = 2;", "n_layers = 0;", "p.cfg:3: field 'model.n_layers' is 0, expected"},
         {"dim = 32;", "dim = 32.5;", "p.cfg:3: field 'model.dim' must be an integer"},
         {"tie_embeddings = false;", "tie_embeddings = 0;",
          "field 'model.tie_embeddings' must be true or false, got an integer"},
-        {" lr = 1e-3;", "", "p.cfg: missing required field 'train.lr'"},
+        {"\"t.jsonl\";", "\"\";", "p.cfg:5: field 'data.text' must not be empty"},
+        // A missing field is reported at its group's line; a missing group at the file.
+        {" lr = 1e-3;", "", "p.cfg:6: missing required field 'train.lr' (a number in (0..1])"},
+        {"data = { tokenizer = \"tok.json\"; text = \"t.jsonl\"; validation_fraction = 0.2; };\n",
+         "", "p.cfg: missing required field 'data.tokenizer' (a non-empty string)"},
         {"n_kv_heads = 2;", "n_kv_heads = 3;", "p.cfg:3: field 'model.n_kv_heads' (3) must divide"},
         {"min_lr = 1e-4;", "min_lr = 1e-2;", "p.cfg:7: field 'train.min_lr' (0.01) exceeds"},
         {"seq_len = 32;", "seq_len = 128;", "p.cfg:6: field 'train.seq_len' (128) exceeds"},
@@ -315,9 +330,60 @@ static void test_config(void) {
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         write_variant(path, bad[i].from, bad[i].to);
         err[0] = 0;
-        CHECK(pretrain_config_load(path, &c, err, sizeof(err)) < 0 && strstr(err, bad[i].message),
+        CHECK(pretrain_config_load(path, NULL, 0, &c, err, sizeof(err)) < 0 &&
+                  strstr(err, bad[i].message),
               "bad config %zu: got '%s', want '%s'", i, err, bad[i].message);
     }
+}
+
+// Overrides ("path=value", what run configs take from --set) apply before checking, as if the
+// file said so, and a bad one is named in the message.
+static void test_config_overrides(void) {
+    char path[512], err[1024] = "";
+    snprintf(path, sizeof(path), "%s/p.cfg", tmp_dir);
+    write_text(path, good_config);
+    PretrainConfig c;
+    const char *const good[] = {"train.steps=70", "model.n_kv_heads=4", "output=elsewhere",
+                                "data.validation_fraction=0.25"};
+    CHECK(pretrain_config_load(path, good, 4, &c, err, sizeof(err)) == 0, "overrides: %s", err);
+    CHECK(c.steps == 70 && c.model.n_kv_heads == 4 && !strcmp(c.output, "elsewhere") &&
+              c.validation_fraction == 0.25f && c.batch_seqs == 4,
+          "overridden values");
+    struct {
+        const char *override, *message;
+    } bad[] = {
+        {"train.stpes=7", "--set train.stpes=7: unknown field 'train.stpes' (did you mean "
+                          "'steps'?)"},
+        {"train.steps=many", "--set train.steps=many: field 'train.steps' must be an integer in "
+                             "[1..1073741824], got a string"},
+        {"train.seq_len=128", "--set train.seq_len=128: field 'train.seq_len' (128) exceeds "
+                              "model.max_seq_len (64)"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        CHECK(pretrain_config_load(path, &bad[i].override, 1, &c, err, sizeof(err)) < 0 &&
+                  !strcmp(err, bad[i].message),
+              "bad override %zu: got '%s', want '%s'", i, err, bad[i].message);
+    }
+}
+
+// The shipped pretrain configs load, with what their files say and the defaults they leave.
+static void test_shipped_configs(void) {
+    const char *root = getenv("ARE_SOURCE_DIR") ? getenv("ARE_SOURCE_DIR") : ".";
+    char path[1024], err[1024] = "";
+    PretrainConfig c;
+    snprintf(path, sizeof(path), "%s/configs/pretrain-smoke.cfg", root);
+    CHECK(pretrain_config_load(path, NULL, 0, &c, err, sizeof(err)) == 0, "smoke config: %s", err);
+    CHECK(c.model.dim == 32 && c.model.head_dim == 8 && c.model.rope_theta == 10000.0f &&
+              c.validation_fraction == 0.1f && c.lr == 2e-2f && c.steps == 100 &&
+              !strcmp(c.output, "runs/pretrain-smoke"),
+          "smoke config values");
+    snprintf(path, sizeof(path), "%s/models/tinychat/pretrain.cfg", root);
+    CHECK(pretrain_config_load(path, NULL, 0, &c, err, sizeof(err)) == 0, "tinychat config: %s",
+          err);
+    CHECK(c.model.dim == 128 && c.model.n_layers == 4 && c.seq_len == 128 && c.steps == 2500 &&
+              !strcmp(c.validation, "data/corpus_valid.jsonl") && c.validation_fraction == 0,
+          "tinychat config values");
 }
 
 int main(void) {
@@ -335,6 +401,8 @@ int main(void) {
     test_save_load(false);
     test_corpus();
     test_config();
+    test_config_overrides();
+    test_shipped_configs();
     be->destroy(be);
     char command[512];
     snprintf(command, sizeof(command), "rm -rf '%s'", tmp_dir);
