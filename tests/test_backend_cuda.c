@@ -657,6 +657,157 @@ static void test_attention(void) {
     release_all();
 }
 
+// --- attention on the tensor cores ---------------------------------------------------------------
+
+// With bf16 matrices the candidate's training attention multiplies bf16 operands (8
+// significant bits, unit roundoff u = 2^-8) with fp32 accumulation; the reference stays fp32.
+// The bounds below follow each rounding; 1e-4 and 3e-5 / 5e-5 cover their second-order terms
+// and both sides' fp32 sums (the fp32 tolerances of attention_case).
+//   scores: q and k rounded, each product q_i k_i off by <= (2u + u^2) |q_i k_i|, so row (t, h)'s
+//     scores move by at most eps = (2u + 1e-4) max_j sum_i |q_i k_ji| / sqrt(hd);
+//   probabilities: p'_j / p_j lies in [e^-2eps, e^2eps]: |dp_j| <= expm1(2 eps) p_j;
+//   out = sum_j bf16(p'_j) bf16(v_j): <= (expm1(2 eps) + 2u e^2eps) sum_j p_j |v_j|.
+// The backward gets the reference's probabilities, so it is bounded by its own roundings, in the
+// scales of attention_backward_scales (s_j = p_j (a_j + sum_l p_l a_l) / sqrt(hd)):
+//   dv = sum p dout, both rounded: 2u of sum p |dout|;
+//   dp_j from bf16 dout and v: off by 2u a_j, so ds_j by 2u s_j; ds rounded (u) and k or q
+//   rounded (u): dq and dk within 4u = 2^-6 of sum_j s_j |k_j| and sum s_u |q_t|.
+// A wrong tile, window column or head errs by O(1) of these scales.
+#define BF16_U 0x1p-8
+
+// An array of n NaNs on one backend: an output that must be overwritten.
+static float *nans(Backend *be, size_t n) {
+    float *host = new_array(n, sizeof *host);
+    for (size_t i = 0; i < n; i++) host[i] = NAN;
+    return upload(be, host, n * sizeof *host);
+}
+
+// The forward's tolerance scale of each output element and probability (rtol 1 against them).
+static void attention_bf16_forward_scales(const AttentionShape *s, const float *q, const float *k,
+                                          const float *v, float *out_scale, float *probs_scale) {
+    int group = s->Hq / s->Hkv, hd = s->hd;
+    size_t q_stride = (size_t)s->Hq * hd, kv_stride = (size_t)s->Hkv * hd;
+    double *p = new_array((size_t)s->max_len, sizeof *p);
+    for (int t = 0; t < s->T; t++)
+        for (int h = 0; h < s->Hq; h++) {
+            int n = s->pos[t] + 1;
+            size_t kv = (size_t)(t - s->pos[t]) * kv_stride + (size_t)(h / group) * hd;
+            const float *qt = q + t * q_stride + (size_t)h * hd;
+            double largest = 0;
+            for (int j = 0; j < n; j++) {
+                double sum = 0;
+                for (int i = 0; i < hd; i++) sum += fabs((double)qt[i] * k[kv + j * kv_stride + i]);
+                largest = fmax(largest, sum);
+            }
+            double eps = (2 * BF16_U + 1e-4) * largest / sqrt(hd), spread = expm1(2 * eps);
+            double out_rtol = spread + 2 * BF16_U * exp(2 * eps) + 3e-5;
+            softmax_row(qt, k + kv, kv_stride, n, hd, p);
+            float *row = out_scale + t * q_stride + (size_t)h * hd;
+            attention_out_scale(p, v + kv, kv_stride, n, hd, row);
+            for (int i = 0; i < hd; i++) row[i] = (float)(out_rtol * row[i]);
+            float *prow = probs_scale + ((size_t)t * s->Hq + h) * s->max_len;
+            for (int j = 0; j < s->max_len; j++)
+                prow[j] = j < n ? (float)((spread + 3e-5) * p[j]) : 0;
+        }
+}
+
+// Forward and backward with bf16 operands against the fp32 reference, on a packed batch of
+// n_seqs sequences, each twice on the candidate (the same bits).
+static void attention_bf16_case(Backend *be, int n_seqs, const int *seq_len, int Hq, int Hkv,
+                                int hd, int max_len) {
+    int T, *pos = packed_positions(n_seqs, seq_len, &T);
+    AttentionShape shape = {T, Hq, Hkv, hd, max_len, pos};
+    size_t nq = (size_t)T * Hq * hd, nkv = (size_t)T * Hkv * hd, np = (size_t)T * Hq * max_len;
+    float *q = random_floats(&rng, nq, 1), *k = random_floats(&rng, nkv, 1),
+          *v = random_floats(&rng, nkv, 1), *g = random_floats(&rng, nq, 1);
+    char what[128], tag[64];
+    snprintf(tag, sizeof tag, "T %d, %d on %d heads, hd %d, max_len %d", T, Hq, Hkv, hd, max_len);
+
+    // Forward: the reference, then the candidate twice.
+    int *cpos = upload(cpu, pos, (size_t)T * sizeof *pos), *bpos = upload(be, pos, T * sizeof *pos);
+    float *cq = upload(cpu, q, nq * 4), *ck = upload(cpu, k, nkv * 4),
+          *cv = upload(cpu, v, nkv * 4);
+    float *bq = upload(be, q, nq * 4), *bk = upload(be, k, nkv * 4), *bv = upload(be, v, nkv * 4);
+    float *cout = nans(cpu, nq), *cprobs = nans(cpu, np), *bout[2], *bprobs[2];
+    cpu->attention_forward(cpu, T, Hq, Hkv, hd, max_len, cpos, cq, ck, cv, cout, cprobs);
+    for (int run = 0; run < 2; run++) {
+        bout[run] = nans(be, nq);
+        bprobs[run] = nans(be, np);
+        be->attention_forward(be, T, Hq, Hkv, hd, max_len, bpos, bq, bk, bv, bout[run],
+                              bprobs[run]);
+    }
+    float *out_scale = new_array(nq, sizeof *out_scale), *probs_scale = new_array(np, 4);
+    attention_bf16_forward_scales(&shape, q, k, v, out_scale, probs_scale);
+    float *want_probs = download(cpu, cprobs, np), *got_probs = download(be, bprobs[0], np);
+    snprintf(what, sizeof what, "bf16 attention forward, %s", tag);
+    compare_host(what, download(be, bout[0], nq), download(cpu, cout, nq), nq, 1, out_scale, 0);
+    // Probabilities past pos[t] are unused (NaN on both): only 0..pos[t] of each row counts.
+    float *got_valid = new_array(np, sizeof *got_valid), *want_valid = new_array(np, 4);
+    for (int t = 0; t < T; t++)
+        for (size_t j = 0; j <= (size_t)pos[t]; j++)
+            for (int h = 0; h < Hq; h++) {
+                size_t at = ((size_t)t * Hq + h) * max_len + j;
+                got_valid[at] = got_probs[at];
+                want_valid[at] = want_probs[at];
+            }
+    snprintf(what, sizeof what, "bf16 attention probs, %s", tag);
+    compare_host(what, got_valid, want_valid, np, 1, probs_scale, 1e-30);
+    snprintf(what, sizeof what, "bf16 attention forward twice: out");
+    check_identical(what, download(be, bout[1], nq), download(be, bout[0], nq), nq);
+    snprintf(what, sizeof what, "bf16 attention forward twice: probs");
+    check_identical(what, download(be, bprobs[1], np), got_probs, np);
+
+    // Backward from the reference's probabilities, into NaN-filled outputs and scratch.
+    float *cg = upload(cpu, g, nq * 4), *bg = upload(be, g, nq * 4);
+    float *bp = upload(be, want_probs, np * 4);
+    float *cdq = nans(cpu, nq), *cdk = nans(cpu, nkv), *cdv = nans(cpu, nkv);
+    cpu->attention_backward(cpu, T, Hq, Hkv, hd, max_len, cpos, cq, ck, cv, cprobs, cg,
+                            nans(cpu, np), cdq, cdk, cdv);
+    float *bdq[2], *bdk[2], *bdv[2];
+    for (int run = 0; run < 2; run++) {
+        bdq[run] = nans(be, nq);
+        bdk[run] = nans(be, nkv);
+        bdv[run] = nans(be, nkv);
+        be->attention_backward(be, T, Hq, Hkv, hd, max_len, bpos, bq, bk, bv, bp, bg, nans(be, np),
+                               bdq[run], bdk[run], bdv[run]);
+    }
+    float *dq_scale = new_array(nq, sizeof *dq_scale), *dk_scale = new_array(nkv, 4),
+          *dv_scale = new_array(nkv, 4);
+    attention_backward_scales(&shape, q, k, v, g, dq_scale, dk_scale, dv_scale);
+    double rtol_dqk = 4 * BF16_U + 1e-4 + 5e-5, rtol_dv = 2 * BF16_U + 1e-4 + 5e-5;
+    snprintf(what, sizeof what, "bf16 attention backward dq, %s", tag);
+    compare_host(what, download(be, bdq[0], nq), download(cpu, cdq, nq), nq, rtol_dqk, dq_scale, 0);
+    snprintf(what, sizeof what, "bf16 attention backward dk");
+    compare_host(what, download(be, bdk[0], nkv), download(cpu, cdk, nkv), nkv, rtol_dqk, dk_scale,
+                 0);
+    snprintf(what, sizeof what, "bf16 attention backward dv");
+    compare_host(what, download(be, bdv[0], nkv), download(cpu, cdv, nkv), nkv, rtol_dv, dv_scale,
+                 0);
+    check_identical("bf16 attention backward twice: dq", download(be, bdq[1], nq),
+                    download(be, bdq[0], nq), nq);
+    check_identical("bf16 attention backward twice: dk", download(be, bdk[1], nkv),
+                    download(be, bdk[0], nkv), nkv);
+    check_identical("bf16 attention backward twice: dv", download(be, bdv[1], nkv),
+                    download(be, bdv[0], nkv), nkv);
+}
+
+// Packed sequences of different lengths, crossing the 64-token tiles or not, over key windows
+// of one to six tiles, with 1, 3 and 4 query heads per KV head.
+static void test_attention_bf16(void) {
+    printf("attention, bf16 operands (16-bit matrices)\n");
+    char err[256];
+    Backend *be = candidate_create(MATRIX_BF16, err, sizeof err);
+    CHECK(be != NULL, "bf16 backend: %s", err);
+    if (!be) return;
+    const int mixed[6] = {150, 37, 260, 1, 64, 65}, short_seqs[3] = {40, 64, 30},
+              single[5] = {1, 1, 1, 1, 1};
+    attention_bf16_case(be, 6, mixed, 6, 2, 64, 270);
+    attention_bf16_case(be, 3, short_seqs, 4, 1, 32, 64);
+    attention_bf16_case(be, 5, single, 4, 4, 16, 1);
+    release_all();
+    be->destroy(be);
+}
+
 // --- SwiGLU --------------------------------------------------------------------------------------
 
 static void test_swiglu(void) {
@@ -1284,7 +1435,8 @@ static void compare_tensor(const char *what, const float *got, const float *want
 // 1.3e-6 of it. 16-bit: the candidate may round the activations before each of the 8 products
 // per block, 2^-8 (bf16) relative each, compounded over 4 blocks and the backward; emulating
 // exactly that rounding on the CPU moved them by at most 1.2e-2 of it: bf16 5e-2, and fp16
-// (2^-11) 2^-3 of that.
+// (2^-11) 2^-3 of that. With bf16 matrices the attention's operands are bf16 too (see
+// test_attention_bf16): 1.6e-2 under the emulator, within the same 5e-2.
 static void test_model(MatrixType t) {
     printf("model, %s matrices\n", matrix_name(t));
     double rtol = t == MATRIX_F32 ? 1e-4 : t == MATRIX_BF16 ? 5e-2 : 6e-3;
@@ -1570,6 +1722,7 @@ int main(void) {
     test_rmsnorm();
     test_rope();
     test_attention();
+    test_attention_bf16();
     test_swiglu();
     test_cross_entropy();
     test_argmax_rows();

@@ -89,18 +89,6 @@ static void cuda_zero(Backend *be, void *dst, size_t bytes) {
     CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, cuda_stream(be)));
 }
 
-// A scratch buffer of at least `bytes`: `buffer` (capacity *capacity) itself, or a larger one
-// replacing it. Scratch only grows, so once a model's first step has run nothing is allocated.
-static void *scratch(Backend *be, void *buffer, size_t *capacity, size_t bytes) {
-    if (bytes <= *capacity) return buffer;
-    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be))); // queued work may still read the old one
-    CUDA_CHECK(cudaFree(buffer));
-    void *grown = NULL;
-    CUDA_CHECK(cudaMalloc(&grown, bytes));
-    *capacity = bytes;
-    return grown;
-}
-
 // --- 16-bit frozen matrices ----------------------------------------------------------------------
 
 template <typename Half> static __device__ Half round_to_half(float x);
@@ -335,6 +323,7 @@ static void cuda_destroy(Backend *be) {
     CUDA_CHECK(cudaFree(cb->half_scratch));
     CUDA_CHECK(cudaFree(cb->matrix_staging));
     CUDA_CHECK(cudaFree(cb->fp16_scale));
+    CUDA_CHECK(cudaFree(cb->attention_scratch));
     CUDA_CHECK(cudaFreeHost(cb->upload_ring));
     CUBLAS_CHECK(cublasDestroy(cb->cublas));
     CUDA_CHECK(cudaStreamDestroy(cb->stream));

@@ -24,6 +24,8 @@ typedef struct {
     float *matrix_staging;
     size_t matrix_staging_bytes;
     float *fp16_scale; // MATRIX_F16: the scaled products' partial maxima and scalars, else NULL
+    void *attention_scratch; // the training attention's operands, windows and results
+    size_t attention_scratch_bytes;
     // Pinned staging of small uploads (cuda_to_device); upload_used bytes of it may still be
     // read by queued copies. NULL when pinned memory could not be had.
     unsigned char *upload_ring;
@@ -62,6 +64,18 @@ static inline cudaStream_t cuda_stream(Backend *be) {
 
 // After a kernel launch: a bad launch configuration shows up here, not at the next sync.
 #define CUDA_LAUNCHED() CUDA_CHECK(cudaGetLastError())
+
+// A scratch buffer of at least `bytes`: `buffer` (capacity *capacity) itself, or a larger one
+// replacing it. Scratch only grows, so once a model's first step has run nothing is allocated.
+static inline void *scratch(Backend *be, void *buffer, size_t *capacity, size_t bytes) {
+    if (bytes <= *capacity) return buffer;
+    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be))); // queued work may still read the old one
+    CUDA_CHECK(cudaFree(buffer));
+    void *grown = NULL;
+    CUDA_CHECK(cudaMalloc(&grown, bytes));
+    *capacity = bytes;
+    return grown;
+}
 
 // Threads per block of the element-wise and column-wise kernels.
 #define ELEMENT_THREADS 256

@@ -871,3 +871,39 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
     return gemm(handle, transa, transb, m, n, k, scalar(handle, "alpha", alpha), A, Atype, lda, B,
                 Btype, ldb, scalar(handle, "beta", beta), (float *)C, ldc);
 }
+
+// --- cuBLAS batched products (compute/cuda/cuda_attention.cu) ------------------------------------
+
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa,
+                                          cublasOperation_t transb, int m, int n, int k,
+                                          const void *alpha, const void *A, cudaDataType Atype,
+                                          int lda, long long int strideA, const void *B,
+                                          cudaDataType Btype, int ldb, long long int strideB,
+                                          const void *beta, void *C, cudaDataType Ctype, int ldc,
+                                          long long int strideC, int batchCount,
+                                          cublasComputeType_t computeType, cublasGemmAlgo_t) {
+    bool known = Atype == CUDA_R_32F || Atype == CUDA_R_16BF || Atype == CUDA_R_16F;
+    if (!known || Atype != Btype || Ctype != CUDA_R_32F || computeType != CUBLAS_COMPUTE_32F) {
+        report("cublasGemmStridedBatchedEx with A type %d, B type %d, C type %d, compute type %d: "
+               "not emulated (A and B of one type, C fp32, CUBLAS_COMPUTE_32F are)",
+               (int)Atype, (int)Btype, (int)Ctype, (int)computeType);
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
+    if (batchCount < 0) return CUBLAS_STATUS_INVALID_VALUE;
+    // Product i writes C elements i * strideC + [0, (n - 1) ldc + m): a shorter stride lets two
+    // products write the same elements, in an order a GPU does not fix.
+    long long c_span = m > 0 && n > 0 ? (long long)(n - 1) * ldc + m : 0;
+    if (batchCount > 1 && c_span > 0 && strideC < c_span)
+        fatal("cublasGemmStridedBatchedEx: strideC %lld is below the %lld elements of one C (m "
+              "%d, n %d, ldc %d): the products' outputs overlap",
+              strideC, c_span, m, n, ldc);
+    float a = scalar(handle, "alpha", alpha), b = scalar(handle, "beta", beta);
+    size_t a_bytes = type_bytes(Atype), b_bytes = type_bytes(Btype);
+    for (int i = 0; i < batchCount; i++) {
+        cublasStatus_t status = gemm(
+            handle, transa, transb, m, n, k, a, (const char *)A + i * strideA * a_bytes, Atype, lda,
+            (const char *)B + i * strideB * b_bytes, Btype, ldb, b, (float *)C + i * strideC, ldc);
+        if (status != CUBLAS_STATUS_SUCCESS) return status;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}

@@ -243,4 +243,18 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                             cudaDataType Ctype, int ldc, cublasComputeType_t computeType,
                             cublasGemmAlgo_t algo);
 
+// --- cuBLAS batched products (compute/cuda/cuda_attention.cu) ------------------------------------
+
+// batchCount products as cublasGemmEx computes one, product i on A + i * strideA, B + i *
+// strideB and C + i * strideC (strides in elements of each matrix's type), one after another.
+// Products whose C overlap would race on a GPU: the emulator stops the program instead.
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa,
+                                          cublasOperation_t transb, int m, int n, int k,
+                                          const void *alpha, const void *A, cudaDataType Atype,
+                                          int lda, long long int strideA, const void *B,
+                                          cudaDataType Btype, int ldb, long long int strideB,
+                                          const void *beta, void *C, cudaDataType Ctype, int ldc,
+                                          long long int strideC, int batchCount,
+                                          cublasComputeType_t computeType, cublasGemmAlgo_t algo);
+
 #endif
