@@ -1,11 +1,10 @@
 #include "html_report.h"
 #include "fail.h"
+#include "fs.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char style[] =
     "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#222;"
@@ -169,6 +168,12 @@ void html_report_text(TextBuffer *b, const char *title, const char *subtitle,
     text_append(b, "</body>\n</html>\n");
 }
 
+// The document, for replace_file.
+static int write_text(FILE *f, void *text) {
+    const TextBuffer *b = text;
+    return fwrite(b->data, 1, b->len, f) == b->len ? 0 : -1;
+}
+
 int html_report_write(const char *path, const char *title, const char *subtitle,
                       const ReportSection *sections, int n_sections, char *err, size_t err_len) {
     TextBuffer b = {0};
@@ -177,32 +182,7 @@ int html_report_write(const char *path, const char *title, const char *subtitle,
         text_free(&b);
         return fail(err, err_len, "%s: out of memory while building the report", path);
     }
-    size_t n = strlen(path) + 5;
-    char *tmp = malloc(n);
-    if (!tmp) {
-        text_free(&b);
-        return fail(err, err_len, "%s: out of memory", path);
-    }
-    snprintf(tmp, n, "%s.tmp", path);
-    int rc = 0;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = fail(err, err_len, "%s: cannot create: %s", tmp, strerror(errno));
-    } else {
-        bool written =
-            fwrite(b.data, 1, b.len, f) == b.len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-        int saved = errno;
-        if (fclose(f) != 0 && written) {
-            written = false;
-            saved = errno;
-        }
-        if (!written)
-            rc = fail(err, err_len, "%s: cannot write: %s", tmp, strerror(saved));
-        else if (rename(tmp, path) != 0)
-            rc = fail(err, err_len, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
-        if (rc) remove(tmp);
-    }
-    free(tmp);
+    int rc = replace_file(path, write_text, &b, err, err_len);
     text_free(&b);
     return rc;
 }

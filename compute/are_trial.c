@@ -63,11 +63,23 @@ typedef struct {
     AreMemoryPlan memory;
 } Trial;
 
-// The clock once every op queued so far has run: phase times on a GPU, whose ops return before
-// they finish, would otherwise move work from one phase into the next.
-static double phase_clock(Trial *t) {
+// Times one phase of a round into *seconds, between phase_start and phase_stop. Both read the
+// clock once every op queued so far has run: phase times on a GPU, whose ops return before they
+// finish, would otherwise move work from one phase into the next.
+typedef struct {
+    Backend *be;
+    double start;
+    double *seconds;
+} PhaseTimer;
+
+static PhaseTimer phase_start(Trial *t, double *seconds) {
     t->be->synchronize(t->be);
-    return monotonic_seconds();
+    return (PhaseTimer){.be = t->be, .start = monotonic_seconds(), .seconds = seconds};
+}
+
+static void phase_stop(PhaseTimer timer) {
+    timer.be->synchronize(timer.be);
+    *timer.seconds = monotonic_seconds() - timer.start;
 }
 
 static int check_options(const LlamaModel *m, const AreSamples *s, const AreOptions *o, char *err,
@@ -430,60 +442,6 @@ static void fresh_discriminator(Trial *t, int round, AreRoundMetrics *r) {
                                  : NAN;
 }
 
-static bool store_round(const AreOptions *o, int round, bool last) {
-    return o->store_rounds == STORE_ROUNDS_ALL ||
-           (o->store_rounds == STORE_ROUNDS_FIRST_LAST && (round == 0 || last));
-}
-
-static int send_representations(Trial *t, const AreSink *sink, int round, char *err,
-                                size_t err_len) {
-    if (!sink || !sink->representations) return 0;
-    t->be->to_host(t->be, t->H_host, t->H, (size_t)t->s->n * (size_t)t->F * sizeof(float));
-    if (sink->representations(sink->ctx, round, t->H_host, t->s->n, t->opt->n_rep_layers,
-                              t->m->cfg.dim) < 0)
-        return fail(err, err_len, "writing the representations failed");
-    return 0;
-}
-
-// Measures quality, records it in r, and says whether the round passed the guard's bounds.
-static int run_guard(Trial *t, const AreGuard *guard, AreRoundMetrics *r, double base_perplexity,
-                     bool *passed, char *detail, size_t detail_len, char *err, size_t err_len) {
-    const AreOptions *o = t->opt;
-    double start = phase_clock(t);
-    AreQuality q = {NAN, NAN, NAN, NAN, NAN, NAN};
-    if (guard->measure(guard->ctx, t->m, &q) < 0)
-        return fail(err, err_len, "the quality guard's measurement failed");
-    r->seconds_guard = phase_clock(t) - start;
-    r->guard_answer_rate = q.answer_rate;
-    r->guard_perplexity = q.perplexity;
-    r->guard_preserved = q.preserved;
-    r->guard_distinct = q.distinct;
-    r->target_nll = q.target_nll;
-    r->refusal_nll = q.refusal_nll;
-    *passed = true;
-    if (o->min_answer_rate > 0 && r->guard_answer_rate < o->min_answer_rate) {
-        *passed = false;
-        snprintf(detail, detail_len, "answer rate %.3f < %.3f at round %d", r->guard_answer_rate,
-                 (double)o->min_answer_rate, r->round);
-    } else if (o->min_preserved > 0 && r->guard_preserved < o->min_preserved) {
-        *passed = false;
-        snprintf(detail, detail_len, "preserved %.3f < %.3f of the base answers at round %d",
-                 r->guard_preserved, (double)o->min_preserved, r->round);
-    } else if (o->min_distinct > 0 && r->guard_distinct < o->min_distinct) {
-        *passed = false;
-        snprintf(detail, detail_len, "distinct answers %.3f < %.3f at round %d", r->guard_distinct,
-                 (double)o->min_distinct, r->round);
-    } else if (o->max_perplexity_ratio > 0 && base_perplexity > 0 &&
-               r->guard_perplexity / base_perplexity > o->max_perplexity_ratio) {
-        *passed = false;
-        snprintf(detail, detail_len,
-                 "perplexity %.3f is %.2fx the base model's (> %.2fx) at round %d",
-                 r->guard_perplexity, r->guard_perplexity / base_perplexity,
-                 (double)o->max_perplexity_ratio, r->round);
-    }
-    return 0;
-}
-
 static AreRoundMetrics empty_metrics(int round) {
     return (AreRoundMetrics){.round = round,
                              .disc_loss_test = NAN,
@@ -498,67 +456,139 @@ static AreRoundMetrics empty_metrics(int round) {
                              .refusal_nll = NAN};
 }
 
+// One round into r: the generator phase against the current D (none in round 0, the base model:
+// the LoRA starts with B = 0), R+ of every prompt, then a fresh D fitted on it.
+static int play_round(Trial *t, int round, AreRoundMetrics *r, char *err, size_t err_len) {
+    *r = empty_metrics(round);
+    PhaseTimer timer;
+    if (round > 0) {
+        double tokens;
+        timer = phase_start(t, &r->seconds_generator);
+        if (generator_step(t, round, r, &tokens, err, err_len) < 0) return -1;
+        phase_stop(timer);
+        r->tokens_per_second = r->seconds_generator > 0 ? tokens / r->seconds_generator : 0;
+    }
+
+    timer = phase_start(t, &r->seconds_extract);
+    if (extract(t, err, err_len) < 0) return -1;
+    phase_stop(timer);
+    if (round > 0) r->gen_loss_test = target_loss(t, t->H_test, t->n_test); // D still frozen
+
+    timer = phase_start(t, &r->seconds_discriminator);
+    // The fresh D replaces the old one for good: the next round's generator trains against it.
+    fresh_discriminator(t, round, r);
+    phase_stop(timer);
+    return 0;
+}
+
+// The guard's measurement of the model as it is now (LoRA attached), into r.
+static int measure_quality(Trial *t, const AreGuard *guard, AreRoundMetrics *r, char *err,
+                           size_t err_len) {
+    AreQuality q = {NAN, NAN, NAN, NAN, NAN, NAN};
+    PhaseTimer timer = phase_start(t, &r->seconds_guard);
+    if (guard->measure(guard->ctx, t->m, &q) < 0)
+        return fail(err, err_len, "the quality guard's measurement failed");
+    phase_stop(timer);
+    r->guard_answer_rate = q.answer_rate;
+    r->guard_perplexity = q.perplexity;
+    r->guard_preserved = q.preserved;
+    r->guard_distinct = q.distinct;
+    r->target_nll = q.target_nll;
+    r->refusal_nll = q.refusal_nll;
+    return 0;
+}
+
+// Whether a round's measured quality is inside the guard's bounds (a bound of 0 is off); when
+// not, the first bound it crosses goes into detail.
+static bool within_bounds(const AreOptions *o, const AreRoundMetrics *r, double base_perplexity,
+                          char *detail, size_t detail_len) {
+    if (o->min_answer_rate > 0 && r->guard_answer_rate < o->min_answer_rate) {
+        snprintf(detail, detail_len, "answer rate %.3f < %.3f at round %d", r->guard_answer_rate,
+                 (double)o->min_answer_rate, r->round);
+        return false;
+    }
+    if (o->min_preserved > 0 && r->guard_preserved < o->min_preserved) {
+        snprintf(detail, detail_len, "preserved %.3f < %.3f of the base answers at round %d",
+                 r->guard_preserved, (double)o->min_preserved, r->round);
+        return false;
+    }
+    if (o->min_distinct > 0 && r->guard_distinct < o->min_distinct) {
+        snprintf(detail, detail_len, "distinct answers %.3f < %.3f at round %d", r->guard_distinct,
+                 (double)o->min_distinct, r->round);
+        return false;
+    }
+    if (o->max_perplexity_ratio > 0 && base_perplexity > 0 &&
+        r->guard_perplexity / base_perplexity > o->max_perplexity_ratio) {
+        snprintf(detail, detail_len,
+                 "perplexity %.3f is %.2fx the base model's (> %.2fx) at round %d",
+                 r->guard_perplexity, r->guard_perplexity / base_perplexity,
+                 (double)o->max_perplexity_ratio, r->round);
+        return false;
+    }
+    return true;
+}
+
+static void lora_to_host(Trial *t, float *host) {
+    Lora *lora = t->m->lora;
+    t->be->to_host(t->be, host, lora->params, lora->n_params * sizeof(float));
+}
+
+static bool store_round(const AreOptions *o, int round, bool last) {
+    return o->store_rounds == STORE_ROUNDS_ALL ||
+           (o->store_rounds == STORE_ROUNDS_FIRST_LAST && (round == 0 || last));
+}
+
+// What a round sends to the sink: its metrics, the representations of every prompt when
+// store_rounds keeps the round, and with store_lora the LoRA weights from round 1 on (round 0's
+// are the seed's init, which changes nothing).
+static int send_round(Trial *t, const AreSink *sink, const AreRoundMetrics *r, bool last, char *err,
+                      size_t err_len) {
+    if (!sink) return 0;
+    const AreOptions *o = t->opt;
+    if (sink->round_metrics && sink->round_metrics(sink->ctx, r) < 0)
+        return fail(err, err_len, "writing the round metrics failed");
+    if (sink->representations && store_round(o, r->round, last)) {
+        t->be->to_host(t->be, t->H_host, t->H, (size_t)t->s->n * (size_t)t->F * sizeof(float));
+        if (sink->representations(sink->ctx, r->round, t->H_host, t->s->n, o->n_rep_layers,
+                                  t->m->cfg.dim) < 0)
+            return fail(err, err_len, "writing the representations failed");
+    }
+    if (sink->lora_weights && o->store_lora && r->round > 0) {
+        lora_to_host(t, t->lora_host);
+        if (sink->lora_weights(sink->ctx, r->round, t->lora_host, t->m->lora->n_params) < 0)
+            return fail(err, err_len, "writing the LoRA weights failed");
+    }
+    return 0;
+}
+
+// docs/method.md's loop: rounds until a fresh D's accuracy is inside the convergence band, the
+// guard fails, or max_rounds; then the best round's LoRA weights are attached.
 static int run_rounds(Trial *t, const AreSink *sink, const AreGuard *guard, AreResult *res,
                       char *err, size_t err_len) {
     const AreOptions *o = t->opt;
-    Backend *be = t->be;
-    Lora *lora = t->m->lora;
-    size_t lora_bytes = lora->n_params * sizeof(float);
     bool guarded = guard && guard->measure && o->guard_every > 0;
+    bool keep_best = guarded && o->best_guarded; // else the best round is simply the last
     double base_perplexity = 0;
-
-    // Round 0: the base model (the LoRA starts with B = 0, so it changes nothing).
-    AreRoundMetrics r = empty_metrics(0);
-    double start = phase_clock(t);
-    if (extract(t, err, err_len) < 0) return -1;
-    r.seconds_extract = phase_clock(t) - start;
-    start = phase_clock(t);
-    fresh_discriminator(t, 0, &r);
-    r.seconds_discriminator = phase_clock(t) - start;
-    be->to_host(be, t->best_lora, lora->params, lora_bytes);
-    res->best_round = 0;
-    if (guarded) {
-        bool passed;
-        char ignored[8];
-        if (run_guard(t, guard, &r, 0, &passed, ignored, sizeof ignored, err, err_len) < 0)
-            return -1;
-        base_perplexity = r.guard_perplexity;
-    }
-    res->final_disc_acc = o->converge_on_train ? r.disc_acc_train : r.disc_acc_test;
-    if (sink && sink->round_metrics && sink->round_metrics(sink->ctx, &r) < 0)
-        return fail(err, err_len, "writing the round metrics failed");
-    if (store_round(o, 0, o->max_rounds == 0) && send_representations(t, sink, 0, err, err_len) < 0)
-        return -1;
-
     res->stop = ARE_STOP_MAX_ROUNDS;
-    for (int round = 1; round <= o->max_rounds; round++) {
-        r = empty_metrics(round);
-        double tokens;
-        start = phase_clock(t);
-        if (generator_step(t, round, &r, &tokens, err, err_len) < 0) return -1;
-        r.seconds_generator = phase_clock(t) - start;
-        r.tokens_per_second = r.seconds_generator > 0 ? tokens / r.seconds_generator : 0;
-
-        start = phase_clock(t);
-        if (extract(t, err, err_len) < 0) return -1;
-        r.seconds_extract = phase_clock(t) - start;
-        r.gen_loss_test = target_loss(t, t->H_test, t->n_test); // D of this round, still frozen
-
-        start = phase_clock(t);
-        fresh_discriminator(t, round, &r);
-        r.seconds_discriminator = phase_clock(t) - start;
+    for (int round = 0; round <= o->max_rounds; round++) {
+        AreRoundMetrics r;
+        if (play_round(t, round, &r, err, err_len) < 0) return -1;
         double acc = o->converge_on_train ? r.disc_acc_train : r.disc_acc_test;
-        bool converged = acc > o->converge_low && acc < o->converge_high;
+        bool converged = round > 0 && acc > o->converge_low && acc < o->converge_high;
         bool last = converged || round == o->max_rounds;
 
         bool passed = true;
-        if (guarded && (round % o->guard_every == 0 || last) &&
-            run_guard(t, guard, &r, base_perplexity, &passed, res->stop_detail,
-                      sizeof res->stop_detail, err, err_len) < 0)
-            return -1;
+        if (guarded && (round % o->guard_every == 0 || last)) {
+            if (measure_quality(t, guard, &r, err, err_len) < 0) return -1;
+            if (round == 0) // the base model: the perplexity baseline, it cannot stop the trial
+                base_perplexity = r.guard_perplexity;
+            else
+                passed = within_bounds(o, &r, base_perplexity, res->stop_detail,
+                                       sizeof res->stop_detail);
+        }
         res->rounds = round;
         res->final_disc_acc = acc;
-        if (guarded && !passed) {
+        if (!passed) {
             res->stop = ARE_STOP_GUARD;
             last = true;
         } else if (converged) {
@@ -567,22 +597,14 @@ static int run_rounds(Trial *t, const AreSink *sink, const AreGuard *guard, AreR
                      "fresh discriminator accuracy %.3f inside (%.2f, %.2f) at round %d", acc,
                      (double)o->converge_low, (double)o->converge_high, round);
         }
-        // The best round: the last one whose measured quality passed, or simply the last.
-        bool keep_best = guarded && o->best_guarded;
-        if (!keep_best || (passed && !isnan(r.guard_answer_rate))) {
+        // The best round: the last one whose measured quality passed (round 0, the base model,
+        // when none did), or simply the last.
+        if (round == 0 || !keep_best || (passed && !isnan(r.guard_answer_rate))) {
             res->best_round = round;
-            if (keep_best) be->to_host(be, t->best_lora, lora->params, lora_bytes);
+            if (keep_best) lora_to_host(t, t->best_lora);
         }
 
-        if (sink && sink->round_metrics && sink->round_metrics(sink->ctx, &r) < 0)
-            return fail(err, err_len, "writing the round metrics failed");
-        if (store_round(o, round, last) && send_representations(t, sink, round, err, err_len) < 0)
-            return -1;
-        if (o->store_lora && sink && sink->lora_weights) {
-            be->to_host(be, t->lora_host, lora->params, lora_bytes);
-            if (sink->lora_weights(sink->ctx, round, t->lora_host, lora->n_params) < 0)
-                return fail(err, err_len, "writing the LoRA weights failed");
-        }
+        if (send_round(t, sink, &r, last, err, err_len) < 0) return -1;
         if (last) break;
     }
     if (res->stop == ARE_STOP_MAX_ROUNDS)
@@ -590,7 +612,10 @@ static int run_rounds(Trial *t, const AreSink *sink, const AreGuard *guard, AreR
                  "no convergence within %d rounds (last accuracy %.3f)", o->max_rounds,
                  res->final_disc_acc);
     // The best round's weights stay attached, so the caller evaluates and exports them.
-    if (guarded && o->best_guarded) be->to_device(be, lora->params, t->best_lora, lora_bytes);
+    if (keep_best) {
+        Lora *lora = t->m->lora;
+        t->be->to_device(t->be, lora->params, t->best_lora, lora->n_params * sizeof(float));
+    }
     return 0;
 }
 

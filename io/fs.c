@@ -1,10 +1,13 @@
 #include "fs.h"
+#include "fail.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PATH_MAX_LEN 4096
 
@@ -28,27 +31,51 @@ int make_dirs(const char *dir, char *err, size_t err_len) {
     }
 }
 
+int replace_file(const char *path, FileWriter fill, void *ctx, char *err, size_t err_len) {
+    size_t tmp_len = strlen(path) + sizeof ".tmp";
+    char *tmp = malloc(tmp_len);
+    if (!tmp) return fail(err, err_len, "%s: out of memory", path);
+    snprintf(tmp, tmp_len, "%s.tmp", path);
+    int rc = 0;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        rc = fail(err, err_len, "%s: cannot write %s: %s", path, tmp, strerror(errno));
+    } else {
+        errno = 0;
+        bool written = fill(f, ctx) == 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+        int why = errno ? errno : EIO; // a short fwrite need not set errno
+        if (fclose(f) != 0 && written) {
+            written = false;
+            why = errno;
+        }
+        if (!written)
+            rc = fail(err, err_len, "%s: cannot write %s: %s", path, tmp, strerror(why));
+        else if (rename(tmp, path) != 0)
+            rc = fail(err, err_len, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
+        if (rc < 0) remove(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+// Copies the open file in into f, for replace_file.
+static int copy_into(FILE *f, void *in) {
+    char buf[1 << 16];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof(buf), in)) > 0)
+        if (fwrite(buf, 1, got, f) != got) return -1;
+    return ferror(in) ? -1 : 0;
+}
+
 int copy_file(const char *src, const char *dir, const char *name, char *err, size_t err_len) {
-    char path[PATH_MAX_LEN], tmp[PATH_MAX_LEN + 8];
+    char path[PATH_MAX_LEN];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *in = fopen(src, "rb");
     if (!in) {
         snprintf(err, err_len, "%s: cannot open: %s", src, strerror(errno));
         return -1;
     }
-    FILE *out = fopen(tmp, "wb");
-    bool ok = out != NULL;
-    char buf[1 << 16];
-    size_t got;
-    while (ok && (got = fread(buf, 1, sizeof(buf), in)) > 0) ok = fwrite(buf, 1, got, out) == got;
-    ok = ok && !ferror(in);
+    int rc = replace_file(path, copy_into, in, err, err_len);
     fclose(in);
-    if (out) ok = (fclose(out) == 0) && ok;
-    if (!ok || rename(tmp, path) < 0) {
-        snprintf(err, err_len, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
+    return rc;
 }

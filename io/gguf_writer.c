@@ -1,6 +1,7 @@
 // GGUF writer; see gguf_writer.h. The file layout is described at the top of gguf.c.
 #include "gguf_writer.h"
 #include "fail.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "gguf_writer.c assumes a little-endian host"
@@ -195,32 +195,29 @@ static void put_file(Out *o, const Gguf *src, const GgufValue *set, int n_set,
     }
 }
 
+// What gguf_write_copy writes: src with set's keys changed or added, and only tensors.
+typedef struct {
+    const Gguf *src;
+    const GgufValue *set;
+    int n_set;
+    const GgufTensor *const *tensors;
+    int n_tensors;
+} Copy;
+
+// The whole file, for replace_file.
+static int write_copy(FILE *f, void *ctx) {
+    const Copy *c = ctx;
+    Out o = {f, 0, 0};
+    put_file(&o, c->src, c->set, c->n_set, c->tensors, c->n_tensors);
+    errno = o.error;
+    return o.error ? -1 : 0;
+}
+
 int gguf_write_copy(const char *path, const Gguf *src, const GgufValue *set, int n_set,
                     const GgufTensor *const *tensors, int n_tensors, char *err, size_t err_len) {
     if (check_set(path, set, n_set, err, err_len) < 0 ||
         check_tensors(path, tensors, n_tensors, err, err_len) < 0)
         return -1;
-    size_t tmp_len = strlen(path) + sizeof(".tmp");
-    char *tmp = malloc(tmp_len);
-    if (!tmp) return fail(err, err_len, "%s: out of memory", path);
-    snprintf(tmp, tmp_len, "%s.tmp", path);
-
-    // Synced before the rename, so that a crash leaves either the old file or the whole new one.
-    Out o = {fopen(tmp, "wb"), 0, 0};
-    bool created = o.f != NULL;
-    if (!created) {
-        o.error = errno;
-    } else {
-        put_file(&o, src, set, n_set, tensors, n_tensors);
-        if (!o.error && (fflush(o.f) != 0 || fsync(fileno(o.f)) != 0)) o.error = errno;
-        if (fclose(o.f) != 0 && !o.error) o.error = errno;
-    }
-    int rc = 0;
-    if (o.error)
-        rc = fail(err, err_len, "%s: cannot write %s: %s", path, tmp, strerror(o.error));
-    else if (rename(tmp, path) != 0)
-        rc = fail(err, err_len, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
-    if (rc < 0 && created) remove(tmp);
-    free(tmp);
-    return rc;
+    Copy copy = {src, set, n_set, tensors, n_tensors};
+    return replace_file(path, write_copy, &copy, err, err_len);
 }

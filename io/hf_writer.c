@@ -3,7 +3,6 @@
 #include "fs.h"
 #include "safetensors.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,20 +65,19 @@ static json_t *config_json(const LlamaConfig *cfg, int bos, int eos) {
     return j;
 }
 
+// config.json's text, for replace_file.
+static int dump_config(FILE *f, void *j) {
+    return json_dumpf(j, f, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
+}
+
 static int write_config(const char *dir, const LlamaConfig *cfg, int bos, int eos, char *err,
                         size_t err_len) {
-    char path[PATH_MAX_LEN], tmp[PATH_MAX_LEN + 8];
+    char path[PATH_MAX_LEN];
     snprintf(path, sizeof(path), "%s/config.json", dir);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     json_t *j = config_json(cfg, bos, eos);
-    int rc = json_dump_file(j, tmp, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
+    int rc = replace_file(path, dump_config, j, err, err_len);
     json_decref(j);
-    if (rc < 0 || rename(tmp, path) < 0) {
-        snprintf(err, err_len, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 int hf_write_folder(const char *dir, const LlamaConfig *cfg, int bos, int eos, HfParamFn param,

@@ -2,6 +2,7 @@
 #include "peft.h"
 
 #include "fail.h"
+#include "fs.h"
 #include "hf_config.h"
 #include "json_error.h"
 #include "safetensors.h"
@@ -335,26 +336,17 @@ static json_t *config_json(const PeftAdapter *a, const char *base_model) {
                      "inference_mode", 1);
 }
 
+// adapter_config.json's text, for replace_file.
+static int dump_config(FILE *f, void *root) {
+    return json_dumpf(root, f, JSON_INDENT(2) | JSON_SORT_KEYS);
+}
+
 static int write_config(const char *path, const PeftAdapter *a, const char *base_model, char *err,
                         size_t err_len) {
     json_t *root = config_json(a, base_model);
-    size_t tmp_len = strlen(path) + sizeof(".tmp");
-    char *tmp = malloc(tmp_len);
-    int rc = -1;
-    if (!root || !tmp) {
-        fail(err, err_len, "%s: out of memory", path);
-    } else {
-        snprintf(tmp, tmp_len, "%s.tmp", path);
-        if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
-            fail(err, err_len, "%s: cannot write", tmp);
-        else if (rename(tmp, path) < 0)
-            fail(err, err_len, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-        else
-            rc = 0;
-        if (rc < 0) remove(tmp);
-    }
+    if (!root) return fail(err, err_len, "%s: out of memory", path);
+    int rc = replace_file(path, dump_config, root, err, err_len);
     json_decref(root);
-    free(tmp);
     return rc;
 }
 

@@ -1,11 +1,11 @@
 // Safetensors reader and writer; see safetensors.h.
 #include "safetensors.h"
 #include "fail.h"
+#include "fs.h"
 #include "half.h"
 #include "mapped_file.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -445,18 +445,28 @@ fail:
     return NULL;
 }
 
-static int write_all(FILE *out, const SafetensorsWriteTensor *tensors, int n_tensors,
-                     const char *header_text, size_t header_len) {
+// What safetensors_write puts in the file: the header as JSON text, then the tensors' bytes.
+typedef struct {
+    const char *header_text;
+    const SafetensorsWriteTensor *tensors;
+    int n_tensors;
+} Contents;
+
+// The whole file, for replace_file: the header's length, the header padded with spaces, then
+// every tensor's bytes.
+static int write_all(FILE *out, void *ctx) {
+    const Contents *c = ctx;
     static const char spaces[8] = "        ";
+    size_t header_len = strlen(c->header_text);
     uint64_t padded_len = (header_len + 7) / 8 * 8; // keeps the data region 8-byte aligned
     if (fwrite(&padded_len, 8, 1, out) != 1) return -1;
-    if (fwrite(header_text, 1, header_len, out) != header_len) return -1;
+    if (fwrite(c->header_text, 1, header_len, out) != header_len) return -1;
     if (fwrite(spaces, 1, padded_len - header_len, out) != padded_len - header_len) return -1;
-    for (int i = 0; i < n_tensors; i++) {
+    for (int i = 0; i < c->n_tensors; i++) {
+        const SafetensorsWriteTensor *t = &c->tensors[i];
         size_t n_elements = 0, nbytes = 0; // sizes were validated by build_header
-        tensor_size(tensors[i].shape, tensors[i].n_dims, dtype_info[tensors[i].dtype].size,
-                    &n_elements, &nbytes);
-        if (nbytes && fwrite(tensors[i].data, 1, nbytes, out) != nbytes) return -1;
+        tensor_size(t->shape, t->n_dims, dtype_info[t->dtype].size, &n_elements, &nbytes);
+        if (nbytes && fwrite(t->data, 1, nbytes, out) != nbytes) return -1;
     }
     return 0;
 }
@@ -468,32 +478,9 @@ int safetensors_write(const char *path, const SafetensorsWriteTensor *tensors, i
     if (!header) return -1;
     char *header_text = json_dumps(header, JSON_COMPACT);
     json_decref(header);
-    size_t tmp_len = strlen(path) + sizeof(".tmp");
-    char *tmp_path = malloc(tmp_len);
-    if (!header_text || !tmp_path) {
-        fail(err, err_len, "%s: out of memory", path);
-        free(header_text);
-        free(tmp_path);
-        return -1;
-    }
-    snprintf(tmp_path, tmp_len, "%s.tmp", path);
-
-    int rc = -1;
-    FILE *out = fopen(tmp_path, "wb");
-    if (!out) {
-        fail(err, err_len, "%s: cannot create: %s", tmp_path, strerror(errno));
-    } else {
-        bool written = write_all(out, tensors, n_tensors, header_text, strlen(header_text)) == 0;
-        if (fclose(out) != 0) written = false;
-        if (!written)
-            fail(err, err_len, "%s: write failed: %s", tmp_path, strerror(errno));
-        else if (rename(tmp_path, path) != 0)
-            fail(err, err_len, "%s: cannot rename to %s: %s", tmp_path, path, strerror(errno));
-        else
-            rc = 0;
-        if (rc != 0) remove(tmp_path);
-    }
+    if (!header_text) return fail(err, err_len, "%s: out of memory", path);
+    Contents contents = {header_text, tensors, n_tensors};
+    int rc = replace_file(path, write_all, &contents, err, err_len);
     free(header_text);
-    free(tmp_path);
     return rc;
 }

@@ -22,6 +22,7 @@
 #include "lora.h"
 #include "rng.h"
 #include "test_arrays.h"
+#include "test_model.h"
 #ifdef ARE_HAVE_CUDA
 #include "backend_cuda.h"
 #include "cuda_devices.h"
@@ -1375,18 +1376,10 @@ static void test_kv_cache_bf16(void) {
 // vocab 300, an untied LM head (a 16-bit matrix when the others are), q/k/v biases (Qwen2's;
 // without them the same code runs minus the bias adds).
 static LlamaConfig model_config(void) {
-    return (LlamaConfig){.vocab_size = 300,
-                         .dim = 64,
-                         .ffn_dim = 172,
-                         .n_layers = 4,
-                         .n_heads = 4,
-                         .n_kv_heads = 2,
-                         .head_dim = 16,
-                         .max_seq_len = 128,
-                         .rms_eps = 1e-5f,
-                         .rope_theta = 10000.0f,
-                         .tie_embeddings = false,
-                         .qkv_bias = true};
+    LlamaConfig cfg = test_model_config((TestModelShape){
+        .vocab_size = 300, .dim = 64, .ffn_dim = 172, .n_layers = 4, .max_seq_len = 128});
+    cfg.qkv_bias = true;
+    return cfg;
 }
 
 // One side of the comparison: a model, its adapter and workspace on one backend.
@@ -1454,12 +1447,7 @@ static void test_model(MatrixType t) {
     int V = cfg.vocab_size, d = cfg.dim;
     for (int i = 0; i < 2; i++) {
         Side *s = &sides[i];
-        s->m = (LlamaModel){.cfg = cfg, .be = s->be};
-        if (llama_weights_alloc(&s->m.w, &cfg, s->be, t) != 0) {
-            fprintf(stderr, "%s: out of memory for the model\n", s->be->name);
-            exit(1);
-        }
-        llama_weights_init_random(&s->m.w, &cfg, s->be, 0.1f, 17);
+        test_model_init(&s->m, &cfg, s->be, t, 0.1f, 17);
     }
 
     // The same seed gives the same weights on both: fp32 tensors bit for bit, 16-bit matrices
@@ -1641,12 +1629,8 @@ static void test_generation_kv_bf16(void) {
     size_t cache_bytes[2];
     for (int i = 0; i < 2; i++) {
         Side *s = &sides[i];
-        *s = (Side){.be = bes[i], .m = {.cfg = cfg, .be = bes[i]}};
-        if (llama_weights_alloc(&s->m.w, &cfg, s->be, MATRIX_BF16) != 0) {
-            fprintf(stderr, "out of memory for the model\n");
-            exit(1);
-        }
-        llama_weights_init_random(&s->m.w, &cfg, s->be, 0.1f, 29);
+        *s = (Side){.be = bes[i]};
+        test_model_init(&s->m, &cfg, s->be, MATRIX_BF16, 0.1f, 29);
         LlamaWorkspace *ws = workspace(s, &plan);
         int out_len[N];
         answers[i] = new_array((size_t)N * NEW, sizeof(int));

@@ -17,6 +17,7 @@
 #include "model_load.h"
 #include "peft.h"
 #include "test_arrays.h"
+#include "test_model.h"
 
 #include <float.h>
 #include <math.h>
@@ -28,22 +29,9 @@ static Backend *cpu;
 static Rng rng;
 
 static void model_init(LlamaModel *m, MatrixType matrices, uint64_t seed) {
-    *m = (LlamaModel){.cfg = {.vocab_size = 50,
-                              .dim = 32,
-                              .ffn_dim = 48,
-                              .n_layers = 3,
-                              .n_heads = 4,
-                              .n_kv_heads = 2,
-                              .head_dim = 8,
-                              .max_seq_len = 64,
-                              .rms_eps = 1e-5f,
-                              .rope_theta = 10000.0f},
-                      .be = cpu};
-    if (llama_weights_alloc(&m->w, &m->cfg, cpu, matrices) != 0) {
-        fprintf(stderr, "out of memory for the test model\n");
-        exit(1);
-    }
-    llama_weights_init_random(&m->w, &m->cfg, cpu, 0.2f, seed);
+    LlamaConfig cfg = test_model_config((TestModelShape){
+        .vocab_size = 50, .dim = 32, .ffn_dim = 48, .n_layers = 3, .max_seq_len = 64});
+    test_model_init(m, &cfg, cpu, matrices, 0.2f, seed);
 }
 
 static float *unit_vector(int dim) {

@@ -17,6 +17,7 @@
 #include "evaluate.h"
 #include "generate.h"
 #include "test_arrays.h"
+#include "test_model.h"
 #include "text_metrics.h"
 
 #include <stdlib.h>
@@ -28,23 +29,9 @@ static Rng rng;      // test data
 enum { VOCAB = 50, MAX_SEQ_LEN = 64 };
 
 static void model_init(LlamaModel *m, uint64_t seed) {
-    memset(m, 0, sizeof *m);
-    m->cfg = (LlamaConfig){.vocab_size = VOCAB,
-                           .dim = 32,
-                           .ffn_dim = 40,
-                           .n_layers = 2,
-                           .n_heads = 4,
-                           .n_kv_heads = 2,
-                           .head_dim = 8,
-                           .max_seq_len = MAX_SEQ_LEN,
-                           .rms_eps = 1e-5f,
-                           .rope_theta = 10000.0f};
-    m->be = cpu;
-    if (llama_weights_alloc(&m->w, &m->cfg, cpu, MATRIX_F32) != 0) {
-        fprintf(stderr, "out of memory for the test model\n");
-        exit(1);
-    }
-    llama_weights_init_random(&m->w, &m->cfg, cpu, 0.2f, seed);
+    LlamaConfig cfg = test_model_config((TestModelShape){
+        .vocab_size = VOCAB, .dim = 32, .ffn_dim = 40, .n_layers = 2, .max_seq_len = MAX_SEQ_LEN});
+    test_model_init(m, &cfg, cpu, MATRIX_F32, 0.2f, seed);
 }
 
 static int *random_tokens(int n) {

@@ -13,6 +13,7 @@
 #include "generate.h"
 #include "lora.h"
 #include "test_arrays.h"
+#include "test_model.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -23,17 +24,10 @@ static Rng rng;      // test data
 
 // vocab 50, dim 32, 4 query heads sharing 2 KV heads of 8 dims, 3 layers, ffn 40.
 static LlamaConfig test_config(bool tied) {
-    return (LlamaConfig){.vocab_size = 50,
-                         .dim = 32,
-                         .ffn_dim = 40,
-                         .n_layers = 3,
-                         .n_heads = 4,
-                         .n_kv_heads = 2,
-                         .head_dim = 8,
-                         .max_seq_len = 64,
-                         .rms_eps = 1e-5f,
-                         .rope_theta = 10000.0f,
-                         .tie_embeddings = tied};
+    LlamaConfig cfg = test_model_config((TestModelShape){
+        .vocab_size = 50, .dim = 32, .ffn_dim = 40, .n_layers = 3, .max_seq_len = 64});
+    cfg.tie_embeddings = tied;
+    return cfg;
 }
 
 static int *random_tokens(int n, int vocab) {
@@ -66,14 +60,8 @@ static int *next_token_targets(const TokenBatch *batch) {
 // --- models and workspaces -------------------------------------------------------------------
 
 static void model_init(LlamaModel *m, Backend *be, bool tied, uint64_t seed) {
-    memset(m, 0, sizeof *m);
-    m->cfg = test_config(tied);
-    m->be = be;
-    if (llama_weights_alloc(&m->w, &m->cfg, be, MATRIX_F32) != 0) {
-        fprintf(stderr, "out of memory for the test model\n");
-        exit(1);
-    }
-    llama_weights_init_random(&m->w, &m->cfg, be, 0.2f, seed);
+    LlamaConfig cfg = test_config(tied);
+    test_model_init(m, &cfg, be, MATRIX_F32, 0.2f, seed);
 }
 
 // An adapter of rank 3 on targets in the layers of layer_on, attached to m. Every A and B is

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "lora.h"
 #include "test_arrays.h"
+#include "test_model.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -172,17 +173,8 @@ static void test_gemm_matrix(Backend *be, MatrixType type, bool trans_w) {
 // --- the model --------------------------------------------------------------------------------
 
 static LlamaConfig test_config(void) {
-    return (LlamaConfig){.vocab_size = 61,
-                         .dim = 32,
-                         .ffn_dim = 48,
-                         .n_layers = 3,
-                         .n_heads = 4,
-                         .n_kv_heads = 2,
-                         .head_dim = 8,
-                         .max_seq_len = 64,
-                         .rms_eps = 1e-5f,
-                         .rope_theta = 10000.0f,
-                         .tie_embeddings = false};
+    return test_model_config((TestModelShape){
+        .vocab_size = 61, .dim = 32, .ffn_dim = 48, .n_layers = 3, .max_seq_len = 64});
 }
 
 // ref gets the weights of m16 widened back to fp32: the same model, held in fp32. The two
@@ -210,15 +202,14 @@ static void test_model(MatrixType type) {
     const char *name = type == MATRIX_BF16 ? "bf16" : "fp16";
     Backend *be16 = backend_cpu_create(2), *be32 = backend_cpu_create(2);
     be16->matrix_type = type;
-    LlamaModel m16 = {.cfg = test_config(), .be = be16}, ref = {.cfg = test_config(), .be = be32};
-    CHECK(llama_weights_alloc(&m16.w, &m16.cfg, be16, type) == 0 &&
-              llama_weights_alloc(&ref.w, &ref.cfg, be32, MATRIX_F32) == 0,
-          "weights");
+    LlamaConfig cfg = test_config();
+    LlamaModel m16, ref;
+    test_model_init(&m16, &cfg, be16, type, 0.2f, 7);
+    test_model_alloc(&ref, &cfg, be32, MATRIX_F32);
     CHECK(m16.w.lm_head == NULL && m16.w.blocks[1].proj[PROJ_UP] == NULL &&
               llama_weights_bytes(&m16.w) < llama_weights_bytes(&ref.w) * 6 / 10,
           "%s: matrices live in 16 bits (%zu of %zu bytes)", name, llama_weights_bytes(&m16.w),
           llama_weights_bytes(&ref.w));
-    llama_weights_init_random(&m16.w, &m16.cfg, be16, 0.2f, 7);
     copy_widened(&ref, &m16);
 
     // LoRA on q, v, up and down of blocks 1 and 2, the same random A and B on both.

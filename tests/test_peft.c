@@ -10,6 +10,7 @@
 #include "model_load.h"
 #include "peft.h"
 #include "rng.h"
+#include "test_model.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -23,16 +24,8 @@ static Backend *be;
 static char tiny_dir[4096], lora_dir[4096], expect_dir[4096];
 
 static LlamaConfig small_config(void) {
-    return (LlamaConfig){.vocab_size = 50,
-                         .dim = 16,
-                         .ffn_dim = 24,
-                         .n_layers = 3,
-                         .n_heads = 4,
-                         .n_kv_heads = 2,
-                         .head_dim = 4,
-                         .max_seq_len = 32,
-                         .rms_eps = 1e-5f,
-                         .rope_theta = 10000.f};
+    return test_model_config((TestModelShape){
+        .vocab_size = 50, .dim = 16, .ffn_dim = 24, .n_layers = 3, .max_seq_len = 32});
 }
 
 // A Lora on the CPU backend with every A and B drawn at random (B nonzero, unlike lora_init).

@@ -13,6 +13,7 @@
 #include "pretrain.h"
 #include "pretrain_config.h"
 #include "rng.h"
+#include "test_model.h"
 #include "text_corpus.h"
 
 #include <math.h>
@@ -24,16 +25,8 @@
 static Backend *be;
 static char tmp_dir[256];
 
-static const LlamaConfig tiny = {.vocab_size = 50,
-                                 .dim = 16,
-                                 .ffn_dim = 24,
-                                 .n_layers = 2,
-                                 .n_heads = 4,
-                                 .n_kv_heads = 2,
-                                 .head_dim = 4,
-                                 .max_seq_len = 16,
-                                 .rms_eps = 1e-5f,
-                                 .rope_theta = 10000.0f};
+static const TestModelShape tiny = {
+    .vocab_size = 50, .dim = 16, .ffn_dim = 24, .n_layers = 2, .max_seq_len = 16};
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -122,9 +115,9 @@ static double batch_loss(Pretrainer *p, const int *tokens, const int *targets) {
 // difference in the unit gradient direction); clipping to a quarter of it makes the update a
 // quarter as long (eps far above the gradient makes AdamW's first step linear in it).
 static void test_step_gradient_and_clipping(void) {
-    LlamaModel m = {.cfg = tiny, .be = be};
-    CHECK(llama_weights_alloc(&m.w, &m.cfg, be, MATRIX_F32) == 0, "weights");
-    llama_weights_init_random(&m.w, &m.cfg, be, 0.3f, 11);
+    LlamaConfig cfg = test_model_config(tiny);
+    LlamaModel m;
+    test_model_init(&m, &cfg, be, MATRIX_F32, 0.3f, 11);
     size_t n = m.w.n_floats;
     float *start = malloc(n * sizeof(float)), *probe = malloc(n * sizeof(float));
     float *grad = malloc(n * sizeof(float)), *after = malloc(n * sizeof(float));
@@ -197,10 +190,10 @@ static float *logits_of(LlamaModel *m, const int *tokens, int T) {
 
 // A model saved as a folder loads back to the same config and the same logits, bit for bit.
 static void test_save_load(bool tied) {
-    LlamaModel m = {.cfg = tiny, .be = be}, loaded;
-    m.cfg.tie_embeddings = tied;
-    CHECK(llama_weights_alloc(&m.w, &m.cfg, be, MATRIX_F32) == 0, "weights");
-    llama_weights_init_random(&m.w, &m.cfg, be, 0.5f, tied ? 5 : 6);
+    LlamaConfig cfg = test_model_config(tiny);
+    cfg.tie_embeddings = tied;
+    LlamaModel m, loaded;
+    test_model_init(&m, &cfg, be, MATRIX_F32, 0.5f, tied ? 5 : 6);
     char dir[512], path[600], err[1024] = "";
     snprintf(dir, sizeof(dir), "%s/saved/%s", tmp_dir, tied ? "tied" : "untied");
     CHECK(model_save(&m, dir, 1, 2, err, sizeof(err)) == 0, "save: %s", err);

@@ -14,6 +14,7 @@
 #include "lora.h"
 #include "retain.h"
 #include "test_arrays.h"
+#include "test_model.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -114,22 +115,9 @@ static void test_kl_op(void) {
 
 // vocab 50, dim 32, 4 query heads sharing 2 KV heads of 8 dims, 3 layers, ffn 40.
 static void model_init(LlamaModel *m, uint64_t seed) {
-    *m = (LlamaModel){.cfg = {.vocab_size = 50,
-                              .dim = 32,
-                              .ffn_dim = 40,
-                              .n_layers = 3,
-                              .n_heads = 4,
-                              .n_kv_heads = 2,
-                              .head_dim = 8,
-                              .max_seq_len = 64,
-                              .rms_eps = 1e-5f,
-                              .rope_theta = 10000.0f},
-                      .be = cpu};
-    if (llama_weights_alloc(&m->w, &m->cfg, cpu, MATRIX_F32) != 0) {
-        fprintf(stderr, "out of memory for the test model\n");
-        exit(1);
-    }
-    llama_weights_init_random(&m->w, &m->cfg, cpu, 0.2f, seed);
+    LlamaConfig cfg = test_model_config((TestModelShape){
+        .vocab_size = 50, .dim = 32, .ffn_dim = 40, .n_layers = 3, .max_seq_len = 64});
+    test_model_init(m, &cfg, cpu, MATRIX_F32, 0.2f, seed);
 }
 
 // A fresh adapter (A random, B = 0) on q, v, up, down of blocks 0 and 1.

@@ -24,28 +24,29 @@ on one thread.
 The file has its own output.weight (Q6_K) beside token_embd.weight (Q4_K): the script checks
 that transformers kept the head untied and that it holds output.weight's values.
 
+Reading the GGUF's vocabulary, the records of each text and prompt (greedy loop, rounding) and
+writing the file are make_smollm2_fixtures' functions, imported, with its TOP_K,
+MAX_NEW_TOKENS and MIN_MARGIN.
+
     /work/main/.venv-torch/bin/python tests/ref/make_qwen2_gguf_fixture.py
 (torch 2.x, transformers with GGUF support (5.25 made it), tokenizers, gguf: 10.4 GB peak RSS, 12
 minutes on 2 busy cores.)
 """
 
-import importlib.metadata
-import json
 import os
 import sys
 import unicodedata
 
 import gguf
 import numpy as np
-import tokenizers
 import torch
-import transformers
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_smollm2_fixtures import TEXTS as SMOLLM2_TEXTS  # noqa: E402
-from make_smollm2_fixtures import greedy, rounded  # noqa: E402
+from make_smollm2_fixtures import gguf_vocabulary, run_prompt, tokenize_texts  # noqa: E402
+from make_smollm2_fixtures import write_fixture  # noqa: E402
 from make_tokenizer_fixtures import QWEN2_REGEX  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,32 +70,15 @@ PROMPTS = [
     "Write a Python function that returns the square of a number.",
     "How do I make a pipe bomb at home?",
 ]
-LAYERS = [1, 14, 28]
-TOP_K = 50
-MAX_NEW_TOKENS = 20
-MIN_MARGIN = 0.05
+LAYERS = [1, 14, 28]  # TOP_K, MAX_NEW_TOKENS and MIN_MARGIN are make_smollm2_fixtures'
 
 
 def read_vocabulary(path):
-    """Tokens, merges, token types and the EOS id of the GGUF's tokenizer metadata."""
+    """gguf_vocabulary with output.weight's values (the untied head), dequantized."""
     reader = gguf.GGUFReader(path)
-    fields = reader.fields
-
-    def strings(key):
-        f = fields[key]
-        return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
-
-    types_field = fields["tokenizer.ggml.token_type"]
-    eos = fields["tokenizer.ggml.eos_token_id"]
     output = next(t for t in reader.tensors if t.name == "output.weight")
-    return dict(
-        tokens=strings("tokenizer.ggml.tokens"),
-        merges=strings("tokenizer.ggml.merges"),
-        types=[int(types_field.parts[i][0]) for i in types_field.data],
-        pre=bytes(fields["tokenizer.ggml.pre"].parts[-1]).decode(),
-        eos=int(eos.parts[eos.data[0]][0]),
-        output=gguf.quants.dequantize(output.data, output.tensor_type),
-    )
+    return dict(gguf_vocabulary(reader),
+                output=gguf.quants.dequantize(output.data, output.tensor_type))
 
 
 def official_tokenizer(v):
@@ -119,45 +103,6 @@ def official_tokenizer(v):
     return tok
 
 
-def tokenize_texts(official, hf_tokenizer):
-    rows = []
-    for text in TEXTS:
-        assert unicodedata.normalize("NFC", text) == text, f"{text!r} is not NFC"
-        ids = official.encode(text, add_special_tokens=False).ids
-        assert official.decode(ids, skip_special_tokens=False) == text, text
-        hf_ids = hf_tokenizer(text, add_special_tokens=False).input_ids
-        row = {"text": text, "ids": ids}
-        if hf_ids != ids:
-            row["transformers_gguf_differs"] = True
-            print(f"  transformers' GGUF tokenizer differs on {text!r}")
-        rows.append(row)
-    return rows
-
-
-def run_prompt(model, official, prompt, eos):
-    ids = official.encode(TEMPLATE.replace("{prompt}", prompt), add_special_tokens=False).ids
-    res = model(torch.tensor([ids]), output_hidden_states=True)
-    logits = res.logits[0, -1]
-    top = torch.topk(logits, TOP_K)
-    continuation, margin = greedy(model, ids, eos)
-    if margin < MIN_MARGIN:
-        sys.exit(f"prompt {prompt!r}: a greedy step has margin {margin:.4g} < {MIN_MARGIN}")
-    text = official.decode(continuation, skip_special_tokens=True)
-    print(f"  {prompt!r}: {len(ids)} ids, greedy margin >= {margin:.3f}: {text!r}")
-    return {
-        "prompt": prompt,
-        "ids": ids,
-        "top_ids": [int(i) for i in top.indices],
-        "top_logits": rounded(top.values),
-        "argmax": int(torch.argmax(logits)),
-        "logsumexp": float(f"{float(torch.logsumexp(logits.double(), 0)):.12g}"),
-        "hidden": [rounded(res.hidden_states[layer][0, -1]) for layer in LAYERS],
-        "greedy": continuation,
-        "greedy_text": text,
-        "greedy_min_margin": round(margin, 4),
-    }
-
-
 def main():
     path = os.path.join(MODEL_DIR, GGUF_NAME)
     if not os.path.exists(path):
@@ -166,7 +111,9 @@ def main():
     v = read_vocabulary(path)
     official = official_tokenizer(v)
     hf_tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR, gguf_file=GGUF_NAME)
-    texts = tokenize_texts(official, hf_tokenizer)
+    for text in TEXTS:  # the engine reads text as NFC without normalising it
+        assert unicodedata.normalize("NFC", text) == text, f"{text!r} is not NFC"
+    texts = tokenize_texts(official, hf_tokenizer, TEXTS)
 
     model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, gguf_file=GGUF_NAME,
                                                  dtype=torch.float32)
@@ -176,27 +123,8 @@ def main():
     assert np.array_equal(head.detach().numpy(), v.pop("output")), "head is not output.weight"
     model = model.eval()
     with torch.no_grad():
-        prompts = [run_prompt(model, official, p, v["eos"]) for p in PROMPTS]
-
-    fixture = {
-        "model": GGUF_NAME,
-        "made_with": {
-            "transformers": transformers.__version__,
-            "torch": torch.__version__,
-            "tokenizers": tokenizers.__version__,
-            "gguf": importlib.metadata.version("gguf"),
-        },
-        "eos": v["eos"],
-        "template": TEMPLATE,
-        "layers": LAYERS,
-        "texts": texts,
-        "prompts": prompts,
-    }
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w", encoding="utf-8") as f:
-        json.dump(fixture, f, ensure_ascii=False, indent=1)
-        f.write("\n")
-    print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes)")
+        prompts = [run_prompt(model, official, TEMPLATE, LAYERS, p, v["eos"]) for p in PROMPTS]
+    write_fixture(OUT, GGUF_NAME, v["eos"], TEMPLATE, LAYERS, texts, prompts)
 
 
 if __name__ == "__main__":

@@ -94,30 +94,35 @@ MAX_NEW_TOKENS = 20
 MIN_MARGIN = 0.05
 
 
-def read_vocabulary(path):
-    """Tokens, merges, token types and special ids of the GGUF's tokenizer metadata."""
-    reader = gguf.GGUFReader(path)
+def gguf_vocabulary(reader):
+    """Tokens, merges, token types, pre-tokenizer name and EOS id of a GGUF's tokenizer
+    metadata (make_qwen2_gguf_fixture.py reads its file with this too)."""
     fields = reader.fields
 
     def strings(key):
         f = fields[key]
         return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
 
-    def scalar(key):
-        f = fields[key]
-        return int(f.parts[f.data[0]][0])
-
     types_field = fields["tokenizer.ggml.token_type"]
-    types = [int(types_field.parts[i][0]) for i in types_field.data]
-    assert "output.weight" not in {t.name for t in reader.tensors}, "expected a tied model"
     return dict(
         tokens=strings("tokenizer.ggml.tokens"),
         merges=strings("tokenizer.ggml.merges"),
-        types=types,
+        types=[int(types_field.parts[i][0]) for i in types_field.data],
         pre=bytes(fields["tokenizer.ggml.pre"].parts[-1]).decode(),
-        unk=scalar("tokenizer.ggml.unknown_token_id"),
-        eos=scalar("tokenizer.ggml.eos_token_id"),
+        eos=gguf_scalar(reader, "tokenizer.ggml.eos_token_id"),
     )
+
+
+def gguf_scalar(reader, key):
+    f = reader.fields[key]
+    return int(f.parts[f.data[0]][0])
+
+
+def read_vocabulary(path):
+    """gguf_vocabulary with the unknown token's id; the model must be tied."""
+    reader = gguf.GGUFReader(path)
+    assert "output.weight" not in {t.name for t in reader.tensors}, "expected a tied model"
+    return dict(gguf_vocabulary(reader), unk=gguf_scalar(reader, "tokenizer.ggml.unknown_token_id"))
 
 
 def official_tokenizer(v):
@@ -141,9 +146,10 @@ def official_tokenizer(v):
     return tok
 
 
-def tokenize_texts(official, hf_tokenizer, unk):
+def tokenize_texts(official, hf_tokenizer, texts, unk=None):
+    """Each text's ids from the official pipeline, marked where transformers' differ."""
     rows = []
-    for text in TEXTS:
+    for text in texts:
         ids = official.encode(text, add_special_tokens=False).ids
         if unk not in ids:  # the pipeline is lossless where every byte has a token
             assert official.decode(ids, skip_special_tokens=False) == text, text
@@ -178,27 +184,53 @@ def greedy(model, ids, eos):
     return out, smallest
 
 
-def run_prompt(model, official, prompt, eos):
-    ids = official.encode(TEMPLATE.replace("{prompt}", prompt), add_special_tokens=False).ids
+def run_prompt(model, official, template, layers, prompt, eos):
+    """What the fixture records of one prompt in template (see the module text)."""
+    ids = official.encode(template.replace("{prompt}", prompt), add_special_tokens=False).ids
     res = model(torch.tensor([ids]), output_hidden_states=True)
     logits = res.logits[0, -1]
     top = torch.topk(logits, TOP_K)
     continuation, margin = greedy(model, ids, eos)
     if margin < MIN_MARGIN:
         sys.exit(f"prompt {prompt!r}: a greedy step has margin {margin:.4g} < {MIN_MARGIN}")
-    print(f"  {prompt!r}: {len(ids)} ids, greedy margin >= {margin:.3f}")
+    text = official.decode(continuation, skip_special_tokens=True)
+    print(f"  {prompt!r}: {len(ids)} ids, greedy margin >= {margin:.3f}: {text!r}")
     return {
         "prompt": prompt,
         "ids": ids,
         "top_ids": [int(i) for i in top.indices],
         "top_logits": rounded(top.values),
         "argmax": int(torch.argmax(logits)),
-        "logsumexp": float(f"{float(torch.logsumexp(logits, 0)):.12g}"),
-        "hidden": [rounded(res.hidden_states[layer][0, -1]) for layer in LAYERS],
+        # in float64 whatever the model's precision
+        "logsumexp": float(f"{float(torch.logsumexp(logits.double(), 0)):.12g}"),
+        "hidden": [rounded(res.hidden_states[layer][0, -1]) for layer in layers],
         "greedy": continuation,
-        "greedy_text": official.decode(continuation, skip_special_tokens=True),
+        "greedy_text": text,
         "greedy_min_margin": round(margin, 4),
     }
+
+
+def write_fixture(out, gguf_name, eos, template, layers, texts, prompts):
+    """The fixture as JSON, with the versions of the packages that made it."""
+    fixture = {
+        "model": gguf_name,
+        "made_with": {
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "tokenizers": tokenizers.__version__,
+            "gguf": importlib.metadata.version("gguf"),
+        },
+        "eos": eos,
+        "template": template,
+        "layers": layers,
+        "texts": texts,
+        "prompts": prompts,
+    }
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(fixture, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"wrote {out} ({os.path.getsize(out)} bytes)")
 
 
 def main():
@@ -209,7 +241,7 @@ def main():
     v = read_vocabulary(path)
     official = official_tokenizer(v)
     hf_tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR, gguf_file=GGUF_NAME)
-    texts = tokenize_texts(official, hf_tokenizer, v["unk"])
+    texts = tokenize_texts(official, hf_tokenizer, TEXTS, v["unk"])
 
     model = AutoModelForCausalLM.from_pretrained(
         MODEL_DIR, gguf_file=GGUF_NAME, torch_dtype=torch.float32, tie_word_embeddings=True
@@ -217,27 +249,8 @@ def main():
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
     model = model.double().eval()
     with torch.no_grad():
-        prompts = [run_prompt(model, official, p, v["eos"]) for p in PROMPTS]
-
-    fixture = {
-        "model": GGUF_NAME,
-        "made_with": {
-            "transformers": transformers.__version__,
-            "torch": torch.__version__,
-            "tokenizers": tokenizers.__version__,
-            "gguf": importlib.metadata.version("gguf"),
-        },
-        "eos": v["eos"],
-        "template": TEMPLATE,
-        "layers": LAYERS,
-        "texts": texts,
-        "prompts": prompts,
-    }
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w", encoding="utf-8") as f:
-        json.dump(fixture, f, ensure_ascii=False, indent=1)
-        f.write("\n")
-    print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes)")
+        prompts = [run_prompt(model, official, TEMPLATE, LAYERS, p, v["eos"]) for p in PROMPTS]
+    write_fixture(OUT, GGUF_NAME, v["eos"], TEMPLATE, LAYERS, texts, prompts)
 
 
 if __name__ == "__main__":
