@@ -1,7 +1,7 @@
 #include "sweep_run.h"
 
 #include "are_config.h"
-#include "commands.h"
+#include "exit_codes.h"
 #include "fault_point.h"
 #include "fs.h"
 #include "placement.h"
