@@ -14,7 +14,7 @@
 #define MAX_BY      8
 #define MAX_METRICS 64
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: are analyze RUN_DIR [options]        (RUN_DIR: a sweep's output.dir, or its sweep.h5)\n"
     "\n"
     "Reads RUN_DIR/sweep.h5 and the trial files under RUN_DIR/trials (a sweep that is still\n"
@@ -32,19 +32,7 @@ static const char usage[] =
     "Without sweep.h5 (a folder of `are run` trials) the finished trial files are analysed.\n"
     "A trial whose file is missing, truncated or otherwise unreadable is left out with a\n"
     "warning. OUT is replaced whole when the analysis is complete, never left half written.\n"
-    "\n"
-    "  --out DIR          where the files go (default RUN_DIR/analysis)\n"
-    "  --where AXIS=VALUE only trials with this value (repeatable; an axis is a swept path, or\n"
-    "                     repeat, status, id), e.g. --where task=jailbreak\n"
-    "  --by AXIS[,AXIS]   one table over the combinations of these axes instead of one per axis\n"
-    "  --metrics LIST     the metrics of the printed tables and the report, comma-separated\n"
-    "                     names or patterns (edited.*.refusal_rate); the files keep every metric\n"
-    "  --pca-trial ID     the trial whose rounds the PCA plots show (default: each task's first)\n"
-    "  --pca-layer L      the hidden state they show, as the trial stores it (default: its first)\n"
-    "  --no-representations   tables only: skip the representation analysis\n"
-    "  -h, --help         this text\n"
-    "\n"
-    "exit codes: 0 written, 1 the files could not be read or written, 2 bad command line\n";
+    "\n";
 
 typedef struct {
     const char *input, *out_dir, *pca_trial;
@@ -52,99 +40,83 @@ typedef struct {
     bool has_pca_layer;
     const char *where[MAX_FILTERS];
     int n_where;
-    char *by[MAX_BY];
+    char *by[MAX_BY]; // into --by's value, split in place
     int n_by;
-    char *metrics[MAX_METRICS];
+    char *metrics[MAX_METRICS]; // into --metrics's value, split in place
     int n_metrics;
-    bool representations;
-    char *lists; // the copy that by and metrics point into
+    bool no_representations;
 } AnalyzeArgs;
 
-// Splits a comma-separated list (in place) into items[max]; returns the count or -1.
-static int split_list(char *text, char **items, int max) {
-    int n = 0;
-    for (char *item = strtok(text, ","); item; item = strtok(NULL, ",")) {
-        if (n == max) return -1;
-        items[n++] = item;
-    }
-    return n;
+// Splits a comma-separated list in place into items[max] (empty items skipped). False, with text
+// untouched, when it holds no item or more than max.
+static bool split_list(char *text, char **items, int *n, int max) {
+    int count = 0;
+    for (const char *p = text; *p; p++) count += *p != ',' && (p == text || p[-1] == ',');
+    if (count < 1 || count > max) return false;
+    *n = 0;
+    for (char *item = strtok(text, ","); item; item = strtok(NULL, ",")) items[(*n)++] = item;
+    return true;
+}
+
+static bool take_by(void *dest, char *value, char *why, size_t why_len) {
+    (void)why, (void)why_len;
+    AnalyzeArgs *a = dest;
+    return split_list(value, a->by, &a->n_by, MAX_BY);
+}
+
+static bool take_metrics(void *dest, char *value, char *why, size_t why_len) {
+    (void)why, (void)why_len;
+    AnalyzeArgs *a = dest;
+    return split_list(value, a->metrics, &a->n_metrics, MAX_METRICS);
+}
+
+static bool take_where(void *dest, char *value, char *why, size_t why_len) {
+    (void)why, (void)why_len;
+    AnalyzeArgs *a = dest;
+    if (!strchr(value, '=') || a->n_where == MAX_FILTERS) return false;
+    a->where[a->n_where++] = value;
+    return true;
 }
 
 // Returns -1 when parsed, else the exit code.
 static int parse_args(int argc, char **argv, AnalyzeArgs *a) {
-    *a = (AnalyzeArgs){.representations = true};
-    size_t total = 1;
-    for (int i = 1; i < argc; i++) total += strlen(argv[i]) + 1;
-    char *lists = a->lists = malloc(total);
-    if (!lists) {
-        fprintf(stderr, "are analyze: out of memory\n");
-        return EXIT_FAILED;
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i];
-        if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        if (opt[0] != '-') {
-            if (a->input) {
-                fprintf(stderr, "are analyze: a second RUN_DIR '%s'\n%s", opt, usage);
-                return EXIT_USAGE;
-            }
-            a->input = opt;
-            continue;
-        }
-        if (!strcmp(opt, "--no-representations")) {
-            a->representations = false;
-            continue;
-        }
-        bool takes_value = !strcmp(opt, "--out") || !strcmp(opt, "--where") ||
-                           !strcmp(opt, "--by") || !strcmp(opt, "--metrics") ||
-                           !strcmp(opt, "--pca-trial") || !strcmp(opt, "--pca-layer");
-        if (!takes_value || i + 1 == argc) {
-            fprintf(stderr, "are analyze: unknown option or missing value: '%s'\n%s", opt, usage);
-            return EXIT_USAGE;
-        }
-        const char *value = argv[++i];
-        if (!strcmp(opt, "--out"))
-            a->out_dir = value;
-        else if (!strcmp(opt, "--pca-trial"))
-            a->pca_trial = value;
-        else if (!strcmp(opt, "--pca-layer")) {
-            long long layer;
-            if (!parse_int_arg(value, -1024, 1024, &layer)) {
-                fprintf(stderr, "are analyze: --pca-layer expects a layer index, got '%s'\n",
-                        value);
-                return EXIT_USAGE;
-            }
-            a->pca_layer = (int)layer;
-            a->has_pca_layer = true;
-        } else if (!strcmp(opt, "--where")) {
-            if (!strchr(value, '=') || a->n_where == MAX_FILTERS) {
-                fprintf(stderr, "are analyze: --where expects AXIS=VALUE, got '%s'\n", value);
-                return EXIT_USAGE;
-            }
-            a->where[a->n_where++] = value;
-        } else {
-            bool by = !strcmp(opt, "--by");
-            char *copy = strcpy(lists, value);
-            lists += strlen(value) + 1;
-            int n =
-                by ? split_list(copy, a->by, MAX_BY) : split_list(copy, a->metrics, MAX_METRICS);
-            if (n < 1) {
-                fprintf(stderr,
-                        "are analyze: %s expects a comma-separated list (at most %d), got '%s'\n",
-                        opt, by ? MAX_BY : MAX_METRICS, value);
-                return EXIT_USAGE;
-            }
-            *(by ? &a->n_by : &a->n_metrics) = n;
-        }
-    }
-    if (!a->input) {
-        fprintf(stderr, "are analyze: RUN_DIR missing\n%s", usage);
-        return EXIT_USAGE;
-    }
-    return -1;
+    *a = (AnalyzeArgs){0};
+    char by_list[64], metrics_list[64];
+    snprintf(by_list, sizeof by_list, "a comma-separated list (at most %d)", MAX_BY);
+    snprintf(metrics_list, sizeof metrics_list, "a comma-separated list (at most %d)", MAX_METRICS);
+    const Option options[] = {
+        {"--out", OPTION_STRING, &a->out_dir, "DIR",
+         .help = "where the files go (default RUN_DIR/analysis)"},
+        {"--where", OPTION_CUSTOM, a, "AXIS=VALUE",
+         .help = "only trials with this value (repeatable; an axis is a swept path, or\n"
+                 "repeat, status, id), e.g. --where task=jailbreak",
+         .take = take_where},
+        {"--by", OPTION_CUSTOM, a, "AXIS[,AXIS]",
+         .help = "one table over the combinations of these axes instead of one per axis",
+         .take = take_by, .expects = by_list},
+        {"--metrics", OPTION_CUSTOM, a, "LIST",
+         .help = "the metrics of the printed tables and the report, comma-separated\n"
+                 "names or patterns (edited.*.refusal_rate); the files keep every metric",
+         .take = take_metrics, .expects = metrics_list},
+        {"--pca-trial", OPTION_STRING, &a->pca_trial, "ID",
+         .help = "the trial whose rounds the PCA plots show (default: each task's first)"},
+        {"--pca-layer", OPTION_INT, &a->pca_layer, "L",
+         .help = "the hidden state they show, as the trial stores it (default: its first)",
+         .lo = -1024, .hi = 1024, .expects = "a layer index", .given = &a->has_pca_layer},
+        {"--no-representations", OPTION_FLAG, &a->no_representations, NULL,
+         .help = "tables only: skip the representation analysis"},
+    };
+    CommandLine cl = {"analyze",
+                      synopsis,
+                      .epilogue = "\nexit codes: 0 written, 1 the files could not be read or "
+                                  "written, 2 bad command line\n",
+                      .operand = "RUN_DIR",
+                      .operand_value = &a->input,
+                      .options = options,
+                      .n_options = (int)(sizeof options / sizeof options[0])};
+    int rc = cli_parse(&cl, argc, argv);
+    if (rc < 0 && !a->input) return cli_usage_error(&cl, "RUN_DIR missing");
+    return rc;
 }
 
 // The run folder of input (a folder, or the sweep.h5 inside one).
@@ -162,10 +134,7 @@ static char *run_dir_of(const char *input) {
 int cmd_analyze(int argc, char **argv) {
     AnalyzeArgs a;
     int rc = parse_args(argc, argv, &a);
-    if (rc >= 0) {
-        free(a.lists);
-        return rc;
-    }
+    if (rc >= 0) return rc;
     char *run_dir = run_dir_of(a.input), *out_dir = NULL;
     if (run_dir) {
         TextBuffer folder = {0};
@@ -183,7 +152,7 @@ int cmd_analyze(int argc, char **argv) {
                               .n_metrics = a.n_metrics,
                               .pca_trial = a.pca_trial,
                               .pca_layer = a.has_pca_layer ? &a.pca_layer : NULL,
-                              .representations = a.representations,
+                              .representations = !a.no_representations,
                               .progress = stderr,
                               .warnings = stderr};
     TextBuffer markdown = {0};
@@ -203,6 +172,5 @@ int cmd_analyze(int argc, char **argv) {
     text_free(&markdown);
     free(run_dir);
     free(out_dir);
-    free(a.lists);
     return rc;
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: are train-tokenizer --input FILE [--input FILE ...] --vocab-size N --out DIR\n"
     "                           [--special LIST] [--bos TOK] [--eos TOK] [--unk TOK]\n"
     "\n"
@@ -21,15 +21,7 @@ static const char usage[] =
     "created). A FILE ending in .jsonl holds one document per line in its \"text\" field (as\n"
     "`are pretrain` reads it); any other FILE is one document. Training is deterministic: the\n"
     "same input gives the same files.\n"
-    "\n"
-    "  --input FILE     training text (repeatable)\n"
-    "  --vocab-size N   tokens in all: special, 256 byte tokens, characters, merges\n"
-    "  --out DIR        where the files go\n"
-    "  --special LIST   extra special tokens, comma-separated (e.g. \"<|user|>,<|end|>\")\n"
-    "  --bos TOK        the BOS token (default <s>), put before every text\n"
-    "  --eos TOK        the EOS token (default </s>)\n"
-    "  --unk TOK        the unknown token (default <unk>)\n"
-    "  -h, --help       this text\n";
+    "\n";
 
 #define MAX_INPUTS   64
 #define MAX_SPECIALS 64
@@ -38,82 +30,70 @@ typedef struct {
     const char *inputs[MAX_INPUTS];
     int n_inputs;
     const char *out;
-    char *special_list; // a copy, cut at the commas into specials
-    const char *specials[MAX_SPECIALS];
+    const char *specials[MAX_SPECIALS]; // into --special's value, cut at the commas
     int n_specials;
     int vocab_size;
     const char *unk, *bos, *eos;
 } Args;
 
-// Cuts the comma-separated list into args->specials; -1 when there are too many or one is
-// empty.
-static int split_specials(Args *args, const char *list) {
-    args->special_list = strdup(list);
-    if (!args->special_list) return -1;
-    for (char *item = args->special_list, *comma; item; item = comma ? comma + 1 : NULL) {
-        comma = strchr(item, ',');
-        if (comma) *comma = '\0';
-        if (!*item || args->n_specials == MAX_SPECIALS) return -1;
-        args->specials[args->n_specials++] = item;
+static bool take_input(void *dest, char *value, char *why, size_t why_len) {
+    Args *args = dest;
+    if (args->n_inputs == MAX_INPUTS) {
+        snprintf(why, why_len, "more than %d inputs", MAX_INPUTS);
+        return false;
     }
-    return 0;
+    args->inputs[args->n_inputs++] = value;
+    return true;
 }
 
-// Fills args; returns EXIT_OK, or the exit code after printing why (or the help).
-static int parse_args(int argc, char **argv, Args *args, bool *help) {
-    for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-            *help = true;
-            return EXIT_OK;
-        }
-        bool takes_value = !strcmp(opt, "--input") || !strcmp(opt, "--vocab-size") ||
-                           !strcmp(opt, "--out") || !strcmp(opt, "--special") ||
-                           !strcmp(opt, "--bos") || !strcmp(opt, "--eos") || !strcmp(opt, "--unk");
-        if (!takes_value) {
-            fprintf(stderr, "are train-tokenizer: unexpected argument '%s'\n", opt);
-            return EXIT_USAGE;
-        }
-        if (!value) {
-            fprintf(stderr, "are train-tokenizer: %s needs a value\n", opt);
-            return EXIT_USAGE;
-        }
-        i++;
-        if (!strcmp(opt, "--input") && args->n_inputs == MAX_INPUTS) {
-            fprintf(stderr, "are train-tokenizer: more than %d inputs\n", MAX_INPUTS);
-            return EXIT_USAGE;
-        } else if (!strcmp(opt, "--input")) {
-            args->inputs[args->n_inputs++] = value;
-        } else if (!strcmp(opt, "--vocab-size")) {
-            long long n;
-            if (!parse_int_arg(value, 1, 1000000, &n)) {
-                fprintf(stderr, "are train-tokenizer: --vocab-size '%s' is not 1..1000000\n",
-                        value);
-                return EXIT_USAGE;
-            }
-            args->vocab_size = (int)n;
-        } else if (!strcmp(opt, "--out")) {
-            args->out = value;
-        } else if (!strcmp(opt, "--special")) {
-            if (args->special_list || split_specials(args, value)) {
-                fprintf(stderr,
-                        "are train-tokenizer: --special '%s' is not one list of at most %d "
-                        "non-empty names\n",
-                        value, MAX_SPECIALS);
-                return EXIT_USAGE;
-            }
-        } else {
-            const char **name = !strcmp(opt, "--bos")   ? &args->bos
-                                : !strcmp(opt, "--eos") ? &args->eos
-                                                        : &args->unk;
-            *name = value;
-        }
+// --special: cuts the comma-separated list in place into args->specials. Refused when given
+// twice, or when there are too many names or one is empty.
+static bool take_specials(void *dest, char *list, char *why, size_t why_len) {
+    (void)why, (void)why_len;
+    Args *args = dest;
+    if (args->n_specials || !*list) return false;
+    int n = 1;
+    for (const char *p = list; *p; p++) {
+        if (*p != ',') continue;
+        if (p == list || !p[1] || p[1] == ',') return false; // an empty name
+        n++;
     }
-    if (args->n_inputs == 0 || args->vocab_size == 0 || !args->out) {
-        fprintf(stderr, "are train-tokenizer: --input, --vocab-size and --out are needed\n");
-        return EXIT_USAGE;
+    if (n > MAX_SPECIALS) return false;
+    for (char *item = list, *comma; item; item = comma ? comma + 1 : NULL) {
+        comma = strchr(item, ',');
+        if (comma) *comma = '\0';
+        args->specials[args->n_specials++] = item;
     }
-    return EXIT_OK;
+    return true;
+}
+
+// Returns -1 to go on, or the exit code to return at once.
+static int parse_args(int argc, char **argv, Args *args) {
+    *args = (Args){0};
+    char special_list[96];
+    snprintf(special_list, sizeof special_list,
+             "one comma-separated list of at most %d non-empty names", MAX_SPECIALS);
+    const Option options[] = {
+        {"--input", OPTION_CUSTOM, args, "FILE", .help = "training text (repeatable)",
+         .take = take_input},
+        {"--vocab-size", OPTION_INT, &args->vocab_size, "N",
+         .help = "tokens in all: special, 256 byte tokens, characters, merges", .lo = 1,
+         .hi = 1000000},
+        {"--out", OPTION_STRING, &args->out, "DIR", .help = "where the files go"},
+        {"--special", OPTION_CUSTOM, args, "LIST",
+         .help = "extra special tokens, comma-separated (e.g. \"<|user|>,<|end|>\")",
+         .take = take_specials, .expects = special_list},
+        {"--bos", OPTION_STRING, &args->bos, "TOK",
+         .help = "the BOS token (default <s>), put before every text"},
+        {"--eos", OPTION_STRING, &args->eos, "TOK", .help = "the EOS token (default </s>)"},
+        {"--unk", OPTION_STRING, &args->unk, "TOK", .help = "the unknown token (default <unk>)"},
+    };
+    CommandLine cl = {"train-tokenizer", synopsis, .options = options,
+                      .n_options = (int)(sizeof options / sizeof options[0])};
+    int rc = cli_parse(&cl, argc, argv);
+    if (rc < 0 && (args->n_inputs == 0 || args->vocab_size == 0 || !args->out))
+        return cli_usage_error(&cl, "--input, --vocab-size and --out are needed");
+    return rc;
 }
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -121,29 +101,11 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-// The whole file in a new buffer (*len bytes); NULL with a message in err.
-static char *read_file(const char *path, size_t *len, char *err, size_t err_len) {
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    long size = -1;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        text = malloc((size_t)size + 1);
-        if (text && fread(text, 1, (size_t)size, f) != (size_t)size) {
-            free(text);
-            text = NULL;
-        }
-    }
-    if (!text) snprintf(err, err_len, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
-    if (f) fclose(f);
-    *len = text ? (size_t)size : 0;
-    return text;
-}
-
 // Counts the words of one input file; -1 with a message in err.
 static int add_input(TokenizerTrainer *t, const char *path, char *err, size_t err_len) {
     if (!ends_with(path, ".jsonl")) {
         size_t len;
-        char *text = read_file(path, &len, err, err_len);
+        char *text = text_file_read(path, &len, err, err_len);
         int status = text ? tokenizer_trainer_add_text(t, text, len, err, err_len) : -1;
         free(text);
         return status;
@@ -185,15 +147,7 @@ static int train(const Args *args) {
 }
 
 int cmd_train_tokenizer(int argc, char **argv) {
-    Args args = {0};
-    bool help = false;
-    int rc = parse_args(argc, argv, &args, &help);
-    if (help)
-        fputs(usage, stdout);
-    else if (rc != EXIT_OK)
-        fputs(usage, stderr);
-    else
-        rc = train(&args);
-    free(args.special_list);
-    return rc;
+    Args args;
+    int rc = parse_args(argc, argv, &args);
+    return rc >= 0 ? rc : train(&args);
 }
