@@ -3,6 +3,7 @@
 
 #include "fail.h"
 #include "hdf5_util.h"
+#include "trial_file_names.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -53,7 +54,7 @@ static herr_t collect_metric(hid_t loc, const char *name, const H5L_info_t *info
     (void)info;
     MetricWalk *w = data;
     TrialReader *r = w->r;
-    if (!strcmp(name, "round") || dataset_length(loc, name) < 0) return 0;
+    if (!strcmp(name, TRIAL_METRICS_ROUND) || dataset_length(loc, name) < 0) return 0;
     if (r->n_metrics == TRIAL_READER_MAX_METRICS) {
         w->full = true;
         return 1;
@@ -75,24 +76,26 @@ static char *task_of_config(const char *config) {
 }
 
 static int read_metrics(Hdf5Ctx *c, TrialReader *r) {
-    hid_t g = H5Gopen2(r->file, "metrics", H5P_DEFAULT);
-    if (g < 0) return hdf5_fail_cause(c, "group metrics");
+    hid_t g = H5Gopen2(r->file, TRIAL_METRICS, H5P_DEFAULT);
+    if (g < 0) return hdf5_fail_cause(c, "group " TRIAL_METRICS);
     MetricWalk w = {r, false};
     int rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_metric, &w) < 0
-                 ? hdf5_fail(c, "listing metrics: out of memory")
+                 ? hdf5_fail(c, "listing " TRIAL_METRICS ": out of memory")
                  : 0;
     if (rc == 0 && w.full)
-        rc = hdf5_fail(c, "metrics: more than %d datasets", TRIAL_READER_MAX_METRICS);
+        rc = hdf5_fail(c, TRIAL_METRICS ": more than %d datasets", TRIAL_READER_MAX_METRICS);
     // Datasets of a file being written may be one flush apart: keep the rounds all of them have.
-    long long n = rc == 0 ? dataset_length(g, "round") : -1;
-    if (rc == 0 && n < 0) rc = hdf5_fail(c, "metrics/round: missing or not 1-D");
+    long long n = rc == 0 ? dataset_length(g, TRIAL_METRICS_ROUND) : -1;
+    if (rc == 0 && n < 0)
+        rc = hdf5_fail(c, TRIAL_METRICS "/" TRIAL_METRICS_ROUND ": missing or not 1-D");
     for (int i = 0; rc == 0 && i < r->n_metrics; i++) {
         long long len = dataset_length(g, r->metric_names[i]);
         if (len < n) n = len;
     }
     if (rc == 0) {
         r->n_rounds = (int)n;
-        rc = read_prefix(c, g, "round", H5T_NATIVE_INT, sizeof(int), n, (void **)&r->round);
+        rc = read_prefix(c, g, TRIAL_METRICS_ROUND, H5T_NATIVE_INT, sizeof(int), n,
+                         (void **)&r->round);
     }
     for (int i = 0; rc == 0 && i < r->n_metrics; i++)
         rc = read_prefix(c, g, r->metric_names[i], H5T_NATIVE_DOUBLE, sizeof(double), n,
@@ -102,23 +105,24 @@ static int read_metrics(Hdf5Ctx *c, TrialReader *r) {
 }
 
 static int read_representation_shape(Hdf5Ctx *c, TrialReader *r) {
-    r->reps = H5Dopen2(r->file, "representations", H5P_DEFAULT);
-    if (r->reps < 0) return hdf5_fail_cause(c, "dataset representations");
+    r->reps = H5Dopen2(r->file, TRIAL_REPRESENTATIONS, H5P_DEFAULT);
+    if (r->reps < 0) return hdf5_fail_cause(c, "dataset " TRIAL_REPRESENTATIONS);
     hid_t space = H5Dget_space(r->reps);
     hsize_t dims[4] = {0};
     bool ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 4 &&
               H5Sget_simple_extent_dims(space, dims, NULL) == 4;
     hdf5_release(space);
     if (!ok)
-        return hdf5_fail(c, "representations: expected 4 dimensions [round, sample, layer, dim]");
-    long long stored = dataset_length(r->file, "stored_rounds");
-    if (stored < 0) return hdf5_fail(c, "stored_rounds: missing or not 1-D");
+        return hdf5_fail(c, TRIAL_REPRESENTATIONS
+                         ": expected 4 dimensions [round, sample, layer, dim]");
+    long long stored = dataset_length(r->file, TRIAL_STORED_ROUNDS);
+    if (stored < 0) return hdf5_fail(c, TRIAL_STORED_ROUNDS ": missing or not 1-D");
     r->n_stored = (int)((long long)dims[0] < stored ? (long long)dims[0] : stored);
     r->n_samples = (int)dims[1];
     r->n_layers = (int)dims[2];
     r->dim = (int)dims[3];
     if (r->n_samples < 1 || r->n_layers < 1 || r->dim < 1)
-        return hdf5_fail(c, "representations: an empty dimension");
+        return hdf5_fail(c, TRIAL_REPRESENTATIONS ": an empty dimension");
     return 0;
 }
 
@@ -135,25 +139,25 @@ int trial_reader_open(TrialReader *r, const char *path, char *err, size_t err_le
     hdf5_release(fapl);
     char *config = NULL;
     if (rc == 0)
-        rc = hdf5_read_string_attr(&c, r->file, "trial_id", &r->trial_id) ||
-                     hdf5_read_string_attr(&c, r->file, "status", &r->status) ||
-                     hdf5_read_string_attr(&c, r->file, "config", &config)
+        rc = hdf5_read_string_attr(&c, r->file, TRIAL_ATTR_TRIAL_ID, &r->trial_id) ||
+                     hdf5_read_string_attr(&c, r->file, TRIAL_ATTR_STATUS, &r->status) ||
+                     hdf5_read_string_attr(&c, r->file, TRIAL_ATTR_CONFIG, &config)
                  ? -1
                  : 0;
     if (rc == 0 && !(r->task = task_of_config(config)))
-        rc = hdf5_fail(&c, "out of memory reading config");
+        rc = hdf5_fail(&c, "out of memory reading " TRIAL_ATTR_CONFIG);
     free(config);
     if (rc == 0) rc = read_metrics(&c, r);
     if (rc == 0) rc = read_representation_shape(&c, r);
     if (rc == 0)
-        rc = read_prefix(&c, r->file, "stored_rounds", H5T_NATIVE_INT, sizeof(int), r->n_stored,
+        rc = read_prefix(&c, r->file, TRIAL_STORED_ROUNDS, H5T_NATIVE_INT, sizeof(int), r->n_stored,
                          (void **)&r->stored_rounds) ||
-                     read_prefix(&c, r->file, "layers", H5T_NATIVE_INT, sizeof(int), r->n_layers,
-                                 (void **)&r->layers) ||
-                     read_prefix(&c, r->file, "labels", H5T_NATIVE_INT, sizeof(int), r->n_samples,
-                                 (void **)&r->labels) ||
-                     read_prefix(&c, r->file, "is_test", H5T_NATIVE_INT, sizeof(int), r->n_samples,
-                                 (void **)&r->is_test)
+                     read_prefix(&c, r->file, TRIAL_LAYERS, H5T_NATIVE_INT, sizeof(int),
+                                 r->n_layers, (void **)&r->layers) ||
+                     read_prefix(&c, r->file, TRIAL_LABELS, H5T_NATIVE_INT, sizeof(int),
+                                 r->n_samples, (void **)&r->labels) ||
+                     read_prefix(&c, r->file, TRIAL_IS_TEST, H5T_NATIVE_INT, sizeof(int),
+                                 r->n_samples, (void **)&r->is_test)
                  ? -1
                  : 0;
     hdf5_release(c.strings);
@@ -180,7 +184,8 @@ int trial_reader_slice(TrialReader *r, int s, int l, float *out, char *err, size
     hdf5_release(file_space);
     if (ok) return 0;
     Hdf5Ctx c = {.path = r->path, .err = err, .err_len = err_len};
-    return hdf5_fail_cause(&c, "reading representations of stored round %d, layer %d", s, l);
+    return hdf5_fail_cause(&c, "reading " TRIAL_REPRESENTATIONS " of stored round %d, layer %d", s,
+                           l);
 }
 
 void trial_reader_close(TrialReader *r) {

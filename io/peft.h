@@ -6,7 +6,7 @@
 //                              [r, in] and ...lora_B.weight [out, r] for each adapted
 //                              projection (mlp.gate_proj ... for the MLP ones)
 // and adapts W x into W x + (lora_alpha / r) B A x. PeftAdapter is plain host data;
-// mpi/model_load.h moves it to and from the engine's Lora.
+// session/model_load.h moves it to and from the engine's Lora.
 #ifndef ARE_PEFT_H
 #define ARE_PEFT_H
 

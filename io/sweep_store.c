@@ -6,6 +6,7 @@
 #include "fnv1a.h"
 #include "hdf5_util.h"
 #include "trial_file_check.h"
+#include "trial_file_names.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -794,16 +795,17 @@ static int read_trial_file(Hdf5Ctx *c, const char *id, SweepRow *row) {
     char *trial_id = NULL, *host = NULL, *device = NULL, *start = NULL, *end = NULL;
     long long seed = 0;
     int rank = -1;
-    int rc = hdf5_read_string_attr(c, file, "trial_id", &trial_id);
+    int rc = hdf5_read_string_attr(c, file, TRIAL_ATTR_TRIAL_ID, &trial_id);
     if (rc == 0 && strcmp(trial_id, id) != 0)
-        rc = hdf5_fail(c, "trial_id is \"%.40s\", expected %s as in the file's name", trial_id, id);
+        rc = hdf5_fail(c, TRIAL_ATTR_TRIAL_ID " is \"%.40s\", expected %s as in the file's name",
+                       trial_id, id);
     if (rc == 0)
-        rc = hdf5_read_number_attr(c, file, "seed", H5T_NATIVE_LLONG, &seed) ||
-             hdf5_read_number_attr(c, file, "rank", H5T_NATIVE_INT, &rank) ||
-             hdf5_read_string_attr(c, file, "host", &host) ||
-             hdf5_read_string_attr(c, file, "device", &device) ||
-             hdf5_read_string_attr(c, file, "start_time", &start) ||
-             hdf5_read_string_attr(c, file, "end_time", &end);
+        rc = hdf5_read_number_attr(c, file, TRIAL_ATTR_SEED, H5T_NATIVE_LLONG, &seed) ||
+             hdf5_read_number_attr(c, file, TRIAL_ATTR_RANK, H5T_NATIVE_INT, &rank) ||
+             hdf5_read_string_attr(c, file, TRIAL_ATTR_HOST, &host) ||
+             hdf5_read_string_attr(c, file, TRIAL_ATTR_DEVICE, &device) ||
+             hdf5_read_string_attr(c, file, TRIAL_ATTR_START_TIME, &start) ||
+             hdf5_read_string_attr(c, file, TRIAL_ATTR_END_TIME, &end);
     if (rc == 0) {
         memcpy(row->id, id, SWEEP_ID_LEN + 1);
         row->repeat = -1;

@@ -3,6 +3,7 @@
 
 #include "fail.h"
 #include "hdf5_util.h"
+#include "trial_file_names.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,15 +16,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TRIAL_FORMAT_VERSION 1
-#define SUPERBLOCK_READ      64 // bytes enough for every superblock version's end-of-file address
+#define SUPERBLOCK_READ 64 // bytes enough for every superblock version's end-of-file address
 
 static const char signature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
 
 // The objects trial_store_create makes, which every finished file has.
-static const char *const required[] = {"metrics",       "metrics/round", "representations",
-                                       "stored_rounds", "labels",        "is_test",
-                                       "layers",        "evaluation",    "result"};
+static const char *const required[] = {TRIAL_METRICS,         TRIAL_METRICS "/" TRIAL_METRICS_ROUND,
+                                       TRIAL_REPRESENTATIONS, TRIAL_STORED_ROUNDS,
+                                       TRIAL_LABELS,          TRIAL_IS_TEST,
+                                       TRIAL_LAYERS,          TRIAL_EVALUATION,
+                                       TRIAL_RESULT};
 
 static uint64_t little_endian(const unsigned char *p, int n) {
     uint64_t v = 0;
@@ -89,19 +91,23 @@ static TrialFileState check_bytes(const char *path, char *why, size_t why_len) {
 static int check_contents(Hdf5Ctx *c, hid_t file, const char *trial_id) {
     int format = 0;
     char *id = NULL, *status = NULL, *end_time = NULL;
-    int rc = hdf5_read_number_attr(c, file, "format_version", H5T_NATIVE_INT, &format);
+    int rc = hdf5_read_number_attr(c, file, TRIAL_ATTR_FORMAT_VERSION, H5T_NATIVE_INT, &format);
     if (rc == 0 && format != TRIAL_FORMAT_VERSION)
-        rc = hdf5_fail(c, "format_version is %d, expected %d", format, TRIAL_FORMAT_VERSION);
+        rc = hdf5_fail(c, TRIAL_ATTR_FORMAT_VERSION " is %d, expected %d", format,
+                       TRIAL_FORMAT_VERSION);
     if (rc == 0)
-        rc = hdf5_read_string_attr(c, file, "trial_id", &id) ||
-                     hdf5_read_string_attr(c, file, "status", &status) ||
-                     hdf5_read_string_attr(c, file, "end_time", &end_time)
+        rc = hdf5_read_string_attr(c, file, TRIAL_ATTR_TRIAL_ID, &id) ||
+                     hdf5_read_string_attr(c, file, TRIAL_ATTR_STATUS, &status) ||
+                     hdf5_read_string_attr(c, file, TRIAL_ATTR_END_TIME, &end_time)
                  ? -1
                  : 0;
     if (rc == 0 && trial_id && strcmp(id, trial_id) != 0)
-        rc = hdf5_fail(c, "trial_id is \"%.40s\", expected %s", id, trial_id);
-    if (rc == 0 && (!strcmp(status, "running") || !end_time[0]))
-        rc = hdf5_fail(c, "status \"%.40s\" and no end_time: the trial never finished", status);
+        rc = hdf5_fail(c, TRIAL_ATTR_TRIAL_ID " is \"%.40s\", expected %s", id, trial_id);
+    if (rc == 0 && (!strcmp(status, TRIAL_STATUS_RUNNING) || !end_time[0]))
+        rc = hdf5_fail(c,
+                       TRIAL_ATTR_STATUS " \"%.40s\" and no " TRIAL_ATTR_END_TIME
+                                         ": the trial never finished",
+                       status);
     for (size_t i = 0; rc == 0 && i < sizeof required / sizeof required[0]; i++) {
         hid_t object = H5Oopen(file, required[i], H5P_DEFAULT);
         if (object < 0) rc = hdf5_fail_cause(c, "%s", required[i]);

@@ -4,6 +4,7 @@
 #include "fail.h"
 #include "half.h"
 #include "hdf5_util.h"
+#include "trial_file_names.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -17,8 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TRIAL_FORMAT_VERSION 1
-#define ROWS_PER_CHUNK       64 // per-round 1-D datasets: a 50-round trial is one chunk
+#define ROWS_PER_CHUNK 64 // per-round 1-D datasets: a 50-round trial is one chunk
 // Representation and LoRA chunks hold at most this much (unless one sample's row is bigger):
 // HDF5's default chunk cache.
 #define CHUNK_BYTES (1 << 20)
@@ -133,17 +133,18 @@ static int write_provenance(TrialStore *ts, const TrialStoreSpec *spec) {
     long long seed = spec->seed;
     char now[HDF5_TIME_LEN];
     hdf5_time_text(time(NULL), now);
-    if (hdf5_write_attr(io, f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version) ||
-        hdf5_write_string_attr(io, f, "config", spec->config_text) ||
-        hdf5_write_string_attr(io, f, "trial_id", spec->trial_id) ||
-        hdf5_write_attr(io, f, "seed", H5T_STD_I64LE, H5T_NATIVE_LLONG, &seed) ||
-        hdf5_write_string_attr(io, f, "host", spec->host) ||
-        hdf5_write_attr(io, f, "rank", H5T_STD_I32LE, H5T_NATIVE_INT, &spec->rank) ||
-        hdf5_write_string_attr(io, f, "device", spec->device) ||
-        hdf5_write_string_attr(io, f, "version", spec->version) ||
-        hdf5_write_string_attr(io, f, "start_time", now) ||
-        hdf5_write_string_attr(io, f, "end_time", "") ||
-        hdf5_write_string_attr(io, f, "status", "running"))
+    if (hdf5_write_attr(io, f, TRIAL_ATTR_FORMAT_VERSION, H5T_STD_I32LE, H5T_NATIVE_INT,
+                        &version) ||
+        hdf5_write_string_attr(io, f, TRIAL_ATTR_CONFIG, spec->config_text) ||
+        hdf5_write_string_attr(io, f, TRIAL_ATTR_TRIAL_ID, spec->trial_id) ||
+        hdf5_write_attr(io, f, TRIAL_ATTR_SEED, H5T_STD_I64LE, H5T_NATIVE_LLONG, &seed) ||
+        hdf5_write_string_attr(io, f, TRIAL_ATTR_HOST, spec->host) ||
+        hdf5_write_attr(io, f, TRIAL_ATTR_RANK, H5T_STD_I32LE, H5T_NATIVE_INT, &spec->rank) ||
+        hdf5_write_string_attr(io, f, TRIAL_ATTR_DEVICE, spec->device) ||
+        hdf5_write_string_attr(io, f, TRIAL_ATTR_VERSION, spec->version) ||
+        hdf5_write_string_attr(io, f, TRIAL_ATTR_START_TIME, now) ||
+        hdf5_write_string_attr(io, f, TRIAL_ATTR_END_TIME, "") ||
+        hdf5_write_string_attr(io, f, TRIAL_ATTR_STATUS, TRIAL_STATUS_RUNNING))
         return -1;
     return 0;
 }
@@ -154,11 +155,11 @@ static int write_samples(TrialStore *ts, const TrialStoreSpec *spec) {
             return hdf5_fail(&ts->io, "is_test[%d] is %d, expected 0 or 1", i, spec->is_test[i]);
     hsize_t samples[1] = {(hsize_t)spec->n_samples}, layers[1] = {(hsize_t)spec->n_layers};
     hid_t f = ts->file;
-    if (hdf5_write_dataset(&ts->io, f, "labels", H5T_STD_I32LE, H5T_NATIVE_INT, 1, samples,
+    if (hdf5_write_dataset(&ts->io, f, TRIAL_LABELS, H5T_STD_I32LE, H5T_NATIVE_INT, 1, samples,
                            spec->labels) ||
-        hdf5_write_dataset(&ts->io, f, "is_test", H5T_STD_I8LE, H5T_NATIVE_INT, 1, samples,
+        hdf5_write_dataset(&ts->io, f, TRIAL_IS_TEST, H5T_STD_I8LE, H5T_NATIVE_INT, 1, samples,
                            spec->is_test) ||
-        hdf5_write_dataset(&ts->io, f, "layers", H5T_STD_I32LE, H5T_NATIVE_INT, 1, layers,
+        hdf5_write_dataset(&ts->io, f, TRIAL_LAYERS, H5T_STD_I32LE, H5T_NATIVE_INT, 1, layers,
                            spec->layers))
         return -1;
     return 0;
@@ -166,9 +167,9 @@ static int write_samples(TrialStore *ts, const TrialStoreSpec *spec) {
 
 // evaluation/ holds the refusal markers from the start; the evaluated sets join it at the end.
 static int write_refusal_markers(TrialStore *ts, const TrialStoreSpec *spec) {
-    hid_t group = H5Gcreate2(ts->file, "evaluation", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (group < 0) return hdf5_fail_cause(&ts->io, "creating group evaluation");
-    int rc = hdf5_write_strings(&ts->io, group, "refusal_markers", spec->refusal_markers,
+    hid_t group = H5Gcreate2(ts->file, TRIAL_EVALUATION, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (group < 0) return hdf5_fail_cause(&ts->io, "creating group " TRIAL_EVALUATION);
+    int rc = hdf5_write_strings(&ts->io, group, TRIAL_REFUSAL_MARKERS, spec->refusal_markers,
                                 spec->n_refusal_markers);
     hdf5_release(group);
     return rc;
@@ -177,9 +178,10 @@ static int write_refusal_markers(TrialStore *ts, const TrialStoreSpec *spec) {
 static const hsize_t no_rows[1] = {0}, row_chunk[1] = {ROWS_PER_CHUNK};
 
 static int create_metric_datasets(TrialStore *ts) {
-    hid_t group = H5Gcreate2(ts->file, "metrics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (group < 0) return hdf5_fail_cause(&ts->io, "creating group metrics");
-    ts->round = create_growing(ts, group, "round", H5T_STD_I32LE, 1, no_rows, row_chunk);
+    hid_t group = H5Gcreate2(ts->file, TRIAL_METRICS, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (group < 0) return hdf5_fail_cause(&ts->io, "creating group " TRIAL_METRICS);
+    ts->round =
+        create_growing(ts, group, TRIAL_METRICS_ROUND, H5T_STD_I32LE, 1, no_rows, row_chunk);
     bool ok = ts->round >= 0;
     for (int i = 0; i < N_METRICS && ok; i++) {
         ts->metrics[i] =
@@ -199,20 +201,21 @@ static int create_representation_datasets(TrialStore *ts, const TrialStoreSpec *
     hsize_t dims[4] = {0, (hsize_t)spec->n_samples, (hsize_t)spec->n_layers, (hsize_t)spec->dim};
     hsize_t chunk[4] = {1, samples_per_chunk, 1, (hsize_t)spec->dim};
     hid_t type = spec->store_fp16 ? ts->half_type : H5T_IEEE_F32LE;
-    ts->representations = create_growing(ts, ts->file, "representations", type, 4, dims, chunk);
+    ts->representations = create_growing(ts, ts->file, TRIAL_REPRESENTATIONS, type, 4, dims, chunk);
     if (ts->representations < 0) return -1;
     ts->stored_rounds =
-        create_growing(ts, ts->file, "stored_rounds", H5T_STD_I32LE, 1, no_rows, row_chunk);
+        create_growing(ts, ts->file, TRIAL_STORED_ROUNDS, H5T_STD_I32LE, 1, no_rows, row_chunk);
     return ts->stored_rounds < 0 ? -1 : 0;
 }
 
 static int create_lora_datasets(TrialStore *ts, size_t lora_n) {
     hsize_t dims[2] = {0, lora_n}, chunk[2] = {1, CHUNK_BYTES / 4};
     if (chunk[1] > lora_n) chunk[1] = lora_n;
-    ts->lora_weights = create_growing(ts, ts->file, "lora_weights", H5T_IEEE_F32LE, 2, dims, chunk);
+    ts->lora_weights =
+        create_growing(ts, ts->file, TRIAL_LORA_WEIGHTS, H5T_IEEE_F32LE, 2, dims, chunk);
     if (ts->lora_weights < 0) return -1;
     ts->lora_rounds =
-        create_growing(ts, ts->file, "lora_rounds", H5T_STD_I32LE, 1, no_rows, row_chunk);
+        create_growing(ts, ts->file, TRIAL_LORA_ROUNDS, H5T_STD_I32LE, 1, no_rows, row_chunk);
     return ts->lora_rounds < 0 ? -1 : 0;
 }
 
@@ -307,7 +310,8 @@ static int rounds_open(TrialStore *ts, const char *what, int round) {
 static int sink_round_metrics(void *ctx, const AreRoundMetrics *m) {
     TrialStore *ts = ctx;
     if (rounds_open(ts, "metrics", m->round) ||
-        append_slice(ts, ts->round, "metrics/round", H5T_NATIVE_INT, &m->round))
+        append_slice(ts, ts->round, TRIAL_METRICS "/" TRIAL_METRICS_ROUND, H5T_NATIVE_INT,
+                     &m->round))
         return -1;
     for (int i = 0; i < N_METRICS; i++) {
         const double *value = (const double *)((const char *)m + metric_fields[i].offset);
@@ -334,8 +338,8 @@ static int sink_representations(void *ctx, int round, const float *reps, int n_s
         values = ts->halves;
         mem_type = ts->half_type;
     }
-    if (append_slice(ts, ts->representations, "representations", mem_type, values) ||
-        append_slice(ts, ts->stored_rounds, "stored_rounds", H5T_NATIVE_INT, &round))
+    if (append_slice(ts, ts->representations, TRIAL_REPRESENTATIONS, mem_type, values) ||
+        append_slice(ts, ts->stored_rounds, TRIAL_STORED_ROUNDS, H5T_NATIVE_INT, &round))
         return -1;
     return flush(ts);
 }
@@ -347,8 +351,8 @@ static int sink_lora_weights(void *ctx, int round, const float *params, size_t n
     if (n != ts->lora_n)
         return hdf5_fail(&ts->io, "LoRA weights of round %d: %zu values, expected %zu", round, n,
                          ts->lora_n);
-    if (append_slice(ts, ts->lora_weights, "lora_weights", H5T_NATIVE_FLOAT, params) ||
-        append_slice(ts, ts->lora_rounds, "lora_rounds", H5T_NATIVE_INT, &round))
+    if (append_slice(ts, ts->lora_weights, TRIAL_LORA_WEIGHTS, H5T_NATIVE_FLOAT, params) ||
+        append_slice(ts, ts->lora_rounds, TRIAL_LORA_ROUNDS, H5T_NATIVE_INT, &round))
         return -1;
     return flush(ts);
 }
@@ -420,12 +424,12 @@ int trial_store_add_evaluation(TrialStore *ts, const char *model, const char *se
         return report(ts, err, err_len);
     }
     if (end_rounds(ts)) return report(ts, err, err_len);
-    char *name = malloc(strlen("evaluation//") + strlen(model) + strlen(set_name) + 1);
+    char *name = malloc(strlen(TRIAL_EVALUATION "//") + strlen(model) + strlen(set_name) + 1);
     if (!name) {
         hdf5_fail(&ts->io, "out of memory");
         return report(ts, err, err_len);
     }
-    sprintf(name, "evaluation/%s/%s", model, set_name);
+    sprintf(name, TRIAL_EVALUATION "/%s/%s", model, set_name);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), group = H5I_INVALID_HID;
     if (lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0)
         group = H5Gcreate2(ts->file, name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
@@ -433,8 +437,8 @@ int trial_store_add_evaluation(TrialStore *ts, const char *model, const char *se
     for (int i = 0; i < n_metrics && rc == 0; i++)
         rc = hdf5_write_attr(&ts->io, group, metric_names[i], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
                              &metric_values[i]);
-    if (rc == 0) rc = hdf5_write_strings(&ts->io, group, "prompts", prompts, n_texts);
-    if (rc == 0) rc = hdf5_write_strings(&ts->io, group, "texts", texts, n_texts);
+    if (rc == 0) rc = hdf5_write_strings(&ts->io, group, TRIAL_PROMPTS, prompts, n_texts);
+    if (rc == 0) rc = hdf5_write_strings(&ts->io, group, TRIAL_TEXTS, texts, n_texts);
     hdf5_release(group);
     hdf5_release(lcpl);
     free(name);
@@ -445,10 +449,10 @@ int trial_store_add_result(TrialStore *ts, const char *stop, const char *stop_de
                            const char *const *names, const double *values, int n, char *err,
                            size_t err_len) {
     if (end_rounds(ts)) return report(ts, err, err_len);
-    hid_t group = H5Gcreate2(ts->file, "result", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = group < 0 ? hdf5_fail_cause(&ts->io, "creating group result") : 0;
-    if (rc == 0) rc = hdf5_write_string_attr(&ts->io, group, "stop", stop);
-    if (rc == 0) rc = hdf5_write_string_attr(&ts->io, group, "stop_detail", stop_detail);
+    hid_t group = H5Gcreate2(ts->file, TRIAL_RESULT, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = group < 0 ? hdf5_fail_cause(&ts->io, "creating group " TRIAL_RESULT) : 0;
+    if (rc == 0) rc = hdf5_write_string_attr(&ts->io, group, TRIAL_RESULT_STOP, stop);
+    if (rc == 0) rc = hdf5_write_string_attr(&ts->io, group, TRIAL_RESULT_STOP_DETAIL, stop_detail);
     for (int i = 0; i < n && rc == 0; i++)
         rc = hdf5_write_attr(&ts->io, group, names[i], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
                              &values[i]);
@@ -471,8 +475,8 @@ static int publish(TrialStore *ts) {
 static int finish(TrialStore *ts, const char *status) {
     char now[HDF5_TIME_LEN];
     hdf5_time_text(time(NULL), now);
-    if (end_rounds(ts) || hdf5_write_string_attr(&ts->io, ts->file, "status", status) ||
-        hdf5_write_string_attr(&ts->io, ts->file, "end_time", now))
+    if (end_rounds(ts) || hdf5_write_string_attr(&ts->io, ts->file, TRIAL_ATTR_STATUS, status) ||
+        hdf5_write_string_attr(&ts->io, ts->file, TRIAL_ATTR_END_TIME, now))
         return -1;
     if (close_file(ts, "closing")) return -1;
     return publish(ts);
@@ -507,12 +511,12 @@ int trial_store_add_values(TrialStore *ts, const char *model, const char *set_na
         return report(ts, err, err_len);
     }
     if (end_rounds(ts)) return report(ts, err, err_len);
-    char *path = malloc(strlen("evaluation//") + strlen(model) + strlen(set_name) + 1);
+    char *path = malloc(strlen(TRIAL_EVALUATION "//") + strlen(model) + strlen(set_name) + 1);
     if (!path) {
         hdf5_fail(&ts->io, "out of memory");
         return report(ts, err, err_len);
     }
-    sprintf(path, "evaluation/%s/%s", model, set_name);
+    sprintf(path, TRIAL_EVALUATION "/%s/%s", model, set_name);
     hid_t group = H5Gopen2(ts->file, path, H5P_DEFAULT);
     int rc = group < 0 ? hdf5_fail_cause(&ts->io, "opening group %s", path) : 0;
     hsize_t dims[1] = {(hsize_t)n};
@@ -529,25 +533,27 @@ int trial_store_add_direction(TrialStore *ts, const char *method, int layer, dou
                               const float *proj_before, const float *proj_after, int n, char *err,
                               size_t err_len) {
     if (end_rounds(ts)) return report(ts, err, err_len);
-    hid_t group = H5Gcreate2(ts->file, "direction", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = group < 0 ? hdf5_fail_cause(&ts->io, "creating group direction") : 0;
+    hid_t group = H5Gcreate2(ts->file, TRIAL_DIRECTION, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = group < 0 ? hdf5_fail_cause(&ts->io, "creating group " TRIAL_DIRECTION) : 0;
     hsize_t d = (hsize_t)dim, k = (hsize_t)n;
-    if (rc == 0) rc = hdf5_write_string_attr(&ts->io, group, "method", method);
+    if (rc == 0) rc = hdf5_write_string_attr(&ts->io, group, TRIAL_DIRECTION_METHOD, method);
     if (rc == 0)
-        rc = hdf5_write_attr(&ts->io, group, "layer", H5T_STD_I32LE, H5T_NATIVE_INT, &layer);
+        rc = hdf5_write_attr(&ts->io, group, TRIAL_DIRECTION_LAYER, H5T_STD_I32LE, H5T_NATIVE_INT,
+                             &layer);
     if (rc == 0)
-        rc = hdf5_write_attr(&ts->io, group, "held_out_accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                             &held_out_acc);
+        rc = hdf5_write_attr(&ts->io, group, TRIAL_DIRECTION_HELD_OUT_ACCURACY, H5T_IEEE_F64LE,
+                             H5T_NATIVE_DOUBLE, &held_out_acc);
     if (rc == 0)
-        rc = hdf5_write_dataset(&ts->io, group, "r", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &d, r);
+        rc = hdf5_write_dataset(&ts->io, group, TRIAL_DIRECTION_R, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                                1, &d, r);
     if (rc == 0 && steering)
-        rc = hdf5_write_dataset(&ts->io, group, "steering", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &d,
-                                steering);
+        rc = hdf5_write_dataset(&ts->io, group, TRIAL_DIRECTION_STEERING, H5T_IEEE_F32LE,
+                                H5T_NATIVE_FLOAT, 1, &d, steering);
     if (rc == 0)
-        rc = hdf5_write_dataset(&ts->io, group, "projection_base", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
-                                1, &k, proj_before);
+        rc = hdf5_write_dataset(&ts->io, group, TRIAL_DIRECTION_PROJECTION_BASE, H5T_IEEE_F32LE,
+                                H5T_NATIVE_FLOAT, 1, &k, proj_before);
     if (rc == 0)
-        rc = hdf5_write_dataset(&ts->io, group, "projection_edited", H5T_IEEE_F32LE,
+        rc = hdf5_write_dataset(&ts->io, group, TRIAL_DIRECTION_PROJECTION_EDITED, H5T_IEEE_F32LE,
                                 H5T_NATIVE_FLOAT, 1, &k, proj_after);
     hdf5_release(group);
     return rc ? report(ts, err, err_len) : 0;

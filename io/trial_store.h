@@ -1,5 +1,6 @@
 // The HDF5 file of one ARE trial (runs/<name>/trials/<trial_id>.h5), written by the worker that
-// runs the trial. Its layout, all of it created at trial start:
+// runs the trial. Its layout (every name in it: trial_file_names.h), all of it created at trial
+// start:
 //
 //   attributes   format_version (1), config (resolved config text), trial_id, seed, host, rank,
 //                device, version, start_time and end_time (ISO-8601 UTC; end_time "" until

@@ -2,6 +2,7 @@
 
 #include "fail.h"
 #include "hdf5_util.h"
+#include "trial_file_names.h"
 
 #include <hdf5.h>
 #include <stdbool.h>
@@ -70,7 +71,7 @@ static herr_t walk_evaluation(hid_t loc, const char *name, const H5L_info_t *inf
         return rc < 0 || sets.failed ? -1 : 0;
     }
     char path[512], prefix[256];
-    snprintf(path, sizeof path, "/evaluation/%s/%s", w->model, name);
+    snprintf(path, sizeof path, "/" TRIAL_EVALUATION "/%s/%s", w->model, name);
     snprintf(prefix, sizeof prefix, "%s.%s.", w->model, name);
     return collect_group_attrs(w->file, path, prefix, w->s) < 0 ? -1 : 0;
 }
@@ -82,8 +83,9 @@ int trial_summary_read(const char *path, TrialSummary *s, char *err, size_t err_
     hid_t file = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : H5I_INVALID_HID;
     hdf5_release(fapl);
     if (file < 0) return fail(err, err_len, "%s: cannot open the trial file", path);
-    int rc = collect_group_attrs(file, "/result", "", s);
-    hid_t evaluation = rc == 0 ? H5Gopen2(file, "/evaluation", H5P_DEFAULT) : H5I_INVALID_HID;
+    int rc = collect_group_attrs(file, "/" TRIAL_RESULT, "", s);
+    hid_t evaluation =
+        rc == 0 ? H5Gopen2(file, "/" TRIAL_EVALUATION, H5P_DEFAULT) : H5I_INVALID_HID;
     if (evaluation >= 0) {
         Walk w = {.file = file, .s = s};
         hsize_t at = 0;
@@ -96,8 +98,8 @@ int trial_summary_read(const char *path, TrialSummary *s, char *err, size_t err_
     H5Fclose(file);
     if (rc < 0)
         return fail(err, err_len,
-                    "%s: no readable /result and /evaluation (not a finished "
-                    "trial file?)",
+                    "%s: no readable /" TRIAL_RESULT " and /" TRIAL_EVALUATION
+                    " (not a finished trial file?)",
                     path);
     return 0;
 }

@@ -1,7 +1,7 @@
 #include "sweep_run.h"
 
 #include "are_config.h"
-#include "commands.h"
+#include "exit_codes.h"
 #include "fault_point.h"
 #include "fs.h"
 #include "placement.h"
@@ -9,6 +9,7 @@
 #include "sweep_resume.h"
 #include "sweep_store.h"
 #include "sweep_worker.h"
+#include "trial_file_names.h"
 
 #include <math.h>
 #include <mpi.h>
@@ -220,10 +221,11 @@ static int record_result(Sweep *s, int index, const TrialReport *r, char *err, s
                    r->done ? "done" : "FAILED", r->seconds);
     if (!r->done) at += snprintf(line + at, sizeof line - (size_t)at, ": %s", r->error);
     for (int k = 0; k < r->summary.n && at < (int)sizeof line; k++)
-        if (strstr(r->summary.names[k], "edited.") == r->summary.names[k] &&
+        if (strstr(r->summary.names[k], TRIAL_MODEL_EDITED ".") == r->summary.names[k] &&
             strstr(r->summary.names[k], "refusal_rate"))
             at += snprintf(line + at, sizeof line - (size_t)at, "  %s %.3f",
-                           r->summary.names[k] + 7, r->summary.values[k]);
+                           r->summary.names[k] + strlen(TRIAL_MODEL_EDITED "."),
+                           r->summary.values[k]);
     clear_status();
     fprintf(stderr, "%s\n", line);
     show_status(s);

@@ -18,7 +18,7 @@ typedef struct {
 } SweepOptions;
 
 // Runs the sweep; collective over MPI_COMM_WORLD when use_mpi. Returns an exit code of
-// commands.h: EXIT_OK when every trial is done, EXIT_FAILED when a trial failed or the sweep
+// exit_codes.h: EXIT_OK when every trial is done, EXIT_FAILED when a trial failed or the sweep
 // could not run (the reason on stderr).
 int sweep_run(const SweepOptions *o);
 

@@ -33,7 +33,7 @@ sweep_in 0 "$run" "$tmp/sweep.cfg" --set are.max_rounds=2 >"$tmp/sweep.log" 2>&1
 
 expect help 0 '^usage: are analyze RUN_DIR' '--where' '--by' -- "$are" analyze --help
 expect no-dir 2 'RUN_DIR missing' -- "$are" analyze
-expect bad-option 2 "unknown option or missing value: '--frobnicate'" -- \
+expect bad-option 2 "unknown option '--frobnicate'" -- \
     "$are" analyze "$run" --frobnicate
 expect missing-dir 1 "$tmp/nowhere: neither a sweep.h5 nor finished trial files" -- \
     "$are" analyze "$tmp/nowhere"

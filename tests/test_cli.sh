@@ -12,7 +12,8 @@ expect unknown-command 2 "unknown command 'frobnicate'" -- "$are" frobnicate
 expect version 0 '^are [0-9]+\.[0-9]+\.[0-9]+$' -- "$are" --version
 expect info-help 0 '^usage: are info' -- "$are" info --help
 expect info-bad-threads 2 'expects an integer in 1..4096' -- "$are" info --threads 0
-expect info-unknown-arg 2 "unknown argument '--bogus'" -- "$are" info --bogus
+expect info-unknown-arg 2 "unknown option '--bogus'" -- "$are" info --bogus
+expect info-operand 2 "unexpected argument 'now'" -- "$are" info now
 expect info-alone 0 'rank 0/1 on .*\(node rank 0/1\): [0-9]+ cpu threads' -- "$are" info
 expect info-threads 0 'rank 0/1 .*: 3 cpu threads' -- "$are" info --threads 3
 if command -v mpirun >/dev/null; then

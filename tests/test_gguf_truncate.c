@@ -1,4 +1,4 @@
-// The GGUF writer (io/gguf_writer.h) and `are truncate` (mpi/cmd_truncate.c) built on it:
+// The GGUF writer (io/gguf_writer.h) and `are truncate` (cli/cmd_truncate.c) built on it:
 //   - copies of two fixtures (the fuzz seed vocab.gguf: every scalar type, string arrays, an
 //     array of arrays, Q4_0/Q6_K tensors; gguf_quants.gguf: alignment 64, eleven types) with
 //     values replaced and added and a reordered subset of the tensors: the layout (header

@@ -16,9 +16,9 @@ expect help 0 '^usage: are train-tokenizer' -- "$are" train-tokenizer --help
 expect listed 0 '^  train-tokenizer' -- "$are" --help
 expect no-input 2 '--input, --vocab-size and --out are needed' -- \
     "$are" train-tokenizer --vocab-size 400 --out "$work/x"
-expect bad-size 2 "--vocab-size 'lots' is not" -- \
+expect bad-size 2 "--vocab-size expects an integer in 1..1000000, got 'lots'" -- \
     "$are" train-tokenizer --input "$trained/corpus.txt" --vocab-size lots --out "$work/x"
-expect bad-special 2 "--special 'a,,b'" -- \
+expect bad-special 2 "--special expects one comma-separated list of at most 64 non-empty names, got 'a,,b'" -- \
     "$are" train-tokenizer --input "$trained/corpus.txt" --vocab-size 400 --out "$work/x" \
     --special a,,b
 expect too-small 1 'no room beyond' -- \

@@ -15,152 +15,105 @@
 
 #define DEFAULT_MAX_NEW_TOKENS 128
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: are generate MODEL --prompt TEXT [options]\n"
     "\n"
     "Generates a continuation of the prompt (on --device) and prints each token's text as soon as\n"
     "it is made, stopping at the model's EOS. MODEL is a Hugging Face folder or a .gguf file.\n"
-    "\n"
-    "  --prompt TEXT         the user's text (required)\n"
-    "  --template STR        chat template with {prompt} and optionally {system}, such as\n"
-    "                        \"[INST] {prompt} [/INST]\"; \\n, \\t, \\\" and \\\\ in it are a\n"
-    "                        newline, a tab, a quote and a backslash, as in a config's\n"
-    "                        template. Default (or \"auto\"): the model's own chat template\n"
-    "                        (are inspect shows it), the prompt alone when it has none\n"
-    "  --system TEXT         system text for the template's {system} (the same escapes)\n"
-    "  --adapter DIR         apply a PEFT LoRA adapter folder\n"
-    "  --steer FILE          add the steering vector of an activation_addition trial file\n"
-    "                        to the residual stream at its layer\n"
-    "  --max-new-tokens N    at most N new tokens (default 128, or what the context leaves)\n"
-    "  --temperature T       0 for greedy decoding (default), > 0 to sample\n"
-    "  --top-p P             sample from the smallest set of tokens with mass P (default 1)\n"
-    "  --seed S              seed of the sampling (default 0)\n"
-    "  --threads N           CPU threads (default: every core)\n"
-    "  --device D            auto (default: a GPU when there is one), cpu or cuda\n"
-    "  --base-weights W      auto (bf16 on a GPU, fp32 on a CPU), fp32, bf16 or fp16\n"
-    "  -h, --help            this text\n";
+    "\n";
 
 typedef struct {
     const char *model, *prompt, *template_text, *system, *adapter, *steer;
     int max_new_tokens; // 0: the default
-    float temperature, top_p;
-    unsigned long long seed;
+    double temperature, top_p;
+    long long seed;
     int threads;
     const char *device, *base_weights;
 } Args;
 
-// Decodes the escapes \n, \t, \" and \\ of a command-line template or system text in place, so that
-// the template of a config (whose strings libconfig decodes) can be pasted as is: a shell passes
-// "\n" on as two characters. Returns NULL, or the first other escape (or a lone final backslash).
-static const char *unescape(char *text) {
+// --template and --system: decodes the escapes \n, \t, \" and \\ in place, so that the template
+// of a config (whose strings libconfig decodes) can be pasted as is: a shell passes "\n" on as
+// two characters. Any other escape (or a lone final backslash) is refused.
+static bool take_escaped(void *dest, char *text, char *why, size_t why_len) {
     char *out = text;
     for (const char *in = text; *in; in++) {
         if (*in != '\\') {
             *out++ = *in;
             continue;
         }
-        const char *escape = in++;
+        in++;
         if (*in == 'n')
             *out++ = '\n';
         else if (*in == 't')
             *out++ = '\t';
         else if (*in == '\\' || *in == '"')
             *out++ = *in;
-        else
-            return escape;
+        else {
+            snprintf(why, why_len,
+                     "unknown escape '\\%.1s' (\\n, \\t, \\\" and \\\\ are understood)", in);
+            return false;
+        }
     }
     *out = '\0';
-    return NULL;
+    *(const char **)dest = text;
+    return true;
+}
+
+static bool take_base_weights(void *dest, char *value, char *why, size_t why_len) {
+    (void)why, (void)why_len;
+    *(const char **)dest = value;
+    return compute_device_matrix_type(value, "cpu") >= 0;
 }
 
 // Returns -1 to go on, or the exit code to return at once.
 static int parse_args(int argc, char **argv, Args *a) {
     *a = (Args){.top_p = 1, .device = "auto", .base_weights = "auto"};
-    for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i];
-        if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        if (opt[0] != '-') {
-            if (a->model) {
-                fprintf(stderr, "are generate: a second MODEL '%s'\n%s", opt, usage);
-                return EXIT_USAGE;
-            }
-            a->model = opt;
-            continue;
-        }
-        if (i + 1 == argc) {
-            fprintf(stderr, "are generate: unknown option or missing value: '%s'\n%s", opt, usage);
-            return EXIT_USAGE;
-        }
-        char *value = argv[++i];
-        const char *expects = NULL; // what a numeric option takes, for the message
-        long long n = 0;
-        double x = 0;
-        bool ok = true;
-        if (!strcmp(opt, "--prompt")) {
-            a->prompt = value;
-        } else if (!strcmp(opt, "--template") || !strcmp(opt, "--system")) {
-            const char *escape = unescape(value);
-            if (escape) {
-                fprintf(stderr,
-                        "are generate: %s: unknown escape '\\%.1s' (\\n, \\t, \\\" and \\\\ "
-                        "are understood)\n",
-                        opt, escape + 1);
-                return EXIT_USAGE;
-            }
-            if (!strcmp(opt, "--template"))
-                a->template_text = value;
-            else
-                a->system = value;
-        } else if (!strcmp(opt, "--adapter")) {
-            a->adapter = value;
-        } else if (!strcmp(opt, "--steer")) {
-            a->steer = value;
-        } else if (!strcmp(opt, "--max-new-tokens")) {
-            expects = "an integer in 1..1048576";
-            ok = parse_int_arg(value, 1, 1 << 20, &n);
-            a->max_new_tokens = (int)n;
-        } else if (!strcmp(opt, "--temperature")) {
-            expects = "a number >= 0";
-            ok = parse_real_arg(value, 0, HUGE_VAL, &x);
-            a->temperature = (float)x;
-        } else if (!strcmp(opt, "--top-p")) {
-            expects = "a number in (0, 1]";
-            ok = parse_real_arg(value, 0, 1, &x) && x > 0;
-            a->top_p = (float)x;
-        } else if (!strcmp(opt, "--seed")) {
-            expects = "an integer in 0..2^53";
-            ok = parse_int_arg(value, 0, 1LL << 53, &n);
-            a->seed = (unsigned long long)n;
-        } else if (!strcmp(opt, "--threads")) {
-            expects = "an integer in 1..4096";
-            ok = parse_int_arg(value, 1, 4096, &n);
-            a->threads = (int)n;
-        } else if (!strcmp(opt, "--device")) {
-            expects = "auto, cpu or cuda";
-            ok = !strcmp(value, "auto") || !strcmp(value, "cpu") || !strcmp(value, "cuda");
-            a->device = value;
-        } else if (!strcmp(opt, "--base-weights")) {
-            expects = "auto, fp32, bf16 or fp16";
-            ok = compute_device_matrix_type(value, "cpu") >= 0;
-            a->base_weights = value;
-        } else {
-            fprintf(stderr, "are generate: unknown option '%s'\n%s", opt, usage);
-            return EXIT_USAGE;
-        }
-        if (!ok) {
-            fprintf(stderr, "are generate: %s expects %s, got '%s'\n", opt, expects, value);
-            return EXIT_USAGE;
-        }
-    }
-    if (!a->model || !a->prompt) {
-        fprintf(stderr, "are generate: %s\n%s",
-                a->model ? "--prompt is required" : "no MODEL given", usage);
-        return EXIT_USAGE;
-    }
-    return -1;
+    static const char *const devices[] = {"auto", "cpu", "cuda", NULL};
+    const Option options[] = {
+        {"--prompt", OPTION_STRING, &a->prompt, "TEXT", .help = "the user's text (required)"},
+        {"--template", OPTION_CUSTOM, &a->template_text, "STR",
+         .help = "chat template with {prompt} and optionally {system}, such as\n"
+                 "\"[INST] {prompt} [/INST]\"; \\n, \\t, \\\" and \\\\ in it are a\n"
+                 "newline, a tab, a quote and a backslash, as in a config's\n"
+                 "template. Default (or \"auto\"): the model's own chat template\n"
+                 "(are inspect shows it), the prompt alone when it has none",
+         .take = take_escaped},
+        {"--system", OPTION_CUSTOM, &a->system, "TEXT",
+         .help = "system text for the template's {system} (the same escapes)",
+         .take = take_escaped},
+        {"--adapter", OPTION_STRING, &a->adapter, "DIR",
+         .help = "apply a PEFT LoRA adapter folder"},
+        {"--steer", OPTION_STRING, &a->steer, "FILE",
+         .help = "add the steering vector of an activation_addition trial file\n"
+                 "to the residual stream at its layer"},
+        {"--max-new-tokens", OPTION_INT, &a->max_new_tokens, "N",
+         .help = "at most N new tokens (default 128, or what the context leaves)", .lo = 1,
+         .hi = 1 << 20},
+        {"--temperature", OPTION_REAL, &a->temperature, "T",
+         .help = "0 for greedy decoding (default), > 0 to sample", .lo = 0, .hi = HUGE_VAL},
+        {"--top-p", OPTION_REAL, &a->top_p, "P",
+         .help = "sample from the smallest set of tokens with mass P (default 1)", .lo = 0, .hi = 1,
+         .open_lo = true},
+        {"--seed", OPTION_INT64, &a->seed, "S", .help = "seed of the sampling (default 0)", .lo = 0,
+         .hi = 9007199254740992.0, .expects = "an integer in 0..2^53"},
+        {"--threads", OPTION_INT, &a->threads, "N", .help = "CPU threads (default: every core)",
+         .lo = 1, .hi = 4096},
+        {"--device", OPTION_STRING, &a->device, "D",
+         .help = "auto (default: a GPU when there is one), cpu or cuda", .choices = devices},
+        {"--base-weights", OPTION_CUSTOM, &a->base_weights, "W",
+         .help = "auto (bf16 on a GPU, fp32 on a CPU), fp32, bf16 or fp16",
+         .take = take_base_weights, .expects = "auto, fp32, bf16 or fp16"},
+    };
+    CommandLine cl = {"generate",
+                      synopsis,
+                      .operand = "MODEL",
+                      .operand_value = &a->model,
+                      .operand_required = true,
+                      .options = options,
+                      .n_options = (int)(sizeof options / sizeof options[0])};
+    int rc = cli_parse(&cl, argc, argv);
+    if (rc < 0 && !a->prompt) return cli_usage_error(&cl, "--prompt is required");
+    return rc;
 }
 
 // Everything one generation holds, released by release().

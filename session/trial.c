@@ -7,6 +7,7 @@
 #include "model_load.h"
 #include "model_steer.h"
 #include "task_data.h"
+#include "trial_file_names.h"
 #include "trial_store.h"
 
 #include <math.h>
@@ -233,9 +234,9 @@ static int store_evaluation(TrialStore *ts, const char *model, const ModelEval *
                                         s->values[k], s->n_texts, err, err_len);
         if (rc < 0) return -1;
     }
-    const char *name = "perplexity";
-    return trial_store_add_evaluation(ts, model, "held_out_text", &name, &e->perplexity, 1, NULL,
-                                      NULL, 0, err, err_len);
+    const char *name = TRIAL_PERPLEXITY;
+    return trial_store_add_evaluation(ts, model, TRIAL_SET_HELD_OUT_TEXT, &name, &e->perplexity, 1,
+                                      NULL, NULL, 0, err, err_len);
 }
 
 static int export_adapter(const ModelSession *ms, const AreConfig *c, const char *dir, char *err,
@@ -413,13 +414,14 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
                 are_stop_names[out->result.stop], out->result.best_round);
     if (model_eval_run(&s->edited, ms, &s->eval, c, err, err_len) < 0 ||
         model_eval_preservation(&s->edited, &s->base, c, err, err_len) < 0 ||
-        store_evaluation(s->store, "base", &s->base, err, err_len) < 0 ||
-        store_evaluation(s->store, "edited", &s->edited, err, err_len) < 0 ||
+        store_evaluation(s->store, TRIAL_MODEL_BASE, &s->base, err, err_len) < 0 ||
+        store_evaluation(s->store, TRIAL_MODEL_EDITED, &s->edited, err, err_len) < 0 ||
         (edits_weights(c) && export_adapter(ms, c, out->adapter_dir, err, err_len) < 0))
         return -1;
     summary_line(out, &s->base, &s->edited);
     const AreResult *r = &out->result;
-    const char *names[] = {"rounds", "converged", "best_round", "final_disc_acc", "seconds"};
+    const char *names[] = {TRIAL_RESULT_ROUNDS, TRIAL_RESULT_CONVERGED, TRIAL_RESULT_BEST_ROUND,
+                           TRIAL_RESULT_FINAL_DISC, TRIAL_RESULT_SECONDS};
     double values[] = {r->rounds, r->stop == ARE_STOP_CONVERGED, r->best_round, r->final_disc_acc,
                        r->seconds};
     if (trial_store_add_result(s->store, are_stop_names[r->stop], r->stop_detail, names, values, 5,

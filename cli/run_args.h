@@ -2,14 +2,16 @@
 // evaluate`, `are sweep`): CONFIG, repeatable --set PATH=VALUE overrides, --threads, --device D
 // (the same as --set device=D, so that the trial's config records it), and per command
 // --adapter, --steer and --show, or the sweep's --dry-run, --force, --fail-fast and --max-failures.
+// Each command lists the options it takes in its own table (cli_args.h), with run_option_set
+// and run_option_device for the two that add overrides.
 #ifndef ARE_RUN_ARGS_H
 #define ARE_RUN_ARGS_H
+
+#include "cli_args.h"
 
 #include <stdbool.h>
 
 #define RUN_ARGS_MAX_OVERRIDES 64
-
-enum { RUN_ARGS_ADAPTER = 1, RUN_ARGS_SHOW = 2, RUN_ARGS_SWEEP = 4, RUN_ARGS_STEER = 8 };
 
 typedef struct {
     const char *config;
@@ -24,9 +26,9 @@ typedef struct {
     int max_failures;               // the sweep's --max-failures; 0: not given
 } RunArgs;
 
-// Parses argv (argv[0] = the command name) allowing the options in `allowed`. Returns -1 to go
-// on, or the exit code to return at once (after --help, or a usage error printed to stderr).
-int run_args_parse(int argc, char **argv, const char *command, const char *usage, int allowed,
-                   RunArgs *a);
+// --set PATH=VALUE into a's overrides, with the command's help line.
+Option run_option_set(RunArgs *a, const char *help);
+// --device D into a's overrides as device=D, with the command's help line.
+Option run_option_device(RunArgs *a, const char *help);
 
 #endif

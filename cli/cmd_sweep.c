@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: are sweep CONFIG [options]\n"
     "       mpirun -np N are sweep CONFIG [options]\n"
     "\n"
@@ -20,26 +20,40 @@ static const char usage[] =
     "and keeps OUTPUT/sweep.h5 (OUTPUT is the config's output.dir) up to date after every\n"
     "trial; alone, the process runs them itself. Rerunning the same command on the same folder\n"
     "skips the trials already done and runs the rest.\n"
-    "\n"
-    "  --dry-run          print the expanded trial table (index, id, repeat, seed, values) and "
-    "exit\n"
-    "  --set PATH=VALUE   override a config field for every trial (repeatable)\n"
-    "  --force            run on a folder whose sweep.h5 was made by another config (trials\n"
-    "                     whose files hold another seed run again; files of trials no longer\n"
-    "                     in the sweep are listed and kept)\n"
-    "  --fail-fast        hand out no more trials after the first failure\n"
-    "  --max-failures N   hand out no more trials after N failures\n"
-    "  --threads N        CPU threads per rank (default: the node's cores split among ranks)\n"
-    "  --device D         auto, cpu or cuda: --set device=D (auto: each rank's GPU when the node\n"
-    "                     has GPUs, picked by node-local rank)\n"
-    "  -h, --help         this text\n"
-    "\n"
-    "exit codes: 0 every trial done, 1 a trial failed or the sweep could not run, 2 bad\n"
-    "command line\n";
+    "\n";
 
 int cmd_sweep(int argc, char **argv) {
-    RunArgs args;
-    int rc = run_args_parse(argc, argv, "sweep", usage, RUN_ARGS_SWEEP, &args);
+    RunArgs args = {0};
+    const Option options[] = {
+        {"--dry-run", OPTION_FLAG, &args.dry_run, NULL,
+         .help = "print the expanded trial table (index, id, repeat, seed, values) and exit"},
+        run_option_set(&args, "override a config field for every trial (repeatable)"),
+        {"--force", OPTION_FLAG, &args.force, NULL,
+         .help = "run on a folder whose sweep.h5 was made by another config (trials\n"
+                 "whose files hold another seed run again; files of trials no longer\n"
+                 "in the sweep are listed and kept)"},
+        {"--fail-fast", OPTION_FLAG, &args.fail_fast, NULL,
+         .help = "hand out no more trials after the first failure"},
+        {"--max-failures", OPTION_INT, &args.max_failures, "N",
+         .help = "hand out no more trials after N failures", .lo = 1, .hi = 1 << 30,
+         .expects = "a positive integer"},
+        {"--threads", OPTION_INT, &args.threads, "N",
+         .help = "CPU threads per rank (default: the node's cores split among ranks)", .lo = 1,
+         .hi = 4096},
+        run_option_device(&args,
+                          "auto, cpu or cuda: --set device=D (auto: each rank's GPU when the node\n"
+                          "has GPUs, picked by node-local rank)"),
+    };
+    CommandLine cl = {"sweep",
+                      synopsis,
+                      .epilogue = "\nexit codes: 0 every trial done, 1 a trial failed or the sweep "
+                                  "could not run, 2 bad\ncommand line\n",
+                      .operand = "CONFIG",
+                      .operand_value = &args.config,
+                      .operand_required = true,
+                      .options = options,
+                      .n_options = (int)(sizeof options / sizeof options[0])};
+    int rc = cli_parse(&cl, argc, argv);
     if (rc >= 0) return rc;
     SweepOptions o = {.use_mpi = placement_launched_by_mpirun(),
                       .config_path = args.config,

@@ -12,37 +12,24 @@
 #include "cuda_devices.h"
 #endif
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: are info [--threads N]\n"
     "\n"
     "Prints the build (version, backends, BLAS) and, for every MPI rank, its host, node-local\n"
     "rank, the CPU threads its compute would use and the GPU it would take. Run it under\n"
     "mpirun to check a job's placement before a sweep.\n"
-    "\n"
-    "  --threads N   CPU threads per rank (default: the node's cores split among its ranks)\n"
-    "  -h, --help    this text\n";
+    "\n";
 
 // Returns -1 to go on, or the exit code to return at once (after --help or a bad argument).
 static int parse_args(int argc, char **argv, int *threads) {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            long long n;
-            if (!parse_int_arg(argv[++i], 1, 4096, &n)) {
-                fprintf(stderr, "are info: --threads expects an integer in 1..4096, got '%s'\n",
-                        argv[i]);
-                return EXIT_USAGE;
-            }
-            *threads = (int)n;
-            continue;
-        }
-        fprintf(stderr, "are info: unknown argument '%s'\n%s", argv[i], usage);
-        return EXIT_USAGE;
-    }
-    return -1;
+    const Option options[] = {
+        {"--threads", OPTION_INT, threads, "N",
+         .help = "CPU threads per rank (default: the node's cores split among its ranks)", .lo = 1,
+         .hi = 4096},
+    };
+    CommandLine cl = {"info", synopsis, .options = options,
+                      .n_options = (int)(sizeof options / sizeof options[0])};
+    return cli_parse(&cl, argc, argv);
 }
 
 static void print_build(void) {

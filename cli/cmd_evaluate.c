@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: are evaluate CONFIG [options]\n"
     "\n"
     "Measures the config's model on the evaluation sets of its task (refusal rate, answer\n"
@@ -18,20 +18,32 @@ static const char usage[] =
     "likelihood of each row's target and of the task's refusal_text, multiple-choice accuracy\n"
     "by generation and by log-likelihood) and its perplexity on the held-out text, and prints\n"
     "one line per metric. CONFIG is an `are run` config (see README, \"The trial config\").\n"
-    "\n"
-    "  --set PATH=VALUE   override a config field (repeatable), e.g. --set task=defense\n"
-    "  --adapter DIR      evaluate with a PEFT LoRA adapter folder applied\n"
-    "  --steer FILE       evaluate with the steering vector of an activation_addition trial\n"
-    "                     file added to the residual stream at its layer\n"
-    "  --show N           also print the first N generated answers of every set\n"
-    "  --threads N        CPU threads (default: the config's, else every core)\n"
-    "  --device D         auto, cpu or cuda: --set device=D (auto: a GPU when there is one)\n"
-    "  -h, --help         this text\n";
+    "\n";
 
 int cmd_evaluate(int argc, char **argv) {
-    RunArgs a;
-    int rc = run_args_parse(argc, argv, "evaluate", usage,
-                            RUN_ARGS_ADAPTER | RUN_ARGS_SHOW | RUN_ARGS_STEER, &a);
+    RunArgs a = {0};
+    const Option options[] = {
+        run_option_set(&a, "override a config field (repeatable), e.g. --set task=defense"),
+        {"--adapter", OPTION_STRING, &a.adapter, "DIR",
+         .help = "evaluate with a PEFT LoRA adapter folder applied"},
+        {"--steer", OPTION_STRING, &a.steer, "FILE",
+         .help = "evaluate with the steering vector of an activation_addition trial\n"
+                 "file added to the residual stream at its layer"},
+        {"--show", OPTION_INT, &a.show, "N",
+         .help = "also print the first N generated answers of every set", .lo = 0, .hi = 1 << 20,
+         .expects = "a count >= 0"},
+        {"--threads", OPTION_INT, &a.threads, "N",
+         .help = "CPU threads (default: the config's, else every core)", .lo = 1, .hi = 4096},
+        run_option_device(&a, "auto, cpu or cuda: --set device=D (auto: a GPU when there is one)"),
+    };
+    CommandLine cl = {"evaluate",
+                      synopsis,
+                      .operand = "CONFIG",
+                      .operand_value = &a.config,
+                      .operand_required = true,
+                      .options = options,
+                      .n_options = (int)(sizeof options / sizeof options[0])};
+    int rc = cli_parse(&cl, argc, argv);
     if (rc >= 0) return rc;
     char err[1024] = "";
     AreConfig *c = malloc(sizeof *c);

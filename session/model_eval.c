@@ -1,5 +1,6 @@
 #include "model_eval.h"
 #include "monotonic_clock.h"
+#include "trial_file_names.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -208,7 +209,8 @@ void model_eval_print(FILE *f, const ModelEval *base, const ModelEval *edited) {
         }
     }
     if (!isnan(base->perplexity)) {
-        fprintf(f, "%-18s %-18s %9.3f", "held_out_text", "perplexity", base->perplexity);
+        fprintf(f, "%-18s %-18s %9.3f", TRIAL_SET_HELD_OUT_TEXT, TRIAL_PERPLEXITY,
+                base->perplexity);
         if (edited) fprintf(f, "  %9.3f", edited->perplexity);
         fputc('\n', f);
     }

@@ -29,19 +29,13 @@
 #define CHECKPOINT_NAME   "checkpoint.safetensors"
 #define CHECKPOINT_FORMAT "are-pretrain-checkpoint-1"
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: are pretrain CONFIG [options]\n"
     "\n"
     "Trains a Llama model from scratch on the CPU as CONFIG describes (model size, tokenizer,\n"
     "training text, AdamW with warmup and cosine decay, gradient clipping, validation and\n"
     "checkpoint intervals) and writes it as a Hugging Face folder (the config's output).\n"
-    "\n"
-    "  --resume          continue from the output folder's last checkpoint (bit-identical to\n"
-    "                    a run that never stopped)\n"
-    "  --output DIR      write the model to DIR instead of the config's output\n"
-    "  --stop-at STEP    stop after STEP steps with a checkpoint, to --resume later\n"
-    "  --threads N       CPU threads (default: every core)\n"
-    "  -h, --help        this text\n";
+    "\n";
 
 typedef struct {
     const char *config;
@@ -59,48 +53,38 @@ static bool parse_int(const char *text, int lo, int hi, int *out) {
     return true;
 }
 
+// --output: a folder name that fits the config's output field.
+static bool take_output(void *dest, char *value, char *why, size_t why_len) {
+    (void)why, (void)why_len;
+    if (!value[0] || strlen(value) >= PRETRAIN_PATH_MAX) return false;
+    *(const char **)dest = value;
+    return true;
+}
+
 // Returns -1 to go on, or the exit code to return at once.
 static int parse_args(int argc, char **argv, Args *a) {
     *a = (Args){0};
-    for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i];
-        if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        if (!strcmp(opt, "--resume")) {
-            a->resume = true;
-        } else if (opt[0] != '-') {
-            if (a->config) {
-                fprintf(stderr, "are pretrain: a second CONFIG '%s'\n%s", opt, usage);
-                return EXIT_USAGE;
-            }
-            a->config = opt;
-        } else if (!strcmp(opt, "--output")) {
-            if (i + 1 == argc || !argv[i + 1][0] || strlen(argv[i + 1]) >= PRETRAIN_PATH_MAX) {
-                fprintf(stderr, "are pretrain: --output expects a folder\n");
-                return EXIT_USAGE;
-            }
-            a->output = argv[++i];
-        } else if (!strcmp(opt, "--stop-at") || !strcmp(opt, "--threads")) {
-            bool threads = !strcmp(opt, "--threads");
-            int max = threads ? 4096 : 1 << 30;
-            const char *value = i + 1 < argc ? argv[++i] : "";
-            if (!parse_int(value, 1, max, threads ? &a->threads : &a->stop_at)) {
-                fprintf(stderr, "are pretrain: %s expects an integer in 1..%d, got '%s'\n", opt,
-                        max, value);
-                return EXIT_USAGE;
-            }
-        } else {
-            fprintf(stderr, "are pretrain: unknown option '%s'\n%s", opt, usage);
-            return EXIT_USAGE;
-        }
-    }
-    if (!a->config) {
-        fprintf(stderr, "are pretrain: no CONFIG given\n%s", usage);
-        return EXIT_USAGE;
-    }
-    return -1;
+    const Option options[] = {
+        {"--resume", OPTION_FLAG, &a->resume, NULL,
+         .help = "continue from the output folder's last checkpoint (bit-identical to\n"
+                 "a run that never stopped)"},
+        {"--output", OPTION_CUSTOM, &a->output, "DIR",
+         .help = "write the model to DIR instead of the config's output", .take = take_output,
+         .expects = "a folder"},
+        {"--stop-at", OPTION_INT, &a->stop_at, "STEP",
+         .help = "stop after STEP steps with a checkpoint, to --resume later", .lo = 1,
+         .hi = 1 << 30},
+        {"--threads", OPTION_INT, &a->threads, "N", .help = "CPU threads (default: every core)",
+         .lo = 1, .hi = 4096},
+    };
+    CommandLine cl = {"pretrain",
+                      synopsis,
+                      .operand = "CONFIG",
+                      .operand_value = &a->config,
+                      .operand_required = true,
+                      .options = options,
+                      .n_options = (int)(sizeof options / sizeof options[0])};
+    return cli_parse(&cl, argc, argv);
 }
 
 // Everything one run holds, released by release().

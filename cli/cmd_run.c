@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: are run CONFIG [options]\n"
     "\n"
     "Runs one ARE trial as CONFIG describes (see README, \"The trial config\"): evaluates the\n"
@@ -17,17 +17,26 @@ static const char usage[] =
     "model, and writes OUTPUT/trials/<id>.h5 (config, per-round metrics, representations,\n"
     "evaluations) and the edited adapter in PEFT format to OUTPUT/adapters/<id>/, where\n"
     "OUTPUT is the config's output.dir and <id> the hash of the resolved config.\n"
-    "\n"
-    "  --set PATH=VALUE   override a config field (repeatable), e.g. --set are.max_rounds=5\n"
-    "  --threads N        CPU threads (default: the config's, else every core)\n"
-    "  --device D         auto, cpu or cuda: --set device=D (auto: a GPU when there is one)\n"
-    "  -h, --help         this text\n"
-    "\n"
-    "exit codes: 0 the trial ran (converged or not), 1 it failed, 2 bad command line\n";
+    "\n";
 
 int cmd_run(int argc, char **argv) {
-    RunArgs a;
-    int rc = run_args_parse(argc, argv, "run", usage, 0, &a);
+    RunArgs a = {0};
+    const Option options[] = {
+        run_option_set(&a, "override a config field (repeatable), e.g. --set are.max_rounds=5"),
+        {"--threads", OPTION_INT, &a.threads, "N",
+         .help = "CPU threads (default: the config's, else every core)", .lo = 1, .hi = 4096},
+        run_option_device(&a, "auto, cpu or cuda: --set device=D (auto: a GPU when there is one)"),
+    };
+    CommandLine cl = {"run",
+                      synopsis,
+                      .epilogue = "\nexit codes: 0 the trial ran (converged or not), 1 it failed, "
+                                  "2 bad command line\n",
+                      .operand = "CONFIG",
+                      .operand_value = &a.config,
+                      .operand_required = true,
+                      .options = options,
+                      .n_options = (int)(sizeof options / sizeof options[0])};
+    int rc = cli_parse(&cl, argc, argv);
     if (rc >= 0) return rc;
     char err[1024] = "";
     AreConfig *c = malloc(sizeof *c);
