@@ -88,11 +88,19 @@ static void held_out(const AreSamples *s, bool *fit, bool *use) {
     }
 }
 
-// r at the representation layer whose r separates the held-out split best (first on ties),
-// and the base model's projections on it; with below_norm, only layers below the final norm.
+// Whether b lets r be taken at hidden_states index layer.
+static bool allowed(const BaselineOptions *b, int layer) {
+    for (int i = 0; i < b->n_layers; i++)
+        if (b->layers[i] == layer) return true;
+    return b->n_layers == 0;
+}
+
+// r at the representation layer (of those b allows) whose r separates the held-out split best
+// (first on ties), and the base model's projections on it; with below_norm, only layers below
+// the final norm.
 static int choose_direction(const Measure *ms, const AreSamples *s, const AreOptions *opt,
-                            const LlamaConfig *cfg, bool below_norm, BaselineDirection *dir,
-                            char *err, size_t err_len) {
+                            const BaselineOptions *b, const LlamaConfig *cfg, bool below_norm,
+                            BaselineDirection *dir, char *err, size_t err_len) {
     int dim = cfg->dim;
     int n = s->n, L = opt->n_rep_layers;
     bool *fit = malloc((size_t)n * sizeof *fit), *use = malloc((size_t)n * sizeof *use);
@@ -111,6 +119,7 @@ static int choose_direction(const Measure *ms, const AreSamples *s, const AreOpt
     dir->held_out_acc = -1;
     size_t stride = (size_t)L * (size_t)dim;
     for (int k = 0; k < L; k++) {
+        if (!allowed(b, opt->rep_layers[k])) continue;
         if (below_norm && llama_resolve_layer(cfg, opt->rep_layers[k]) >= cfg->n_layers) continue;
         const float *at = ms->reps + (size_t)k * dim;
         if (direction_of_classes(at, n, stride, dim, s->labels, fit, r, err, err_len) < 0) {
@@ -128,9 +137,9 @@ static int choose_direction(const Measure *ms, const AreSamples *s, const AreOpt
     }
     if (dir->held_out_acc < 0)
         rc = fail(err, err_len,
-                  "activation addition needs a layer of are.layers below the final "
+                  "activation addition needs a layer of are.layers%s below the final "
                   "norm (hidden_states[%d])",
-                  cfg->n_layers);
+                  b->n_layers ? " (and of baseline.layers)" : "", cfg->n_layers);
 done:
     free(fit);
     free(use);
@@ -161,9 +170,18 @@ static int start_steering(LlamaModel *m, const AreOptions *opt, float alpha, Bas
     return 0;
 }
 
+// Orthogonalises every writer into the residual stream against r: the blocks' o_proj and
+// down_proj (m's LoRA) and the token embedding (m->embed_lora, from now on).
+static int ablate(LlamaModel *m, const float *r, char *err, size_t err_len) {
+    if (direction_lora_set(m->lora, m, r, err, err_len) < 0) return -1;
+    return (m->embed_lora = direction_embedding_lora(m, r, err, err_len)) ? 0 : -1;
+}
+
 int baseline_trial_run(LlamaModel *m, const AreSamples *samples, const AreOptions *opt,
-                       BaselineKind kind, float alpha, const AreSink *sink, AreResult *result,
+                       const BaselineOptions *b, const AreSink *sink, AreResult *result,
                        BaselineDirection *dir, char *err, size_t err_len) {
+    BaselineKind kind = b->kind;
+    float alpha = b->alpha;
     *result = (AreResult){.stop = ARE_STOP_BASELINE};
     *dir = (BaselineDirection){0};
     if (!m->lora) return fail(err, err_len, "no LoRA attached to the model");
@@ -181,10 +199,10 @@ int baseline_trial_run(LlamaModel *m, const AreSamples *samples, const AreOption
         int dim = m->cfg.dim;
         bool steering = kind == BASELINE_ACTIVATION_ADDITION;
         AreResult edited;
-        rc = choose_direction(&ms, samples, opt, &m->cfg, steering, dir, err, err_len);
+        rc = choose_direction(&ms, samples, opt, b, &m->cfg, steering, dir, err, err_len);
         if (rc == 0)
             rc = steering ? start_steering(m, opt, alpha, dir, err, err_len)
-                          : direction_lora_set(m->lora, m, dir->r, err, err_len);
+                          : ablate(m, dir->r, err, err_len);
         if (rc == 0) rc = measure(m, samples, opt, &ms, 1, &edited, err, err_len);
         if (rc == 0) {
             size_t stride = (size_t)opt->n_rep_layers * (size_t)dim;

@@ -3,10 +3,11 @@
 //
 //   none:               the base model, measured as round 0 (the control row of every table);
 //   direction_ablation: round 0 measures the base model; r = the class-mean direction
-//                       (direction.h) at the representation layer whose r best separates the
-//                       test split (threshold at the midpoint of the train class means); the
-//                       model is orthogonalised against r (a rank-1 LoRA on every o_proj and
-//                       down_proj) and measured again as round 1;
+//                       (direction.h) at the representation layer (of those allowed) whose r
+//                       best separates the test split (threshold at the midpoint of the train class
+//                       means); the model is orthogonalised against r (a rank-1 LoRA on every
+//                       o_proj and down_proj, and the token embedding's: direction.h) and measured
+//                       again as round 1;
 //   activation_addition: r chosen as for the ablation among the layers below the final norm;
 //                       alpha * r, signed to point towards target_label's class, is added to
 //                       the residual stream at that layer at every position (llama.h's steer)
@@ -26,6 +27,13 @@ typedef enum {
     BASELINE_ACTIVATION_ADDITION
 } BaselineKind;
 
+typedef struct {
+    BaselineKind kind;
+    float alpha;  // activation addition's scale
+    int n_layers; // 0: r may be taken at any of the representation layers (opt's rep_layers)
+    int layers[LLAMA_MAX_CAPTURE]; // else only at these (each one of opt's rep_layers)
+} BaselineOptions;
+
 // The direction a baseline used; every pointer malloc'd (baseline_direction_free), all NULL
 // for none.
 typedef struct {
@@ -41,13 +49,14 @@ typedef struct {
 // A LoRA for m that a baseline of kind can set (direction_lora_create); NULL when out of memory.
 Lora *baseline_lora(const LlamaModel *m);
 
-// Runs the baseline on m, whose LoRA is baseline_lora's, with opt's layers, discriminator,
+// Runs the baseline b on m, whose LoRA is baseline_lora's, with opt's layers, discriminator,
 // extraction and storage settings (its rounds, generator and guard settings unused); fills
-// result (rounds, stop, best_round, final_disc_acc, seconds) and dir. alpha: activation
-// addition's scale. Activation addition leaves m->steer set to a backend buffer the caller
-// frees (be->free) when done with the steered model. Returns 0, or -1 with the reason in err.
+// result (rounds, stop, best_round, final_disc_acc, seconds) and dir. Activation addition leaves
+// m->steer set to a backend buffer the caller frees (be->free) when done with the steered model;
+// direction ablation leaves m->embed_lora set (embedding_lora_free), also after a failure. Returns
+// 0, or -1 with the reason in err.
 int baseline_trial_run(LlamaModel *m, const AreSamples *samples, const AreOptions *opt,
-                       BaselineKind kind, float alpha, const AreSink *sink, AreResult *result,
+                       const BaselineOptions *b, const AreSink *sink, AreResult *result,
                        BaselineDirection *dir, char *err, size_t err_len);
 
 void baseline_direction_free(BaselineDirection *dir);

@@ -132,3 +132,29 @@ int direction_lora_set(Lora *lora, const LlamaModel *m, const float *r, char *er
     free(B);
     return rc;
 }
+
+EmbeddingLora *direction_embedding_lora(const LlamaModel *m, const float *r, char *err,
+                                        size_t err_len) {
+    size_t vocab = (size_t)m->cfg.vocab_size, dim = (size_t)m->cfg.dim;
+    float *E = malloc(vocab * dim * sizeof *E), *A = malloc(vocab * sizeof *A),
+          *B = malloc(dim * sizeof *B);
+    EmbeddingLora *e = NULL;
+    if (!E || !A || !B) {
+        fail(err, err_len, "out of memory for the embedding's ablation");
+    } else {
+        m->be->to_host(m->be, E, m->w.embed, vocab * dim * sizeof *E);
+        for (size_t t = 0; t < vocab; t++) { // A = (E r)^T, in double
+            double dot = 0;
+            for (size_t j = 0; j < dim; j++) dot += (double)E[t * dim + j] * r[j];
+            A[t] = (float)dot;
+        }
+        for (size_t j = 0; j < dim; j++) B[j] = -r[j];
+        free(E); // before embedding_lora_create takes its own copy
+        E = NULL;
+        e = embedding_lora_create(m, 1, 1.0f, A, B, NULL, err, err_len);
+    }
+    free(E);
+    free(A);
+    free(B);
+    return e;
+}

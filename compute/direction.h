@@ -7,12 +7,14 @@
 // Every matrix W that writes into the residual stream (o_proj and down_proj of every block)
 // becomes (I - r r^T) W, so no block adds anything along r. That is W + B A with B = -r [dim, 1]
 // and A = r^T W [1, in]: a LoRA of rank 1 with alpha 1 (scale 1), which is how the edit is
-// applied, evaluated and exported (PEFT). The embedding is not orthogonalised (the engine's
-// LoRA has no embedding adapter), so the residual stream keeps the embedding's own component
-// along r, which no block then changes.
+// applied, evaluated and exported (PEFT). The token embedding, which writes the stream's start,
+// becomes E - (E r) r^T: PEFT's embedding LoRA with lora_embedding_A = (E r)^T [1, vocab] and
+// lora_embedding_B = -r [dim, 1] (embedding_lora.h), on the lookup only (a tied head stays the
+// base table, as in PEFT). With both, the residual stream has no component along r anywhere.
 #ifndef ARE_DIRECTION_H
 #define ARE_DIRECTION_H
 
+#include "embedding_lora.h"
 #include "llama.h"
 #include "lora.h"
 
@@ -41,5 +43,10 @@ Lora *direction_lora_create(const LlamaModel *m);
 // Sets such a LoRA to the ablation of r [dim, unit norm]: A = r^T W, B = -r, W read as the
 // forward uses it (16-bit matrices as stored). Returns 0, or -1 with the reason in err.
 int direction_lora_set(Lora *lora, const LlamaModel *m, const float *r, char *err, size_t err_len);
+
+// The embedding's ablation of r [dim, unit norm]: A = fl(E r)^T (summed in double), B = -r, rank
+// 1, alpha 1 (embedding_lora_create). Returns NULL with the reason in err.
+EmbeddingLora *direction_embedding_lora(const LlamaModel *m, const float *r, char *err,
+                                        size_t err_len);
 
 #endif

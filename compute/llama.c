@@ -6,6 +6,7 @@
 //   x_out = x_mid + down_proj(silu(gate_proj(ln2)) * up_proj(ln2))
 // with ln1 = rmsnorm(x_in), ln2 = rmsnorm(x_mid). Backward carries dresid = dL/d(resid) down
 // the stream, each block adding its branches' contributions in place.
+#include "embedding_lora.h"
 #include "linear.h"
 #include "llama_workspace.h"
 #include "lora.h"
@@ -32,6 +33,12 @@ static Linear projection(const LlamaModel *m, int layer, Projection p, bool base
         lin.dB = lora_grad_B(lora, &m->cfg, layer, p);
     }
     return lin;
+}
+
+// The table the token lookup reads: the base embedding, or an embedding adapter merged into a
+// copy of it (embedding_lora.h).
+static const float *lookup_table(const LlamaModel *m) {
+    return m->embed_lora ? m->embed_lora->table : m->w.embed;
 }
 
 // logits [T, vocab] = final_ln [T, dim] lm_head^T; lm_head is the embedding when tied, so its
@@ -237,7 +244,7 @@ int llama_forward_from(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *batc
                                         start, ws->capture_index[c]);
 
     if (start == 0)
-        be->embedding_forward(be, T, d, ws->tokens, m->w.embed, ws->resid[0]);
+        be->embedding_forward(be, T, d, ws->tokens, lookup_table(m), ws->resid[0]);
     else
         be->copy(be, ws->resid[start], start_resid, (size_t)T * (size_t)d * sizeof(float));
     for (int l = start; l < ws->n_run; l++) {
@@ -270,7 +277,7 @@ void llama_forward_cached(LlamaModel *m, LlamaWorkspace *ws, int T, int n_out) {
     assert(ws->n_run == n && ws->plan.outputs.logits);
     ws->forward_done = false; // the activations no longer match the last llama_forward
 
-    be->embedding_forward(be, T, d, ws->tokens, m->w.embed, ws->resid[0]);
+    be->embedding_forward(be, T, d, ws->tokens, lookup_table(m), ws->resid[0]);
     for (int l = 0; l < n; l++) {
         steer(m, l, T, ws->resid[l]);
         block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], true);

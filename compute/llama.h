@@ -20,7 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct Lora Lora; // lora.h
+typedef struct Lora Lora;                   // lora.h
+typedef struct EmbeddingLora EmbeddingLora; // embedding_lora.h
 
 typedef struct {
     float *attn_norm;             // [dim]   input_layernorm
@@ -68,6 +69,9 @@ typedef struct {
     LlamaWeights w;
     LlamaWeights grad; // allocated by llama_alloc_grads for full backward; memory NULL otherwise
     Lora *lora;        // attached adapter (applied in forward, trained in backward), or NULL
+    // A frozen adapter on the token embedding, whose merged table the lookup reads instead of
+    // w.embed (the head keeps w.lm_head), or NULL.
+    EmbeddingLora *embed_lora;
     // Activation addition: steer [dim] (backend memory) is added to hidden_states[steer_layer]
     // (0..n_layers-1: the input of that block) at every token of every forward; NULL: none.
     const float *steer;

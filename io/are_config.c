@@ -159,6 +159,10 @@ static const SchemaField are_fields[] = {
      SCHEMA_AT(AreConfig, steer_alpha), .not_canonical = true,
      .doc = "activation_addition: alpha times the unit class-mean direction, towards "
             "target_label, is added to the residual stream"},
+    {"baseline.layers", SCHEMA_INT_ARRAY, .min = -1024, .max = 1024,
+     SCHEMA_ARRAY_AT(AreConfig, baseline_layers, n_baseline_layers), .not_canonical = true,
+     .doc = "direction_ablation, activation_addition: the are.layers entries r may be taken at "
+            "(the best by held-out threshold accuracy); one fixes r's layer; []: all of them"},
 
     {"are.layers", SCHEMA_INT_ARRAY, SCHEMA_INTS(default_rep_layers), .min = -1024, .max = 1024,
      .nonempty = true, SCHEMA_ARRAY_AT(AreConfig, rep_layers, n_rep_layers),
@@ -394,6 +398,20 @@ static int check_rules(const config_t *cfg, const AreConfig *c, char *err, size_
     if (repeat >= 0)
         return schema_error_at(root, "are.layers", err, err_len,
                                "field 'are.layers' lists layer %d twice", c->rep_layers[repeat]);
+    repeat = first_repeat(c->baseline_layers, c->n_baseline_layers);
+    if (repeat >= 0)
+        return schema_error_at(root, "baseline.layers", err, err_len,
+                               "field 'baseline.layers' lists layer %d twice",
+                               c->baseline_layers[repeat]);
+    for (int i = 0; i < c->n_baseline_layers; i++) {
+        int k = 0;
+        while (k < c->n_rep_layers && c->rep_layers[k] != c->baseline_layers[i]) k++;
+        if (k == c->n_rep_layers)
+            return schema_error_at(root, "baseline.layers", err, err_len,
+                                   "field 'baseline.layers[%d]' is %d, expected one of are.layers "
+                                   "(the representations r is computed from)",
+                                   i, c->baseline_layers[i]);
+    }
     repeat = first_repeat(c->gen.layers, c->gen.n_layers);
     if (repeat >= 0)
         return schema_error_at(root, "are.generator.layers", err, err_len,
@@ -465,6 +483,20 @@ char *are_config_canonical(const AreConfig *c) {
         schema_text_line(&text, "method = \"%s\";", trial_method_names[c->method]);
     if (c->method == METHOD_ACTIVATION_ADDITION)
         schema_text_line(&text, "baseline.alpha = %.9g;", (double)c->steer_alpha);
+    bool takes_direction =
+        c->method == METHOD_DIRECTION_ABLATION || c->method == METHOD_ACTIVATION_ADDITION;
+    if (takes_direction && c->n_baseline_layers) {
+        // In are.layers' order, the order they compete in: [3, 2] and [2, 3] are one trial.
+        char list[ARE_MAX_LAYERS * 8] = "";
+        for (int k = 0; k < c->n_rep_layers; k++)
+            for (int i = 0; i < c->n_baseline_layers; i++) {
+                if (c->baseline_layers[i] != c->rep_layers[k]) continue;
+                size_t used = strlen(list);
+                snprintf(list + used, sizeof list - used, "%s%d", used ? ", " : "",
+                         c->rep_layers[k]);
+            }
+        schema_text_line(&text, "baseline.layers = [%s];", list);
+    }
     return schema_text_join(&text);
 }
 

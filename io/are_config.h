@@ -11,7 +11,9 @@
 //   seed = 1;
 //   method = "are";                         # "are" | "none" | "direction_ablation" |
 //                                           # "activation_addition" (baselines)
-//   baseline = { alpha = 8.0; };            # activation_addition: alpha * r added
+//   baseline = { alpha = 8.0;               # activation_addition: alpha * r added
+//                layers = []; };            # where r may be taken: entries of are.layers,
+//                                           # the best of them; [] = all of are.layers
 //   task = "jailbreak";                     # which entry of tasks to run
 //   tasks = {
 //     jailbreak = {
@@ -73,8 +75,9 @@
 // template "auto" stands for when the model is loaded (the canonical text keeps "auto"). The
 // default template stays tinychat's rather than "auto": a config without a template field keeps
 // the prompts, canonical text and trial ids it had. Likewise method appears in the canonical
-// text only when it is not "are", so configs written before it keep their trial ids, and
-// baseline.alpha only with method "activation_addition", the one method it changes.
+// text only when it is not "are", so configs written before it keep their trial ids,
+// baseline.alpha only with method "activation_addition", the one method it changes, and
+// baseline.layers only when set, with the two methods that take a direction.
 #ifndef ARE_ARE_CONFIG_H
 #define ARE_ARE_CONFIG_H
 
@@ -198,6 +201,10 @@ typedef struct {
     StoreRounds store_rounds;
     TrialMethod method;
     float steer_alpha; // activation_addition: the multiple of the unit direction added
+    // direction_ablation, activation_addition: the hidden_states indices (entries of
+    // rep_layers) r may be taken at; none: every entry of rep_layers
+    int baseline_layers[ARE_MAX_LAYERS];
+    int n_baseline_layers;
     bool store_fp16;
     bool store_lora;
 } AreConfig;

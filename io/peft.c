@@ -19,6 +19,11 @@
 #define WEIGHTS_NAME "adapter_model.safetensors"
 
 static const char tensor_prefix[] = "base_model.model.model.layers.";
+// The embedding adapter's tensors (nn.ParameterDict entries: no ".weight"), and the base table
+// PEFT saves beside them.
+static const char embed_A_name[] = "base_model.model.model.embed_tokens.lora_embedding_A";
+static const char embed_B_name[] = "base_model.model.model.embed_tokens.lora_embedding_B";
+static const char embed_base_name[] = "base_model.model.model.embed_tokens.base_layer.weight";
 
 // "q_proj" for self_attn.q_proj: the name PEFT's target_modules use.
 static const char *module_name(Projection p) {
@@ -51,11 +56,19 @@ int peft_adapter_alloc(PeftAdapter *a, const LlamaConfig *base, unsigned targets
     a->B = calloc(n_slots, sizeof(float *));
     if (!a->layer_on || !a->A || !a->B) goto fail;
 
-    // Sizes first, then views into the one allocation: A [rank, in] then B [out, rank].
+    // Sizes first, then views into the one allocation: A [rank, in] then B [out, rank], the
+    // embedding's A [rank, vocab] and B [dim, rank] first.
     size_t n = 0;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1 && !(a->memory = calloc(n ? n : 1, sizeof(float)))) goto fail;
         n = 0;
+        if (targets & PEFT_EMBED_TOKENS) {
+            if (pass == 1) {
+                a->embed_A = a->memory;
+                a->embed_B = a->memory + (size_t)rank * (size_t)base->vocab_size;
+            }
+            n += (size_t)rank * ((size_t)base->vocab_size + (size_t)base->dim);
+        }
         for (int l = 0; l < base->n_layers; l++) {
             a->layer_on[l] = layer_on[l];
             for (int p = 0; layer_on[l] && p < PROJ_COUNT; p++) {
@@ -81,6 +94,7 @@ void peft_adapter_free(PeftAdapter *a) {
     free(a->A);
     free(a->B);
     free(a->memory);
+    free(a->embed_base);
     memset(a, 0, sizeof(*a));
 }
 
@@ -93,8 +107,9 @@ typedef struct {
     bool *layer_on; // [n_layers]
 } AdapterShape;
 
-// target_modules: a list of projection names, or "all-linear". (Any other string is a regular
-// expression over module paths in PEFT, which is not evaluated here.)
+// target_modules: a list of projection names and embed_tokens, or "all-linear" (the
+// projections). (Any other string is a regular expression over module paths in PEFT, which is
+// not evaluated here.)
 static int read_targets(const char *path, const json_t *v, unsigned *targets, char *err,
                         size_t err_len) {
     *targets = 0;
@@ -114,12 +129,16 @@ static int read_targets(const char *path, const json_t *v, unsigned *targets, ch
     const json_t *item;
     json_array_foreach(v, i, item) {
         const char *name = json_string_value(item);
+        if (name && !strcmp(name, "embed_tokens")) {
+            *targets |= PEFT_EMBED_TOKENS;
+            continue;
+        }
         int p = 0;
         while (p < PROJ_COUNT && (!name || strcmp(name, module_name((Projection)p)))) p++;
         if (p == PROJ_COUNT)
             return fail(err, err_len,
                         "%s: target module '%.100s' is not supported (expected q_proj, k_proj, "
-                        "v_proj, o_proj, gate_proj, up_proj or down_proj)",
+                        "v_proj, o_proj, gate_proj, up_proj, down_proj or embed_tokens)",
                         path, name ? name : "(not a string)");
         *targets |= 1u << p;
     }
@@ -200,9 +219,20 @@ static int read_config(const char *path, const LlamaConfig *base, AdapterShape *
                           err_len) == 0 &&
              read_layers(path, json_object_get(root, "layers_to_transform"), base->n_layers,
                          shape->layer_on, err, err_len) == 0) {
+        // PEFT matches layers_to_transform against a module's layer index, which embed_tokens
+        // lacks: it leaves the embedding out then.
+        const json_t *layers = json_object_get(root, "layers_to_transform");
+        if (layers && !json_is_null(layers)) shape->targets &= ~PEFT_EMBED_TOKENS;
         shape->rank = (int)json_integer_value(r);
         shape->alpha = (float)json_number_value(alpha);
         rc = 0;
+        // With it PEFT adapts a tied lm_head as embed_tokens; the engine's head stays the base.
+        if ((shape->targets & PEFT_EMBED_TOKENS) && base->tie_embeddings &&
+            json_is_true(json_object_get(root, "ensure_weight_tying")))
+            rc = fail(err, err_len,
+                      "%s: ensure_weight_tying = true (the tied lm_head adapted with "
+                      "embed_tokens) is not supported",
+                      path);
     }
     json_decref(root);
     return rc;
@@ -258,6 +288,46 @@ static int read_tensor(const SafetensorsFile *f, const SafetensorsTensor *t, con
     return safetensors_read_f32(f, t, dst, (size_t)want[0] * (size_t)want[1], err, err_len);
 }
 
+// One of the embedding adapter's tensors into dst [rows, cols].
+static int read_embedding_tensor(const SafetensorsFile *f, const SafetensorsTensor *t, float *dst,
+                                 int64_t rows, int64_t cols, char *err, size_t err_len) {
+    if (!dst)
+        return fail(err, err_len,
+                    "%s: tensor '%s' adapts embed_tokens, which target_modules (or "
+                    "layers_to_transform) leaves out",
+                    safetensors_path(f), t->name);
+    if (t->n_dims != 2 || t->shape[0] != rows || t->shape[1] != cols) {
+        char got_text[128], want_text[64];
+        int64_t want[2] = {rows, cols};
+        safetensors_format_shape(got_text, sizeof(got_text), t->shape, t->n_dims);
+        safetensors_format_shape(want_text, sizeof(want_text), want, 2);
+        return fail(err, err_len,
+                    "%s: tensor '%s' has shape %s, expected %s (r and the base model's "
+                    "embedding [vocab, dim]): the adapter was made for another model or rank",
+                    safetensors_path(f), t->name, got_text, want_text);
+    }
+    return safetensors_read_f32(f, t, dst, (size_t)rows * (size_t)cols, err, err_len);
+}
+
+// The embedding adapter's A, B and, when PEFT saved it, its base table.
+static int read_embedding(const SafetensorsFile *f, const SafetensorsTensor *t, PeftAdapter *a,
+                          char *err, size_t err_len) {
+    int64_t vocab = a->base.vocab_size, dim = a->base.dim;
+    if (!strcmp(t->name, embed_A_name))
+        return read_embedding_tensor(f, t, a->embed_A, a->rank, vocab, err, err_len);
+    if (!strcmp(t->name, embed_B_name))
+        return read_embedding_tensor(f, t, a->embed_B, dim, a->rank, err, err_len);
+    if (a->embed_A && !a->embed_base &&
+        !(a->embed_base = malloc((size_t)vocab * (size_t)dim * sizeof *a->embed_base)))
+        return fail(err, err_len, "%s: out of memory for '%s'", safetensors_path(f), t->name);
+    return read_embedding_tensor(f, t, a->embed_base, vocab, dim, err, err_len);
+}
+
+static bool is_embedding_tensor(const char *name) {
+    return !strcmp(name, embed_A_name) || !strcmp(name, embed_B_name) ||
+           !strcmp(name, embed_base_name);
+}
+
 static int read_weights(const char *path, PeftAdapter *a, char *err, size_t err_len) {
     SafetensorsFile *f = safetensors_open(path, err, err_len);
     if (!f) return -1;
@@ -267,7 +337,9 @@ static int read_weights(const char *path, PeftAdapter *a, char *err, size_t err_
         int layer;
         Projection p;
         char matrix;
-        if (!parse_tensor_name(t->name, a->base.n_layers, &layer, &p, &matrix))
+        if (is_embedding_tensor(t->name))
+            rc = read_embedding(f, t, a, err, err_len);
+        else if (!parse_tensor_name(t->name, a->base.n_layers, &layer, &p, &matrix))
             rc = fail(err, err_len,
                       "%s: unexpected tensor '%.150s' (not a LoRA matrix of a %d-layer Llama)",
                       path, t->name, a->base.n_layers);
@@ -283,6 +355,11 @@ static int read_weights(const char *path, PeftAdapter *a, char *err, size_t err_
                     rc = fail(err, err_len, "%s: missing tensor '%s'", path, name);
             }
         }
+    }
+    for (int k = 0; rc == 0 && a->embed_A && k < 2; k++) {
+        const char *name = k ? embed_B_name : embed_A_name;
+        if (!safetensors_find(f, name))
+            rc = fail(err, err_len, "%s: missing tensor '%s'", path, name);
     }
     safetensors_close(f);
     return rc;
@@ -314,6 +391,7 @@ int peft_load(const char *dir, const LlamaConfig *base, PeftAdapter *a, char *er
 static json_t *config_json(const PeftAdapter *a, const char *base_model) {
     json_t *targets = json_array(), *layers = json_array();
     bool all_layers = true;
+    if (a->targets & PEFT_EMBED_TOKENS) json_array_append_new(targets, json_string("embed_tokens"));
     for (int p = 0; p < PROJ_COUNT; p++)
         if (a->targets & (1u << p)) json_array_append_new(targets, json_string(module_name(p)));
     for (int l = 0; l < a->base.n_layers; l++) {
@@ -351,13 +429,25 @@ static int write_config(const char *path, const PeftAdapter *a, const char *base
 }
 
 static int write_weights(const char *path, const PeftAdapter *a, char *err, size_t err_len) {
-    int n_max = 2 * a->base.n_layers * PROJ_COUNT, n = 0;
+    int n_max = 2 * a->base.n_layers * PROJ_COUNT + 2, n = 0;
     SafetensorsWriteTensor *tensors = calloc((size_t)n_max, sizeof(*tensors));
     char(*names)[160] = calloc((size_t)n_max, sizeof(*names));
     if (!tensors || !names) {
         free(tensors);
         free(names);
         return fail(err, err_len, "%s: out of memory", path);
+    }
+    if (a->embed_A) {
+        tensors[n++] = (SafetensorsWriteTensor){.name = embed_A_name,
+                                                .dtype = ST_F32,
+                                                .n_dims = 2,
+                                                .shape = {a->rank, a->base.vocab_size},
+                                                .data = a->embed_A};
+        tensors[n++] = (SafetensorsWriteTensor){.name = embed_B_name,
+                                                .dtype = ST_F32,
+                                                .n_dims = 2,
+                                                .shape = {a->base.dim, a->rank},
+                                                .data = a->embed_B};
     }
     for (int l = 0; l < a->base.n_layers; l++) {
         for (int p = 0; p < PROJ_COUNT; p++) {
@@ -385,6 +475,12 @@ static int write_weights(const char *path, const PeftAdapter *a, char *err, size
 
 int peft_save(const char *dir, const PeftAdapter *a, const char *base_model, char *err,
               size_t err_len) {
+    for (int l = 0; a->embed_A && l < a->base.n_layers; l++)
+        if (!a->layer_on[l])
+            return fail(err, err_len,
+                        "%s: an embedding adapter needs every layer adapted (PEFT's "
+                        "layers_to_transform would leave embed_tokens out)",
+                        dir);
     if (mkdir(dir, 0777) < 0 && errno != EEXIST)
         return fail(err, err_len, "%s: cannot create the folder: %s", dir, strerror(errno));
     char *config_path = join_path(dir, CONFIG_NAME);

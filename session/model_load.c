@@ -114,7 +114,8 @@ Lora *lora_from_peft(const PeftAdapter *a, const LlamaConfig *cfg, Backend *be, 
         snprintf(err, err_len, "the adapter was read for a model of other dimensions");
         return NULL;
     }
-    Lora *lora = lora_create(cfg, be, a->targets, a->layer_on, a->rank, a->alpha);
+    Lora *lora =
+        lora_create(cfg, be, a->targets & ~PEFT_EMBED_TOKENS, a->layer_on, a->rank, a->alpha);
     if (!lora) {
         snprintf(err, err_len, "out of memory for the adapter");
         return NULL;
@@ -135,11 +136,24 @@ Lora *lora_from_peft(const PeftAdapter *a, const LlamaConfig *cfg, Backend *be, 
     return lora;
 }
 
-int peft_from_lora(PeftAdapter *a, const Lora *lora, const LlamaConfig *cfg, Backend *be, char *err,
-                   size_t err_len) {
-    if (peft_adapter_alloc(a, cfg, lora->targets, lora->layer_on, lora->rank, lora->alpha) < 0) {
+// peft_from_lora with the embedding adapter embed (may be NULL) too.
+static int peft_of(PeftAdapter *a, const Lora *lora, const EmbeddingLora *embed,
+                   const LlamaConfig *cfg, Backend *be, char *err, size_t err_len) {
+    if (embed && (embed->rank != lora->rank || embed->alpha != lora->alpha)) {
+        snprintf(err, err_len,
+                 "the embedding adapter (r %d, alpha %g) and the projections' (r %d, alpha %g) "
+                 "differ: one PEFT adapter holds one r and lora_alpha",
+                 embed->rank, (double)embed->alpha, lora->rank, (double)lora->alpha);
+        return -1;
+    }
+    unsigned targets = lora->targets | (embed ? PEFT_EMBED_TOKENS : 0);
+    if (peft_adapter_alloc(a, cfg, targets, lora->layer_on, lora->rank, lora->alpha) < 0) {
         snprintf(err, err_len, "out of memory for the adapter");
         return -1;
+    }
+    if (embed) {
+        memcpy(a->embed_A, embed->A, (size_t)lora->rank * (size_t)cfg->vocab_size * sizeof(float));
+        memcpy(a->embed_B, embed->B, (size_t)cfg->dim * (size_t)lora->rank * sizeof(float));
     }
     for (int l = 0; l < cfg->n_layers; l++) {
         for (int p = 0; p < PROJ_COUNT; p++) {
@@ -153,5 +167,23 @@ int peft_from_lora(PeftAdapter *a, const Lora *lora, const LlamaConfig *cfg, Bac
                         (size_t)out * rank * sizeof(float));
         }
     }
+    return 0;
+}
+
+int peft_from_lora(PeftAdapter *a, const Lora *lora, const LlamaConfig *cfg, Backend *be, char *err,
+                   size_t err_len) {
+    return peft_of(a, lora, NULL, cfg, be, err, err_len);
+}
+
+int peft_from_model(PeftAdapter *a, const LlamaModel *m, char *err, size_t err_len) {
+    return peft_of(a, m->lora, m->embed_lora, &m->cfg, m->be, err, err_len);
+}
+
+int model_attach_peft(LlamaModel *m, const PeftAdapter *a, char *err, size_t err_len) {
+    if (!(m->lora = lora_from_peft(a, &m->cfg, m->be, err, err_len))) return -1;
+    if (a->embed_A &&
+        !(m->embed_lora = embedding_lora_create(m, a->rank, a->alpha, a->embed_A, a->embed_B,
+                                                a->embed_base, err, err_len)))
+        return -1;
     return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef ARE_MODEL_LOAD_H
 #define ARE_MODEL_LOAD_H
 
+#include "embedding_lora.h"
 #include "hf_writer.h"
 #include "llama.h"
 #include "lora.h"
@@ -31,5 +32,12 @@ Lora *lora_from_peft(const PeftAdapter *a, const LlamaConfig *cfg, Backend *be, 
 // Returns 0, or -1 with the reason in err.
 int peft_from_lora(PeftAdapter *a, const Lora *lora, const LlamaConfig *cfg, Backend *be, char *err,
                    size_t err_len);
+// The same for m's lora and, when m has one, its embedding adapter (embed_tokens).
+int peft_from_model(PeftAdapter *a, const LlamaModel *m, char *err, size_t err_len);
+
+// Attaches the adapter to m: m->lora (lora_from_peft) and, when it adapts embed_tokens,
+// m->embed_lora; the caller frees both (lora_free, embedding_lora_free), also after a failure.
+// Returns 0, or -1 with the reason in err.
+int model_attach_peft(LlamaModel *m, const PeftAdapter *a, char *err, size_t err_len);
 
 #endif

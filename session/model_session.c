@@ -35,9 +35,9 @@ int model_session_open(ModelSession *s, const char *path, const char *adapter,
     if (adapter) {
         PeftAdapter a;
         if (peft_load(adapter, &s->model.cfg, &a, err, err_len) < 0) return -1;
-        s->model.lora = lora_from_peft(&a, &s->model.cfg, s->be, err, err_len);
+        int rc = model_attach_peft(&s->model, &a, err, err_len);
         peft_adapter_free(&a);
-        if (!s->model.lora) return -1;
+        if (rc < 0) return -1;
     }
     collect_stop_tokens(s, path);
     return 0;
@@ -46,6 +46,7 @@ int model_session_open(ModelSession *s, const char *path, const char *adapter,
 void model_session_close(ModelSession *s) {
     if (s->be) {
         lora_free(s->model.lora, s->be);
+        embedding_lora_free(s->model.embed_lora, s->be);
         llama_free(&s->model);
         s->be->destroy(s->be);
     }

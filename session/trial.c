@@ -242,8 +242,7 @@ static int store_evaluation(TrialStore *ts, const char *model, const ModelEval *
 static int export_adapter(const ModelSession *ms, const AreConfig *c, const char *dir, char *err,
                           size_t err_len) {
     PeftAdapter adapter;
-    if (peft_from_lora(&adapter, ms->model.lora, &ms->model.cfg, ms->be, err, err_len) < 0)
-        return -1;
+    if (peft_from_model(&adapter, &ms->model, err, err_len) < 0) return -1;
     int rc = peft_save(dir, &adapter, c->model, err, err_len);
     peft_adapter_free(&adapter);
     return rc;
@@ -262,12 +261,15 @@ static int edit_model(ModelSession *ms, const AreConfig *c, const AreSamples *sa
                       TrialStore *ts, AreResult *result, char *err, size_t err_len) {
     if (c->method == METHOD_ARE)
         return are_trial_run(&ms->model, samples, opt, sink, guard, result, err, err_len);
-    BaselineKind kind = c->method == METHOD_NONE                 ? BASELINE_NONE
-                        : c->method == METHOD_DIRECTION_ABLATION ? BASELINE_DIRECTION_ABLATION
-                                                                 : BASELINE_ACTIVATION_ADDITION;
+    BaselineOptions b = {.kind = c->method == METHOD_NONE ? BASELINE_NONE
+                                 : c->method == METHOD_DIRECTION_ABLATION
+                                     ? BASELINE_DIRECTION_ABLATION
+                                     : BASELINE_ACTIVATION_ADDITION,
+                         .alpha = c->steer_alpha,
+                         .n_layers = c->n_baseline_layers};
+    memcpy(b.layers, c->baseline_layers, (size_t)c->n_baseline_layers * sizeof *b.layers);
     BaselineDirection dir;
-    int rc = baseline_trial_run(&ms->model, samples, opt, kind, c->steer_alpha, sink, result, &dir,
-                                err, err_len);
+    int rc = baseline_trial_run(&ms->model, samples, opt, &b, sink, result, &dir, err, err_len);
     if (rc == 0 && dir.r)
         rc = trial_store_add_direction(ts, trial_method_names[c->method], dir.layer,
                                        dir.held_out_acc, dir.r, dir.steering, dir.dim,
@@ -296,7 +298,9 @@ static void release(TrialState *s, ModelSession *ms) {
         lora_free(ms->model.lora, ms->be);
         ms->model.lora = NULL;
     }
-    model_unsteer(ms); // activation addition's
+    model_unsteer(ms);                                 // activation addition's
+    embedding_lora_free(ms->model.embed_lora, ms->be); // direction ablation's
+    ms->model.embed_lora = NULL;
 }
 
 static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, TrialOutcome *out,

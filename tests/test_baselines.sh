@@ -5,8 +5,10 @@
 #   direction_ablation: rounds 0 and 1, the direction group; every prompt ends in the same
 #     template token, whose embedding no block changes along r once the model is ablated, so
 #     the edited projections on r coincide (to rounding) where the base ones spread by the
-#     class difference; the harmful prompts' refusal rate falls; the exported rank-1 adapter,
-#     evaluated by `are evaluate --adapter`, gives the trial's edited refusal rate;
+#     class difference; the harmful prompts' refusal rate falls; the exported rank-1 adapter
+#     (o_proj, down_proj and embed_tokens), evaluated by `are evaluate --adapter`, gives the
+#     trial's edited refusal rate; baseline.layers fixes r's layer, and one that is not in
+#     are.layers is refused at its line;
 #   activation_addition: alpha = 0 leaves every metric and generated text as the base model's,
 #     bit for bit; at alpha 8 the stored steering vector, applied by `are evaluate --steer`,
 #     gives the trial's edited refusal rate, and `are generate --steer` runs with it; a trial
@@ -34,10 +36,26 @@ expect bad-method 1 "--set method=ablate: field 'method' is \"ablate\", expected
     -- "$are" run "$cfg" "${small[@]}" --set method=ablate
 
 # method = "are" is the default and leaves the trial ids as they were; a baseline has ids of its own.
-ids() { "$are" sweep configs/demo-sweep.cfg "$@" --dry-run 2>&1 | grep -oE '[0-9a-f]{16}' | sort; }
+cat >"$tmp/sweep.cfg" <<'CFG'
+@include "configs/tinychat.cfg"
+sweep = {
+  seed = 7;
+  axes = (
+    { path = "task"; values = ["jailbreak", "defense"]; },
+    { path = "are.generator.rank"; values = [4, 8]; }
+  );
+};
+CFG
+ids() { "$are" sweep "$tmp/sweep.cfg" "$@" --dry-run 2>&1 | grep -oE '[0-9a-f]{16}' | sort; }
 default_ids=$(ids) are_ids=$(ids --set method=are) none_ids=$(ids --set method=none)
 expect same-ids 0 '^same$' -- bash -c "[ -n '$default_ids' ] && [ '$default_ids' = '$are_ids' ] &&
     [ '$default_ids' != '$none_ids' ] && echo same"
+# baseline.layers names a trial only where a direction is taken, in are.layers' order
+are_layer_ids=$(ids --set 'baseline.layers=[3]') ablation_ids=$(ids --set method=direction_ablation)
+both_ids=$(ids --set method=direction_ablation --set 'baseline.layers=[2, 3]')
+both_reversed_ids=$(ids --set method=direction_ablation --set 'baseline.layers=[3, 2]')
+expect layer-ids 0 '^same$' -- bash -c "[ '$default_ids' = '$are_layer_ids' ] &&
+    [ '$both_ids' = '$both_reversed_ids' ] && [ '$both_ids' != '$ablation_ids' ] && echo same"
 
 # The edited evaluation equals the base one, metrics and texts alike; only the edited side has
 # the preservation measures (its answers against the base's), and they must all be exactly 1.
@@ -74,9 +92,24 @@ refusal() { h5dump -A -m '%.17g' -g "/evaluation/$1/harmful" "$file" | grep -A4 
 base=$(refusal base) edited=$(refusal edited)
 expect refusals-fall 0 '^fell$' -- awk -v b="$base" -v e="$edited" 'BEGIN { if (e < b) print "fell"; else print b " -> " e }'
 adapter=$(ls -d "$tmp"/run/adapters/*)
-expect adapter-config 0 '"r": 1' '"o_proj"' '"down_proj"' -- cat "$adapter/adapter_config.json"
+expect adapter-config 0 '"r": 1' '"o_proj"' '"down_proj"' '"embed_tokens"' -- cat "$adapter/adapter_config.json"
 expect evaluate-adapter 0 "^harmful +refusal_rate +$(printf '%.3f' "$edited")\$" \
     -- "$are" evaluate "$cfg" "${small[@]}" --adapter "$adapter"
+
+# baseline.layers: r at the one layer named, of tinychat's are.layers [2, 3] the one the
+# held-out criterion did not choose; a layer that is not in are.layers is refused
+chosen=$(h5dump -a /direction/layer "$file" | sed -n 's/^ *(0): //p')
+other=$((5 - chosen))
+rm -rf "$file" "$tmp"/run/adapters/*
+expect fixed-layer 0 "direction ablation along hidden_states\\[$other\\]" \
+    -- "$are" run "$cfg" "${small[@]}" --set method=direction_ablation --set "baseline.layers=[$other]"
+expect fixed-layer-attribute 0 "\\(0\\): $other\$" -- h5dump -a /direction/layer "$(ls "$tmp"/run/trials/*.h5)"
+expect layer-not-read 1 "field 'baseline.layers\[0\]' is 1, expected one of are.layers" \
+    -- "$are" run "$cfg" "${small[@]}" --set method=direction_ablation --set 'baseline.layers=[1]'
+printf '@include "%s"\nbaseline = { layers = [2, 5]; };\n' "$cfg" >"$tmp/bad-layer.cfg"
+expect layer-at-line 1 "bad-layer.cfg:2: field 'baseline.layers\[1\]' is 5" \
+    -- "$are" run "$tmp/bad-layer.cfg" "${small[@]}" --set method=direction_ablation
+rm -f "$tmp"/run/trials/*.h5
 
 rm -f "$file"
 expect addition-zero 0 'activation addition of 0 x' -- "$are" run "$cfg" "${small[@]}" \

@@ -35,7 +35,7 @@ distinct() {
     h5_values "$1/sweep.h5" "$2" | sort -u | tr '\n' ' '
 }
 
-# The demo sweep's trial table: 16 rows, the same from every launch, each seed
+# The demo sweep's trial table: 24 rows, the same from every launch, each seed
 # FNV-1a("7:" id) (from the sweep seed and the id, never from the order).
 demo=configs/demo-sweep.cfg
 expect help 0 '^usage: are sweep CONFIG' '--dry-run' '--fail-fast' -- "$are" sweep --help
@@ -43,14 +43,15 @@ expect no-config 2 'no CONFIG given' -- "$are" sweep
 expect second-device 2 'a second --device' -- "$are" sweep "$demo" --device cpu --device cpu
 expect bad-max-failures 2 "--max-failures expects a positive integer, got '0'" -- \
     "$are" sweep "$demo" --max-failures 0
-expect dry-run 0 '^# grid sweep: 8 combinations x 2 repeats = 16 trials, sweep seed 7$' \
-    '^15 +[0-9a-f]{16} +1 +[0-9]+ +"defense" .*\[3\] +\[0, 1, 2\] +8$' \
+expect dry-run 0 '^# grid sweep: 12 combinations x 2 repeats = 24 trials, sweep seed 7$' \
+    '^19 +[0-9a-f]{16} +1 +[0-9]+ +"defense" +1.0 +"are" +\[3\] +\[0, 1, 2\] +8$' \
+    '^23 +[0-9a-f]{16} +1 +[0-9]+ +"defense" +1.0 +"direction_ablation" +\[3\] +\[0, 1, 2\] +4$' \
     -- "$are" sweep "$demo" --dry-run
 "$are" sweep "$demo" --dry-run >"$tmp/table" 2>&1
 "$are" sweep "$demo" --dry-run >"$tmp/table-again" 2>&1
 mpi 1 sweep "$demo" --dry-run >"$tmp/table-np1" 2>&1
 mpi 3 sweep "$demo" --dry-run >"$tmp/table-np3" 2>&1
-expect sixteen-ids 0 '^16$' -- grep -cE '^[0-9]+ +[0-9a-f]{16} ' "$tmp/table"
+expect twenty-four-ids 0 '^24$' -- grep -cE '^[0-9]+ +[0-9a-f]{16} ' "$tmp/table"
 expect distinct-ids 0 -- cmp <(table_ids "$tmp/table") <(table_ids "$tmp/table" | uniq)
 for t in table-again table-np1 table-np3; do
     expect "same-$t" 0 -- cmp "$tmp/table" "$tmp/$t"
