@@ -303,9 +303,10 @@ static double generation_flops(const Bench *b, const TokenBatch *prompts, int ma
 // One block's weights: the seven projections in the matrices' type, the two norms in fp32.
 // Fusing q|k|v and gate|up into one product each (gemm_matrix_parts) changes neither the FLOPs
 // nor these bytes: every weight is still read once per forward. It saves launches and narrow
-// products. CUDA fuses only steps of at most 32 rows (decoding) and splits the fused output at
+// products. CUDA fuses only steps of at most 128 rows (decoding) and splits the fused output at
 // 8 bytes per value: activation traffic, not counted here, T (q + 2 kv + 2 ffn) 8 bytes a block,
-// 4 T / dim of the fused weights' bytes (3% at T = 32 on the 7B shape). With bf16 matrices the
+// 4 T / dim of the fused weights' bytes (10% at T = 100 answers on the 7B shape; the
+// generation row's bytes count the weights only). With bf16 matrices the
 // norms and SwiGLU write their outputs' bf16 copies themselves: no rounding pass (which read 4
 // and wrote 2 bytes per value per product: three times over ln1, twice over ln2).
 static double block_bytes(const Bench *b) {

@@ -1630,7 +1630,7 @@ static void test_rounded_activations(void) {
 
 // gemm_matrix_parts against one gemm_matrix per part, bit for bit (the same roundings and the
 // same sums in the same order, fused or not): q|k|v of a grouped-query shape and gate|up, at
-// row counts the CUDA backend fuses (<= 32) and runs separately, overwriting and accumulating,
+// row counts the CUDA backend fuses (<= 128) and runs separately, overwriting and accumulating,
 // with the activation's 16-bit copy given (bf16: read instead of rounding) and not.
 static void fused_case(Backend *be, int M, int K, int n_parts, const int *N, float beta,
                        bool with16) {
@@ -1670,7 +1670,7 @@ static void test_fused_products(void) {
         Backend *be = candidate_create(t, err, sizeof err);
         CHECK(be != NULL, "%s backend: %s", matrix_name(t), err);
         if (!be) continue;
-        const int rows[4] = {1, 32, 33, 70};
+        const int rows[4] = {1, 128, 129, 200};
         for (int r = 0; r < 4; r++) {
             fused_case(be, rows[r], 64, 3, qkv, 0, r % 2);
             fused_case(be, rows[r], 64, 2, gate_up, r < 2 ? 1 : 0, r < 2);
@@ -1726,7 +1726,7 @@ static bool counted_run_recording(Backend *be, void *recording) {
 // and SwiGLU, q|k|v and gate|up as one product each, fused for decoding steps, decoding steps
 // replayed from a CUDA graph) and on the old one (each product rounding its own input, one
 // gemm_matrix per projection, op by op) on two CUDA backends: the same bits in the forward's
-// logits (112 tokens: products run per part, reading the copies), in the LoRA gradients, in
+// logits (142 tokens: products run per part, reading the copies), in the LoRA gradients, in
 // greedy answers and in the last decoding step's logits (8 rows: fused, replayed); one upload
 // and one download per decoding step; and every step from the third on a replay (the first of
 // a shape runs op by op, the second is recorded).
@@ -1746,13 +1746,13 @@ static void test_gpu_path_model(void) {
     Side sides[2];
     for (int i = 0; i < 2; i++) gpu_path_side(&sides[i], bes[i], &cfg);
 
-    int lens[3] = {37, 64, 11}, T = 112;
+    int lens[4] = {37, 64, 11, 30}, T = 142;
     int *tokens = new_array((size_t)T, sizeof *tokens), *targets = new_array(T, sizeof *targets);
     for (int i = 0; i < T; i++) tokens[i] = (int)(rng_next(&rng) % (uint64_t)V);
     for (int i = 0; i < T; i++) targets[i] = i + 1 < T ? tokens[i + 1] : -100;
-    TokenBatch batch = {3, lens, tokens};
+    TokenBatch batch = {4, lens, tokens};
     WorkspacePlan plan = {.max_tokens = T,
-                          .max_seqs = 3,
+                          .max_seqs = 4,
                           .max_seq_len = 64,
                           .outputs = {.logits = true},
                           .backward = BACKWARD_LORA};
@@ -1770,7 +1770,7 @@ static void test_gpu_path_model(void) {
         grads[i] = download(s->be, s->lora->grads, s->lora->n_params);
         llama_workspace_free(ws);
     }
-    check_identical("bf16 logits, forward of 112 tokens", logits[0], logits[1], (size_t)T * V);
+    check_identical("bf16 logits, forward of 142 tokens", logits[0], logits[1], (size_t)T * V);
     check_identical("bf16 LoRA gradients", grads[0], grads[1], sides[0].lora->n_params);
 
     int plens[N], total = 0, longest = 0;
@@ -1779,7 +1779,7 @@ static void test_gpu_path_model(void) {
         total += plens[i];
         longest = plens[i] > longest ? plens[i] : longest;
     }
-    TokenBatch prompts = {N, plens, tokens}; // total <= 8 * 14 = 112 tokens
+    TokenBatch prompts = {N, plens, tokens}; // total <= 8 * 14 = 112 tokens <= T
     WorkspacePlan gen = {.max_tokens = total,
                          .max_seqs = N,
                          .max_seq_len = longest + NEW,

@@ -340,12 +340,14 @@ static void cuda_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, flo
 // --- fused products ------------------------------------------------------------------------------
 
 // Up to this many rows, gemm_matrix_parts runs one product over all its parts and splits its
-// output: a decoding step's few rows make each product a thin pass over its weights, so one
-// wide product (one launch, one pass) replaces two or three, and the split's 8 bytes per output
-// value are 4 M / K of the 2 K bytes of weights per output column (3% at M = 32, K = 4096). A
-// larger batch (prefill, training) runs each part as its own product: each fills the GPU
-// already, and the split's traffic would grow with M.
-#define FUSED_MAX_ROWS 32
+// output. A decoding step's few rows make each product a thin pass over its weights whose N
+// columns give cuBLAS few tiles to spread over the SMs (k and v of a grouped-query model: 256
+// columns, two tiles), so one wide product fills the GPU where two or three narrow ones do not;
+// the split's 8 bytes per output value are 4 M / K of the 2 K bytes of weights per output
+// column (12% at M = 128, K = 4096; 100 answers decode at M = 100). A larger batch (prefill,
+// training) runs each part as its own product: each fills the GPU already, and the split's
+// traffic grows with M. 128 is a judgment from these counts, for the first GPU run to measure.
+#define FUSED_MAX_ROWS 128
 
 // Where the parts' outputs go: part p takes columns offset[p] .. offset[p+1]-1 of the fused
 // product. Passed by value (kernel parameters): no upload.
