@@ -1722,14 +1722,34 @@ static bool counted_run_recording(Backend *be, void *recording) {
     return ran;
 }
 
+// Greedy generation on s, its transfers and replays counted in uploads, downloads, replays.
+static void generate_counted(Side *s, LlamaWorkspace *ws, const TokenBatch *prompts,
+                             const GenerateOptions *opt, int *answers) {
+    int out_len[MAX_DEVICE_ARRAYS];
+    assert(prompts->n_seqs <= MAX_DEVICE_ARRAYS);
+    real_to_device = s->be->to_device;
+    real_to_host = s->be->to_host;
+    real_run_recording = s->be->run_recording;
+    s->be->to_device = counted_to_device;
+    s->be->to_host = counted_to_host;
+    s->be->run_recording = counted_run_recording;
+    uploads = downloads = replays = 0;
+    CHECK(llama_generate(&s->m, ws, prompts, opt, answers, out_len) == 0, "generation: %s",
+          llama_workspace_error(ws));
+    s->be->to_device = real_to_device;
+    s->be->to_host = real_to_host;
+    s->be->run_recording = real_run_recording;
+}
+
 // The whole model, bf16 with a LoRA, on the new path (the 16-bit copies written by the norms
 // and SwiGLU, q|k|v and gate|up as one product each, fused for decoding steps, decoding steps
 // replayed from a CUDA graph) and on the old one (each product rounding its own input, one
 // gemm_matrix per projection, op by op) on two CUDA backends: the same bits in the forward's
 // logits (142 tokens: products run per part, reading the copies), in the LoRA gradients, in
 // greedy answers and in the last decoding step's logits (8 rows: fused, replayed); one upload
-// and one download per decoding step; and every step from the third on a replay (the first of
-// a shape runs op by op, the second is recorded).
+// and one download per decoding step; every step from the third on a replay (the first of a
+// shape runs op by op, the second is recorded); and no replay of a recording whose scratch the
+// backend has since reallocated.
 static void test_gpu_path_model(void) {
     printf("model, bf16: the GPU path against the per-product one\n");
     enum { N = 8, NEW = 12 };
@@ -1790,20 +1810,8 @@ static void test_gpu_path_model(void) {
     for (int i = 0; i < 2; i++) {
         Side *s = &sides[i];
         LlamaWorkspace *ws = workspace(s, &gen);
-        int out_len[N];
         answers[i] = new_array((size_t)N * NEW, sizeof(int));
-        real_to_device = s->be->to_device;
-        real_to_host = s->be->to_host;
-        real_run_recording = s->be->run_recording;
-        s->be->to_device = counted_to_device;
-        s->be->to_host = counted_to_host;
-        s->be->run_recording = counted_run_recording;
-        uploads = downloads = replays = 0;
-        CHECK(llama_generate(&s->m, ws, &prompts, &greedy, answers[i], out_len) == 0,
-              "generation: %s", llama_workspace_error(ws));
-        s->be->to_device = real_to_device;
-        s->be->to_host = real_to_host;
-        s->be->run_recording = real_run_recording;
+        generate_counted(s, ws, &prompts, &greedy, answers[i]);
         printf("  %-50s %d uploads, %d downloads, %d replays for %d steps\n",
                i ? "per-product path, op by op" : "GPU path", uploads, downloads, replays, NEW);
         CHECK(uploads == NEW && downloads == NEW,
@@ -1812,6 +1820,21 @@ static void test_gpu_path_model(void) {
         CHECK(replays == (i ? 0 : NEW - 2), "%d of %d decoding steps replayed a recording", replays,
               NEW);
         logits[i] = download(s->be, llama_logits(ws), (size_t)N * V); // the last step's rows
+        if (i == 0) {
+            // Scratch reallocated under the recording (a larger workspace's reservation): the
+            // next generation must record again, not replay freed memory. Its first decoding
+            // step would replay a stale recording (NEW - 1 replays); recorded again at its
+            // second, NEW - 2 replay.
+            s->be->reserve_matrix_scratch(s->be, 4 * gen.max_tokens, 4 * cfg.ffn_dim,
+                                          4 * cfg.ffn_dim);
+            int *again = new_array((size_t)N * NEW, sizeof(int));
+            generate_counted(s, ws, &prompts, &greedy, again);
+            printf("  %-50s %d replays for %d steps\n", "GPU path, scratch reallocated", replays,
+                   NEW);
+            CHECK(replays == NEW - 2 && !memcmp(again, answers[0], (size_t)N * NEW * sizeof(int)),
+                  "after the scratch moved: %d replays of %d steps, answers %s", replays, NEW,
+                  memcmp(again, answers[0], (size_t)N * NEW * sizeof(int)) ? "differ" : "equal");
+        }
         llama_workspace_free(ws);
     }
     CHECK(!memcmp(answers[0], answers[1], (size_t)N * NEW * sizeof(int)),
