@@ -21,10 +21,11 @@
 // and round 1, and round 1's wall time is the time between the two, each read after a
 // synchronize. "trial clk" beside it is the sum of the trial's phases. Every figure is the
 // median of --repeats runs, each shape run once untimed before (lazily loaded kernels, cuBLAS's
-// first choice of algorithm), with the 16-bit products' scratch sized before the first. "H100
-// est" is what the row's FLOPs (with the attention products as the CUDA backend runs them, over
-// whole key windows) or the bytes of weights and KV cache it reads take at an H100's peak rates,
-// whichever is longer: the floor a real run is read against.
+// first choice of algorithm); the 16-bit products' scratch is sized as each workspace is made
+// (llama_workspace_create), never inside a timed step. "H100 est" is what the row's FLOPs (with
+// the attention products as the CUDA backend runs them, over whole key windows) or the bytes of
+// weights and KV cache it reads take at an H100's peak rates, whichever is longer: the floor a
+// real run is read against.
 //
 // Weights: the embedding, block 0, the final norm and the LM head are drawn by
 // llama_weights_init_random, every other block is a copy of block 0. Drawing all 6.7e9 values
@@ -330,6 +331,14 @@ static double attention_window_flops(const Bench *b, const Prompts *p, int n, in
 // --- bytes of weights and KV cache read, for the expected times ----------------------------
 
 // One block's weights: the seven projections in the matrices' type, the two norms in fp32.
+// Fusing q|k|v and gate|up into one product each (gemm_matrix_parts) changes neither the FLOPs
+// nor these bytes: every weight is still read once per forward. It saves launches and narrow
+// products. CUDA fuses only steps of at most 128 rows (decoding) and splits the fused output at
+// 8 bytes per value: activation traffic, not counted here, T (q + 2 kv + 2 ffn) 8 bytes a block,
+// 4 T / dim of the fused weights' bytes (10% at T = 100 answers on the 7B shape; the
+// generation row's bytes count the weights only). With bf16 matrices the
+// norms and SwiGLU write their outputs' bf16 copies themselves: no rounding pass (which read 4
+// and wrote 2 bytes per value per product: three times over ln1, twice over ln2).
 static double block_bytes(const Bench *b) {
     const LlamaConfig *cfg = &b->model.cfg;
     double matrix = b->model.w.matrices == MATRIX_F32 ? 4 : 2;
@@ -785,18 +794,6 @@ static Backend *create_backend(const Options *o, char *what, size_t what_len) {
 #endif
 }
 
-// The most values a 16-bit product's activation operand holds in this run: every token of the
-// largest batch (generator, extraction or the answers' prefill) by the widest projection side.
-static size_t largest_activation(const Options *o) {
-    const LlamaConfig *cfg = &o->shape->cfg;
-    int seqs = o->answers > EXTRACT_BATCH ? o->answers : EXTRACT_BATCH;
-    for (int i = 0; i < o->n_batches; i++)
-        if (o->batches[i] > seqs) seqs = o->batches[i];
-    int width = cfg->dim > cfg->ffn_dim ? cfg->dim : cfg->ffn_dim;
-    if (cfg->n_heads * cfg->head_dim > width) width = cfg->n_heads * cfg->head_dim;
-    return (size_t)seqs * MAX_LEN * width;
-}
-
 static void print_setup(const Options *o, const Bench *b, const Prompts *p, const char *backend,
                         double init_seconds) {
     const Shape *s = b->shape;
@@ -979,9 +976,6 @@ int main(int argc, char **argv) {
         prompts_make(&answers, o.answers, 0, cfg->vocab_size, rng_derive(SEED, 3)) < 0) {
         fprintf(stderr, "are-bench-round: out of memory for the model or the prompts\n");
     } else {
-        // Sized now, not grown inside a timed step.
-        if (be->reserve_matrix_scratch && o.matrices != MATRIX_F32)
-            be->reserve_matrix_scratch(be, largest_activation(&o));
         print_setup(&o, &b, &task, backend, synced_now(&b) - start);
         fflush(stdout); // a run cut short by a time limit still shows its setup
         rc = (o.plan_only ? print_round_plan(&b, &task.samples)

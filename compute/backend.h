@@ -19,6 +19,9 @@
 
 typedef struct Backend Backend;
 
+// The most matrices one gemm_matrix_parts call multiplies: q, k and v.
+#define MATRIX_PARTS 3
+
 // How frozen base matrices (the projections and an untied LM head, when no gradient of them is
 // taken) are stored. 16 bits halve their memory, and on a GPU run them on the tensor cores.
 typedef enum {
@@ -61,11 +64,13 @@ struct Backend {
     MatrixType matrix_type;
     void (*matrix_to_device)(Backend *be, uint16_t *dst, const float *host_src, size_t n);
     void (*matrix_to_host)(Backend *be, float *host_dst, const uint16_t *src, size_t n);
-    // Sizes now the scratch that gemm_matrix needs for activations of up to `elements` values
-    // (M*K), so that no later product grows it (a GPU's growth waits for the device and
-    // reallocates). An optimisation only: a larger product still grows it. NULL where a backend
-    // has no such scratch.
-    void (*reserve_matrix_scratch)(Backend *be, size_t elements);
+    // Sizes now the scratch that the 16-bit products need for up to `rows` rows of activations
+    // of up to `width_in` values (M, K) and of outputs of up to `width_out` values (N, the sum
+    // over gemm_matrix_parts's parts), so that no later product grows it (a GPU's growth waits
+    // for the device and reallocates). llama_workspace_create calls it with its largest batch.
+    // An optimisation only: a larger product still grows it. NULL where a backend has no such
+    // scratch.
+    void (*reserve_matrix_scratch)(Backend *be, int rows, int width_in, int width_out);
 
     // --- linear algebra -----------------------------------------------------------------
     // C[M,N] = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T; lda/ldb/ldc are row strides.
@@ -78,6 +83,26 @@ struct Backend {
     // rounding of the activations, not bit for bit.
     void (*gemm_matrix)(Backend *be, bool trans_w, int M, int N, int K, float alpha, const float *A,
                         int lda, const uint16_t *W, int ldw, float beta, float *C, int ldc);
+    // The products of one activation with n_parts (<= MATRIX_PARTS) 16-bit frozen matrices
+    // stored one after another (a block's q|k|v or gate|up, as llama_weights lays them out; one
+    // part for the others): for p < n_parts,
+    //   C_p [M, N_p] = A [M,K] W_p^T + beta * C_p,   W_p [N_p, K] at W + (N_0 + .. + N_{p-1}) K.
+    // Equals n_parts gemm_matrix calls (trans_w). A backend may run them as one product
+    // [M, N_0 + .. + N_{p-1}] and split its output (CUDA, for the few rows of a decoding step,
+    // where reading the weights dominates and one wide product fills the device better than
+    // several narrow ones). A16 [M,K] (contiguous): A already rounded to matrix_type by
+    // rmsnorm_forward16 or swiglu_forward16, read instead of A where activations16; may be NULL.
+    void (*gemm_matrix_parts)(Backend *be, int M, int K, const float *A, const uint16_t *A16,
+                              const uint16_t *W, int n_parts, const int *N, float *const *C,
+                              float beta);
+    // Set where gemm_matrix rounds its activation operand to matrix_type before it multiplies
+    // (cuBLAS multiplies two 16-bit operands) and the rounding needs nothing but the value (bf16;
+    // an fp16 product scales its operand first): rmsnorm_forward16 and swiglu_forward16 then
+    // write that 16-bit copy in the same pass as their fp32 output, and gemm_matrix_parts reads
+    // it. The normalised input of a block is so rounded once, not once per product (q, k, v),
+    // and no separate rounding pass runs. Unset (the CPU multiplies fp32 activations): the
+    // 16-bit arguments are ignored and may be NULL, and the results are gemm_matrix's.
+    bool activations16;
     // y[n] += a * x[n]
     void (*axpy)(Backend *be, int n, float a, const float *x, float *y);
     // out[n] = a[n] + b[n]   (out may alias a or b)
@@ -103,6 +128,10 @@ struct Backend {
     // x,out [T,d]; w [d]; rstd [T] saved for backward (1 / sqrt(mean(x^2) + eps))
     void (*rmsnorm_forward)(Backend *be, int T, int d, float eps, const float *x, const float *w,
                             float *out, float *rstd);
+    // The same, and out16 [T,d] = out rounded to matrix_type where activations16 and out16 is
+    // not NULL (the input of gemm_matrix_parts, rounded once for all its parts).
+    void (*rmsnorm_forward16)(Backend *be, int T, int d, float eps, const float *x, const float *w,
+                              float *out, uint16_t *out16, float *rstd);
     // dx [T,d] +=; dw [d] += (skipped when NULL)
     void (*rmsnorm_backward)(Backend *be, int T, int d, const float *dout, const float *x,
                              const float *w, const float *rstd, float *dx, float *dw);
@@ -137,6 +166,9 @@ struct Backend {
 
     // --- SwiGLU: h = silu(gate) * up, silu(x) = x / (1 + exp(-x)) ------------------------
     void (*swiglu_forward)(Backend *be, int n, const float *gate, const float *up, float *h);
+    // The same, and h16 [n] = h rounded to matrix_type where activations16 and h16 is not NULL.
+    void (*swiglu_forward16)(Backend *be, int n, const float *gate, const float *up, float *h,
+                             uint16_t *h16);
     // dgate, dup overwritten
     void (*swiglu_backward)(Backend *be, int n, const float *gate, const float *up, const float *dh,
                             float *dgate, float *dup);
@@ -198,6 +230,20 @@ struct Backend {
     void (*attention_cached_bf16)(Backend *be, int T, int Hq, int Hkv, int hd, int max_len,
                                   const int *slot, const int *pos, const float *q,
                                   const uint16_t *k_cache, const uint16_t *v_cache, float *out);
+
+    // --- recorded steps (CUDA graphs) ----------------------------------------------------------
+    // Between begin_recording and end_recording the ops are recorded instead of run; none of
+    // them may upload, download, synchronise or grow a buffer. end_recording returns the
+    // recording, or NULL when the device refused it (the ops did not run: run them again, and
+    // record no more: begin_recording is NULL from then on). run_recording replays it, the same
+    // ops on the same buffers with the same arguments, at the cost of one launch, and returns
+    // false without running anything when the backend has since moved a buffer the recording
+    // uses (record again). A decoding step is a few hundred small launches, each costing the host
+    // microseconds; replayed, they cost one. NULL where a backend records nothing (the CPU).
+    void (*begin_recording)(Backend *be);
+    void *(*end_recording)(Backend *be);
+    bool (*run_recording)(Backend *be, void *recording);
+    void (*free_recording)(Backend *be, void *recording);
 
     // --- greedy decoding -----------------------------------------------------------------
     // out[i] = argmax_row(x + i*V, V) for rows i < n of x [n, V]; out [n]. A greedy decoding

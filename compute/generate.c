@@ -46,19 +46,6 @@ static int check_generation(LlamaWorkspace *ws, const TokenBatch *prompts,
     return 0;
 }
 
-// Uploads what llama_forward_cached reads, from host_pos, host_slot and host_rows: T tokens at
-// cache rows slot * max_seq_len + pos, and the n_out rows that need logits.
-static void upload_step(LlamaWorkspace *ws, const int *tokens, int T, int n_out) {
-    Backend *be = ws->model->be;
-    for (int t = 0; t < T; t++)
-        ws->host_kv_row[t] = ws->host_slot[t] * ws->plan.max_seq_len + ws->host_pos[t];
-    be->to_device(be, ws->tokens, tokens, (size_t)T * sizeof(int));
-    be->to_device(be, ws->pos, ws->host_pos, (size_t)T * sizeof(int));
-    be->to_device(be, ws->kv_slot, ws->host_slot, (size_t)T * sizeof(int));
-    be->to_device(be, ws->kv_row, ws->host_kv_row, (size_t)T * sizeof(int));
-    be->to_device(be, ws->decode_rows, ws->host_rows, (size_t)n_out * sizeof(int));
-}
-
 // Appends one sampled token to each sequence in host_seqs[n_out], whose logits are the rows of
 // the last step in that order. Greedy decoding takes the argmax on the backend, so that only
 // n_out ints, not n_out rows of logits, come to the host (the same rule as sample_token's).
@@ -111,8 +98,7 @@ int llama_generate(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *prompts,
         ws->host_rows[s] = T - 1;
         ws->host_seqs[s] = s;
     }
-    upload_step(ws, prompts->tokens, T, n_seqs);
-    llama_forward_cached(m, ws, T, n_seqs);
+    llama_forward_cached(m, ws, prompts->tokens, T, n_seqs);
     sample_step(ws, opt, n_seqs, out_tokens, out_len);
 
     // Decoding: feed each unfinished sequence its newest token.
@@ -129,8 +115,7 @@ int llama_generate(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *prompts,
             active++;
         }
         if (active == 0) return 0;
-        upload_step(ws, ws->host_tokens, active, active);
-        llama_forward_cached(m, ws, active, active);
+        llama_forward_cached(m, ws, ws->host_tokens, active, active);
         sample_step(ws, opt, active, out_tokens, out_len);
     }
 }

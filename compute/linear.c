@@ -10,6 +10,11 @@ void linear_forward(Backend *be, const Linear *lin, int T, const float *x, float
     else
         be->gemm(be, false, true, T, lin->out, lin->in, 1.0f, x, lin->in, lin->W, lin->in, beta, y,
                  lin->out);
+    linear_lora_forward(be, lin, T, x, ax, y);
+}
+
+void linear_lora_forward(Backend *be, const Linear *lin, int T, const float *x, float *ax,
+                         float *y) {
     if (!lin->A) return;
     // ax [T,r] = x A^T;  y += scale * ax B^T
     be->gemm(be, false, true, T, lin->rank, lin->in, 1.0f, x, lin->in, lin->A, lin->in, 0.0f, ax,

@@ -28,6 +28,11 @@ typedef struct {
 void linear_forward(Backend *be, const Linear *lin, int T, const float *x, float *ax, float *y,
                     bool accumulate);
 
+// Its LoRA term alone: y [T,out] += scale * ax B^T, ax = x A^T kept (nothing without an adapter).
+// For a caller that ran the base product itself (several projections in one).
+void linear_lora_forward(Backend *be, const Linear *lin, int T, const float *x, float *ax,
+                         float *y);
+
 // From dy [T,out]: dW += dy^T x (when dW), dB += scale dy^T ax, dA += dax^T x with
 // dax [T,rank] = scale dy B (scratch), and dx [T,in] = (dx when accumulate) + dy W + dax A.
 // dx may be NULL when nothing below needs it.

@@ -12,6 +12,7 @@
 #include "lora.h"
 
 #include <assert.h>
+#include <string.h>
 
 // --- projections -----------------------------------------------------------------------------
 
@@ -50,57 +51,87 @@ static Linear lm_head(const LlamaModel *m, bool grads) {
     return head;
 }
 
+// The projections lin[0 .. n-1], which read the same input x [T, in]: y[i] [T, lin[i].out]
+// (+)= x W_i^T with its LoRA term. 16-bit frozen matrices go to the backend as one
+// gemm_matrix_parts call (they lie one after another, as llama_weights lays them out), with x16,
+// x rounded by the op that made it (NULL where the backend rounds itself); the LoRA terms are
+// low-rank adds after it, as in linear_forward.
+static void project(Backend *be, const Linear *lin, int n, int T, const float *x,
+                    const uint16_t *x16, float *const *ax, float *const *y, bool accumulate) {
+    if (!lin[0].W16) {
+        for (int i = 0; i < n; i++) linear_forward(be, &lin[i], T, x, ax[i], y[i], accumulate);
+        return;
+    }
+    int N[MATRIX_PARTS];
+    size_t offset = 0; // of W_i in the parts' matrix [N_0 + .. + N_{n-1}, in]
+    assert(n <= MATRIX_PARTS);
+    for (int i = 0; i < n; i++) {
+        N[i] = lin[i].out;
+        assert(lin[i].in == lin[0].in && lin[i].W16 == lin[0].W16 + offset);
+        offset += (size_t)N[i] * lin[i].in;
+    }
+    be->gemm_matrix_parts(be, T, lin[0].in, x, x16, lin[0].W16, n, N, y, accumulate ? 1.0f : 0.0f);
+    for (int i = 0; i < n; i++) linear_lora_forward(be, &lin[i], T, x, ax[i], y[i]);
+}
+
 // --- one block -------------------------------------------------------------------------------
 
+// A decoding step's device inputs (views into ws->step), for block_forward's cached mode.
+typedef struct {
+    const int *tokens, *pos;  // [T]
+    const int *slot, *kv_row; // [T]  cache slot of each token, and its cache row
+    const int *rows;          // [n_out]  rows that need logits
+} StepInputs;
+
 // x_out [T, dim] = block(x_in [T, dim]). x_out may alias x_in (blocks backward will not visit
-// run in place). cached: keys and values go to the KV cache rows ws->kv_row and attention
-// reads the cache (generation); otherwise attention runs over the packed batch.
+// run in place). step: keys and values go to the KV cache rows step->kv_row and attention
+// reads the cache (generation); NULL: attention runs over the packed batch (positions ws->pos).
 static void block_forward(LlamaModel *m, LlamaWorkspace *ws, int layer, int T, const float *x_in,
-                          float *x_out, bool cached) {
+                          float *x_out, const StepInputs *step) {
     Backend *be = m->be;
     const LlamaConfig *cfg = &m->cfg;
     const LlamaBlockWeights *w = &m->w.blocks[layer];
     BlockActivations *a = &ws->blocks[layer];
     int d = cfg->dim, hd = cfg->head_dim, Hq = cfg->n_heads, Hkv = cfg->n_kv_heads;
     int kv_dim = Hkv * hd, L = ws->plan.max_seq_len;
+    const int *pos = step ? step->pos : ws->pos;
     Linear lin[PROJ_COUNT];
     for (int p = 0; p < PROJ_COUNT; p++) lin[p] = projection(m, layer, p, false);
 
-    // attention
-    be->rmsnorm_forward(be, T, d, cfg->rms_eps, x_in, w->attn_norm, a->ln1, a->rstd1);
-    linear_forward(be, &lin[PROJ_Q], T, a->ln1, a->ax[PROJ_Q], a->q, false);
-    linear_forward(be, &lin[PROJ_K], T, a->ln1, a->ax[PROJ_K], a->k, false);
-    linear_forward(be, &lin[PROJ_V], T, a->ln1, a->ax[PROJ_V], a->v, false);
+    // attention: q, k, v from one rounding of ln1 and one (fused) product
+    be->rmsnorm_forward16(be, T, d, cfg->rms_eps, x_in, w->attn_norm, a->ln1, ws->act16, a->rstd1);
     float *qkv[3] = {a->q, a->k, a->v}; // indexed by PROJ_Q, PROJ_K, PROJ_V
+    project(be, &lin[PROJ_Q], 3, T, a->ln1, ws->act16, &a->ax[PROJ_Q], qkv, false);
     for (int p = PROJ_Q; p <= PROJ_V; p++)
         if (w->bias[p]) be->bias_forward(be, T, lin[p].out, w->bias[p], qkv[p]);
-    be->rope_forward(be, T, Hq, hd, cfg->rope_theta, ws->pos, a->q);
-    be->rope_forward(be, T, Hkv, hd, cfg->rope_theta, ws->pos, a->k);
-    if (cached && ws->k_cache16[layer]) {
-        be->kv_store_bf16(be, T, kv_dim, ws->kv_row, a->k, ws->k_cache16[layer]);
-        be->kv_store_bf16(be, T, kv_dim, ws->kv_row, a->v, ws->v_cache16[layer]);
-        be->attention_cached_bf16(be, T, Hq, Hkv, hd, L, ws->kv_slot, ws->pos, a->q,
+    be->rope_forward(be, T, Hq, hd, cfg->rope_theta, pos, a->q);
+    be->rope_forward(be, T, Hkv, hd, cfg->rope_theta, pos, a->k);
+    if (step && ws->k_cache16[layer]) {
+        be->kv_store_bf16(be, T, kv_dim, step->kv_row, a->k, ws->k_cache16[layer]);
+        be->kv_store_bf16(be, T, kv_dim, step->kv_row, a->v, ws->v_cache16[layer]);
+        be->attention_cached_bf16(be, T, Hq, Hkv, hd, L, step->slot, pos, a->q,
                                   ws->k_cache16[layer], ws->v_cache16[layer], a->att);
-    } else if (cached) {
-        be->scatter_rows(be, T, kv_dim, ws->kv_row, a->k, kv_dim, ws->k_cache[layer], kv_dim,
+    } else if (step) {
+        be->scatter_rows(be, T, kv_dim, step->kv_row, a->k, kv_dim, ws->k_cache[layer], kv_dim,
                          false);
-        be->scatter_rows(be, T, kv_dim, ws->kv_row, a->v, kv_dim, ws->v_cache[layer], kv_dim,
+        be->scatter_rows(be, T, kv_dim, step->kv_row, a->v, kv_dim, ws->v_cache[layer], kv_dim,
                          false);
-        be->attention_cached(be, T, Hq, Hkv, hd, L, ws->kv_slot, ws->pos, a->q, ws->k_cache[layer],
+        be->attention_cached(be, T, Hq, Hkv, hd, L, step->slot, pos, a->q, ws->k_cache[layer],
                              ws->v_cache[layer], a->att);
     } else {
-        be->attention_forward(be, T, Hq, Hkv, hd, L, ws->pos, a->q, a->k, a->v, a->att, a->probs);
+        be->attention_forward(be, T, Hq, Hkv, hd, L, pos, a->q, a->k, a->v, a->att, a->probs);
     }
     be->copy(be, a->x_mid, x_in, (size_t)T * d * sizeof(float));
-    linear_forward(be, &lin[PROJ_O], T, a->att, a->ax[PROJ_O], a->x_mid, true);
+    project(be, &lin[PROJ_O], 1, T, a->att, NULL, &a->ax[PROJ_O], &a->x_mid, true);
 
-    // MLP
-    be->rmsnorm_forward(be, T, d, cfg->rms_eps, a->x_mid, w->mlp_norm, a->ln2, a->rstd2);
-    linear_forward(be, &lin[PROJ_GATE], T, a->ln2, a->ax[PROJ_GATE], a->gate, false);
-    linear_forward(be, &lin[PROJ_UP], T, a->ln2, a->ax[PROJ_UP], a->up, false);
-    be->swiglu_forward(be, T * cfg->ffn_dim, a->gate, a->up, a->h);
+    // MLP: gate and up from one rounding of ln2 and one (fused) product
+    be->rmsnorm_forward16(be, T, d, cfg->rms_eps, a->x_mid, w->mlp_norm, a->ln2, ws->act16,
+                          a->rstd2);
+    float *gate_up[2] = {a->gate, a->up};
+    project(be, &lin[PROJ_GATE], 2, T, a->ln2, ws->act16, &a->ax[PROJ_GATE], gate_up, false);
+    be->swiglu_forward16(be, T * cfg->ffn_dim, a->gate, a->up, a->h, ws->act16);
     be->copy(be, x_out, a->x_mid, (size_t)T * d * sizeof(float));
-    linear_forward(be, &lin[PROJ_DOWN], T, a->h, a->ax[PROJ_DOWN], x_out, true);
+    project(be, &lin[PROJ_DOWN], 1, T, a->h, ws->act16, &a->ax[PROJ_DOWN], &x_out, true);
 }
 
 // ws->dresid holds dL/d(x_out) of block layer; leaves dL/d(x_in) there when input_grad (the
@@ -250,44 +281,88 @@ int llama_forward_from(LlamaModel *m, LlamaWorkspace *ws, const TokenBatch *batc
     for (int l = start; l < ws->n_run; l++) {
         if (l > start || l == 0) steer(m, l, T, ws->resid[l]); // start_resid has it already
         capture(m, ws, l, ws->resid[l]); // before the block, which may overwrite it in place
-        block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], false);
+        block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], NULL);
     }
     if (ws->n_run < n) {
         if (ws->n_run > start) steer(m, ws->n_run, T, ws->resid[ws->n_run]);
         capture(m, ws, ws->n_run, ws->resid[ws->n_run]);
     }
     if (ws->final_norm) {
-        be->rmsnorm_forward(be, T, d, cfg->rms_eps, ws->resid[n], m->w.final_norm, ws->final_ln,
-                            ws->final_rstd);
+        be->rmsnorm_forward16(be, T, d, cfg->rms_eps, ws->resid[n], m->w.final_norm, ws->final_ln,
+                              ws->act16, ws->final_rstd);
         capture(m, ws, n, ws->final_ln);
     }
     if (ws->plan.outputs.logits) {
         Linear head = lm_head(m, false);
-        linear_forward(be, &head, T, ws->final_ln, NULL, ws->logits, false);
+        float *ax = NULL;
+        project(be, &head, 1, T, ws->final_ln, ws->act16, &ax, &ws->logits, false);
     }
     ws->forward_done = true;
     ws->forward_lora = m->lora;
     return 0;
 }
 
-void llama_forward_cached(LlamaModel *m, LlamaWorkspace *ws, int T, int n_out) {
+// The ops of one decoding step on its uploaded inputs: every block over the KV cache, then the
+// final norm and the LM head for the rows that need a next token.
+static void decoding_step(LlamaModel *m, LlamaWorkspace *ws, const StepInputs *step, int T,
+                          int n_out) {
     Backend *be = m->be;
     const LlamaConfig *cfg = &m->cfg;
     int d = cfg->dim, n = cfg->n_layers;
-    assert(ws->n_run == n && ws->plan.outputs.logits);
-    ws->forward_done = false; // the activations no longer match the last llama_forward
-
-    be->embedding_forward(be, T, d, ws->tokens, lookup_table(m), ws->resid[0]);
+    be->embedding_forward(be, T, d, step->tokens, lookup_table(m), ws->resid[0]);
     for (int l = 0; l < n; l++) {
         steer(m, l, T, ws->resid[l]);
-        block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], true);
+        block_forward(m, ws, l, T, ws->resid[l], ws->resid[l + 1], step);
     }
-    // Only the rows that need a next token go through the final norm and the LM head.
-    be->gather_rows(be, n_out, d, ws->decode_rows, ws->resid[n], d, ws->decode_hidden, d);
-    be->rmsnorm_forward(be, n_out, d, cfg->rms_eps, ws->decode_hidden, m->w.final_norm,
-                        ws->final_ln, ws->final_rstd);
+    be->gather_rows(be, n_out, d, step->rows, ws->resid[n], d, ws->decode_hidden, d);
+    be->rmsnorm_forward16(be, n_out, d, cfg->rms_eps, ws->decode_hidden, m->w.final_norm,
+                          ws->final_ln, ws->act16, ws->final_rstd);
     Linear head = lm_head(m, false);
-    linear_forward(be, &head, n_out, ws->final_ln, NULL, ws->logits, false);
+    float *ax = NULL;
+    project(be, &head, 1, n_out, ws->final_ln, ws->act16, &ax, &ws->logits, false);
+}
+
+static bool same_step(const StepKey *a, const StepKey *b) {
+    return a->T == b->T && a->n_out == b->n_out && a->lora == b->lora && a->steer == b->steer &&
+           a->steer_layer == b->steer_layer && a->embed_table == b->embed_table;
+}
+
+void llama_forward_cached(LlamaModel *m, LlamaWorkspace *ws, const int *tokens, int T, int n_out) {
+    Backend *be = m->be;
+    assert(ws->n_run == m->cfg.n_layers && ws->plan.outputs.logits);
+    ws->forward_done = false; // the activations no longer match the last llama_forward
+
+    // One upload: tokens [T] | pos [T] | slot [T] | kv_row [T] | rows [n_out], packed at T, so
+    // that a step of the same T finds its inputs at the same addresses (a recording's).
+    int *host = ws->host_step;
+    memcpy(host, tokens, (size_t)T * sizeof(int));
+    memcpy(host + T, ws->host_pos, (size_t)T * sizeof(int));
+    memcpy(host + 2 * T, ws->host_slot, (size_t)T * sizeof(int));
+    for (int t = 0; t < T; t++)
+        host[3 * T + t] = ws->host_slot[t] * ws->plan.max_seq_len + ws->host_pos[t];
+    memcpy(host + 4 * T, ws->host_rows, (size_t)n_out * sizeof(int));
+    be->to_device(be, ws->step, host, (size_t)(4 * T + n_out) * sizeof(int));
+    int *in = ws->step;
+    StepInputs step = {in, in + T, in + 2 * T, in + 3 * T, in + 4 * T};
+
+    // Where the backend records: a step replays the recording of its key; a step whose key
+    // repeats the last one's is recorded (the first of a key runs as it is, so that whatever it
+    // grows, it grows outside a recording); the rest run op by op.
+    StepKey key = {T, n_out, m->lora, m->steer, m->steer_layer, lookup_table(m)};
+    bool repeat = same_step(&key, &ws->last_step);
+    ws->last_step = key;
+    if (be->begin_recording && ws->step_recording && same_step(&key, &ws->recorded) &&
+        be->run_recording(be, ws->step_recording))
+        return;
+    if (be->begin_recording && repeat) {
+        if (ws->step_recording) be->free_recording(be, ws->step_recording);
+        be->begin_recording(be);
+        decoding_step(m, ws, &step, T, n_out);
+        ws->step_recording = be->end_recording(be);
+        ws->recorded = key;
+        if (ws->step_recording && be->run_recording(be, ws->step_recording)) return;
+    }
+    decoding_step(m, ws, &step, T, n_out);
 }
 
 // --- backward --------------------------------------------------------------------------------

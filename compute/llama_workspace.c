@@ -193,6 +193,8 @@ static void lay_out(LlamaWorkspace *ws, Carver *act, Carver *grad, Carver *integ
         }
         ws->decode_hidden = floats(act, slots * d);
     }
+    if (ws->model->be->activations16 && ws->model->w.matrices != MATRIX_F32)
+        ws->act16 = carve(act, T * max_size(d, f), sizeof(uint16_t));
 
     if (backward) {
         if (captured) ws->captured_grad = floats(grad, captured);
@@ -219,9 +221,7 @@ static void lay_out(LlamaWorkspace *ws, Carver *act, Carver *grad, Carver *integ
     if (captured) ws->capture_rows = ints(integer, rows);
     if (backward && out->logits) ws->targets = ints(integer, T);
     if (slots) {
-        ws->kv_slot = ints(integer, T);
-        ws->kv_row = ints(integer, T);
-        ws->decode_rows = ints(integer, slots);
+        ws->step = ints(integer, 4 * T + slots);
         ws->greedy = ints(integer, slots);
     }
 
@@ -230,7 +230,7 @@ static void lay_out(LlamaWorkspace *ws, Carver *act, Carver *grad, Carver *integ
     if (backward && out->logits) ws->host_loss = floats(host, T);
     if (slots) {
         ws->host_slot = ints(host, T);
-        ws->host_kv_row = ints(host, T);
+        ws->host_step = ints(host, 4 * T + slots);
         ws->host_tokens = ints(host, slots);
         ws->host_seqs = ints(host, slots);
         ws->host_greedy = ints(host, slots);
@@ -239,6 +239,25 @@ static void lay_out(LlamaWorkspace *ws, Carver *act, Carver *grad, Carver *integ
         ws->host_order = ints(host, V);
         ws->rngs = carve(host, slots, sizeof(Rng));
     }
+}
+
+// Sizes the backend's scratch for the 16-bit products this workspace runs, so that none grows
+// inside a step: up to max_tokens rows; inputs as wide as a projection's input, or in backward
+// its output (dx = dy W), the LM head's vocabulary included where it is 16-bit; fused outputs
+// of q|k|v or gate|up.
+static void reserve_matrix_scratch(LlamaWorkspace *ws) {
+    const LlamaModel *m = ws->model;
+    const LlamaConfig *cfg = &m->cfg;
+    Backend *be = m->be;
+    if (!be->reserve_matrix_scratch || m->w.matrices == MATRIX_F32) return;
+    size_t q_dim = (size_t)cfg->n_heads * cfg->head_dim;
+    size_t kv_dim = (size_t)cfg->n_kv_heads * cfg->head_dim;
+    size_t d = (size_t)cfg->dim, f = (size_t)cfg->ffn_dim;
+    size_t width_in = max_size(max_size(d, f), q_dim);
+    if (ws->plan.backward != BACKWARD_NONE && ws->plan.outputs.logits && m->w.lm_head16)
+        width_in = max_size(width_in, (size_t)cfg->vocab_size);
+    size_t width_out = max_size(q_dim + 2 * kv_dim, 2 * f);
+    be->reserve_matrix_scratch(be, ws->plan.max_tokens, (int)width_in, (int)width_out);
 }
 
 // Sizes every group, allocates each once, and places the buffers.
@@ -273,6 +292,7 @@ static int allocate(LlamaWorkspace *ws) {
     integer.base = ws->int_memory;
     host.base = ws->host_memory;
     lay_out(ws, &act, &grad, &integer, &host);
+    reserve_matrix_scratch(ws);
     return 0;
 }
 
@@ -297,6 +317,7 @@ LlamaWorkspace *llama_workspace_create(LlamaModel *m, const WorkspacePlan *plan,
 void llama_workspace_free(LlamaWorkspace *ws) {
     if (!ws) return;
     Backend *be = ws->model->be;
+    if (ws->step_recording) be->free_recording(be, ws->step_recording);
     if (ws->act_memory) be->free(be, ws->act_memory);
     if (ws->grad_memory) be->free(be, ws->grad_memory);
     if (ws->int_memory) be->free(be, ws->int_memory);

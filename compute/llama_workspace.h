@@ -22,6 +22,16 @@ typedef struct {
     float *ax[PROJ_COUNT]; // [T, lora rank] LoRA x A^T per adapted projection, else NULL
 } BlockActivations;
 
+// What a decoding step runs besides the workspace's own buffers: its sizes and what the model
+// adds to the blocks. A recorded step (be->begin_recording) replays only for the same key.
+typedef struct {
+    int T, n_out;
+    const Lora *lora;
+    const float *steer;
+    int steer_layer;
+    const float *embed_table; // the base embedding or an embedding adapter's merged copy
+} StepKey;
+
 struct LlamaWorkspace {
     LlamaModel *model;
     Lora *lora; // the adapter attached when the plan was made (forward may run without it)
@@ -45,6 +55,10 @@ struct LlamaWorkspace {
     // k_cache and v_cache in bf16 where the backend keeps its KV cache so
     // (be->attention_cached_bf16); the fp32 entries are NULL then, and these NULL otherwise.
     uint16_t **k_cache16, **v_cache16;
+    // [T, max(dim, ffn_dim)]  the input of the next 16-bit products (ln1, ln2, h or final_ln)
+    // rounded by the op that made it (be->activations16 with 16-bit matrices), else NULL. One
+    // buffer: each copy is dead once its products ran.
+    uint16_t *act16;
 
     // --- gradients of activations and backward scratch: one backend allocation ---
     void *grad_memory;
@@ -67,10 +81,11 @@ struct LlamaWorkspace {
     int *tokens, *pos; // [T]
     int *capture_rows; // [rows]  the rows of [T, dim] that captures gather
     int *targets;      // [T]
-    int *kv_slot;      // [T]  cache slot (sequence) of each token during generation
-    int *kv_row;       // [T]  its cache row, slot * max_seq_len + pos
-    int *decode_rows;  // [kv_slots]  rows that need logits during generation
-    int *greedy;       // [kv_slots]  argmax of each of a decoding step's logit rows
+    // [4 T + kv_slots]  a decoding step's inputs, uploaded at once and packed at its own T:
+    // tokens, positions, cache slots (sequences), cache rows (slot * max_seq_len + pos), then
+    // the rows that need logits; laid out by llama_forward_cached.
+    int *step;
+    int *greedy; // [kv_slots]  argmax of each of a decoding step's logit rows
 
     // --- host staging: one host allocation ---
     void *host_memory;
@@ -79,7 +94,7 @@ struct LlamaWorkspace {
     float *host_loss; // [T]
     // generation only
     int *host_slot;     // [T]
-    int *host_kv_row;   // [T]
+    int *host_step;     // [4 T + kv_slots]  step's staging, packed as it
     int *host_tokens;   // [kv_slots]  the tokens a decoding step feeds
     int *host_seqs;     // [kv_slots]  the sequences it samples for
     int *host_greedy;   // [kv_slots]  greedy, on the host
@@ -87,6 +102,11 @@ struct LlamaWorkspace {
     float *host_probs;  // [vocab]  sampling scratch
     int *host_order;    // [vocab]  sampling scratch
     Rng *rngs;          // [kv_slots]  one stream per sequence
+
+    // --- decoding steps recorded by the backend (CUDA graphs) ---
+    void *step_recording; // the recorded step, or NULL
+    StepKey recorded;     // the key it was recorded for
+    StepKey last_step;    // the key of the last step run
 
     // --- the last forward ---
     bool forward_done;  // its activations are intact (backward may run)
@@ -102,9 +122,10 @@ int llama_workspace_fail(LlamaWorkspace *ws, const char *fmt, ...);
 // than planned). Returns 0 or fails with a message.
 int llama_workspace_check_model(LlamaWorkspace *ws, const LlamaModel *m);
 
-// One step of KV-cache decoding (generate.c): runs T tokens (ws->tokens, pos, kv_slot, kv_row
-// uploaded) through every block, writing their keys and values into the cache and attending
-// through it, then computes logits [n_out, vocab] for the rows listed in ws->decode_rows.
-void llama_forward_cached(LlamaModel *m, LlamaWorkspace *ws, int T, int n_out);
+// One step of KV-cache decoding (generate.c): runs tokens [T] (host memory) at positions
+// ws->host_pos of sequences (cache slots) ws->host_slot through every block, writing their keys
+// and values into the cache and attending through it, then computes logits [n_out, vocab] for
+// the rows ws->host_rows [n_out]. Its inputs go to the device in one upload (ws->step).
+void llama_forward_cached(LlamaModel *m, LlamaWorkspace *ws, const int *tokens, int T, int n_out);
 
 #endif

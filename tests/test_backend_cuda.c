@@ -19,6 +19,7 @@
 #include "backend_cpu.h"
 #include "check.h"
 #include "generate.h"
+#include "half.h"
 #include "lora.h"
 #include "rng.h"
 #include "test_arrays.h"
@@ -1680,6 +1681,311 @@ static void test_generation_kv_bf16(void) {
     release_all();
 }
 
+// --- the GPU path: 16-bit activations, fused products, one upload per step
+// ------------------------
+
+// Whether two device buffers hold the same bytes.
+static bool same_bytes(Backend *be, const void *a, const void *b, size_t bytes) {
+    unsigned char *x = new_array(bytes, 1), *y = new_array(bytes, 1);
+    be->to_host(be, x, a, bytes);
+    be->to_host(be, y, b, bytes);
+    return memcmp(x, y, bytes) == 0;
+}
+
+// The old path of gemm_matrix_parts: one gemm_matrix per part, each rounding A itself.
+static void separate_products(Backend *be, int M, int K, const float *A, const uint16_t *A16,
+                              const uint16_t *W, int n_parts, const int *N, float *const *C,
+                              float beta) {
+    (void)A16;
+    for (int p = 0; p < n_parts; p++) {
+        be->gemm_matrix(be, true, M, N[p], K, 1.0f, A, K, W, K, beta, C[p], N[p]);
+        W += (size_t)N[p] * K;
+    }
+}
+
+// rmsnorm_forward16 and swiglu_forward16 on the bf16 backend: the fp32 outputs are the plain
+// ops' bits, and the 16-bit copy is exactly the host's bf16 rounding of them (the rounding the
+// products did before, so a product reading it is the same product). Where activations16 is
+// unset (fp16, fp32 matrices, the CPU) the 16-bit copy is left alone.
+static void test_rounded_activations(void) {
+    printf("16-bit activations written by RMSNorm and SwiGLU\n");
+    CHECK(!cpu->activations16 && !gpu->activations16,
+          "activations16 is set on the CPU or the fp32 CUDA backend");
+    char err[256];
+    for (MatrixType t = MATRIX_BF16; t <= MATRIX_F16; t++) {
+        Backend *be = candidate_create(t, err, sizeof err);
+        CHECK(be != NULL, "%s backend: %s", matrix_name(t), err);
+        if (!be) continue;
+        CHECK(be->activations16 == (t == MATRIX_BF16), "%s backend: activations16 is %d",
+              matrix_name(t), be->activations16);
+        int T = 37, d = 300, n = T * d;
+        float *x = random_floats(&rng, (size_t)n, 3), *w = random_floats(&rng, (size_t)d, 1);
+        float *up = random_floats(&rng, (size_t)n, 2);
+        uint16_t *sentinel = new_array((size_t)n, sizeof *sentinel);
+        for (int i = 0; i < n; i++) sentinel[i] = 0xabcd;
+        float *dx = upload(be, x, n * sizeof *x), *dw = upload(be, w, d * sizeof *w);
+        float *dup = upload(be, up, n * sizeof *up);
+        float *out[2] = {device_alloc(be, n * sizeof(float)), device_alloc(be, n * sizeof(float))};
+        float *rstd[2] = {device_alloc(be, T * sizeof(float)), device_alloc(be, T * sizeof(float))};
+        uint16_t *out16 = upload(be, sentinel, n * sizeof *sentinel);
+        uint16_t *host16 = new_array((size_t)n, sizeof *host16);
+
+        be->rmsnorm_forward(be, T, d, 1e-5f, dx, dw, out[0], rstd[0]);
+        be->rmsnorm_forward16(be, T, d, 1e-5f, dx, dw, out[1], out16, rstd[1]);
+        CHECK(same_bytes(be, out[0], out[1], n * sizeof(float)) &&
+                  same_bytes(be, rstd[0], rstd[1], T * sizeof(float)),
+              "%s rmsnorm_forward16's fp32 output differs from rmsnorm_forward's", matrix_name(t));
+        float *normed = download(be, out[0], (size_t)n);
+        be->to_host(be, host16, out16, n * sizeof *host16);
+        size_t wrong = 0;
+        for (int i = 0; i < n; i++)
+            wrong += host16[i] != (t == MATRIX_BF16 ? f32_to_bf16(normed[i]) : 0xabcd);
+        printf("  %-50s %zu of %d wrong\n",
+               t == MATRIX_BF16 ? "rmsnorm bf16 copy" : "rmsnorm fp16: copy untouched", wrong, n);
+        CHECK(wrong == 0, "%s rmsnorm_forward16: %zu values of the 16-bit copy wrong",
+              matrix_name(t), wrong);
+
+        be->to_device(be, out16, sentinel, n * sizeof *sentinel);
+        be->swiglu_forward(be, n, dx, dup, out[0]);
+        be->swiglu_forward16(be, n, dx, dup, out[1], out16);
+        CHECK(same_bytes(be, out[0], out[1], n * sizeof(float)),
+              "%s swiglu_forward16's fp32 output differs from swiglu_forward's", matrix_name(t));
+        float *h = download(be, out[0], (size_t)n);
+        be->to_host(be, host16, out16, n * sizeof *host16);
+        wrong = 0;
+        for (int i = 0; i < n; i++)
+            wrong += host16[i] != (t == MATRIX_BF16 ? f32_to_bf16(h[i]) : 0xabcd);
+        printf("  %-50s %zu of %d wrong\n",
+               t == MATRIX_BF16 ? "swiglu bf16 copy" : "swiglu fp16: copy untouched", wrong, n);
+        CHECK(wrong == 0, "%s swiglu_forward16: %zu values of the 16-bit copy wrong",
+              matrix_name(t), wrong);
+        release_all();
+        be->destroy(be);
+    }
+}
+
+// gemm_matrix_parts against one gemm_matrix per part, bit for bit (the same roundings and the
+// same sums in the same order, fused or not): q|k|v of a grouped-query shape and gate|up, at
+// row counts the CUDA backend fuses (<= 128) and runs separately, overwriting and accumulating,
+// with the activation's 16-bit copy given (bf16: read instead of rounding) and not.
+static void fused_case(Backend *be, int M, int K, int n_parts, const int *N, float beta,
+                       bool with16) {
+    int total = 0;
+    for (int p = 0; p < n_parts; p++) total += N[p];
+    float *A = random_floats(&rng, (size_t)M * K, 2),
+          *W = random_floats(&rng, (size_t)total * K, 0.1f);
+    uint16_t *A16 = new_array((size_t)M * K, sizeof *A16);
+    for (size_t i = 0; i < (size_t)M * K; i++) A16[i] = f32_to_bf16(A[i]);
+    float *a = upload(be, A, (size_t)M * K * sizeof *A);
+    uint16_t *a16 = upload(be, A16, (size_t)M * K * sizeof *A16);
+    uint16_t *w = device_alloc(be, (size_t)total * K * sizeof *w);
+    be->matrix_to_device(be, w, W, (size_t)total * K);
+    float *fused[MATRIX_PARTS], *separate[MATRIX_PARTS];
+    for (int p = 0; p < n_parts; p++) {
+        float *C = random_floats(&rng, (size_t)M * N[p], 1);
+        fused[p] = upload(be, C, (size_t)M * N[p] * sizeof *C);
+        separate[p] = upload(be, C, (size_t)M * N[p] * sizeof *C);
+    }
+    be->gemm_matrix_parts(be, M, K, a, with16 ? a16 : NULL, w, n_parts, N, fused, beta);
+    separate_products(be, M, K, a, NULL, w, n_parts, N, separate, beta);
+    bool same = true;
+    for (int p = 0; p < n_parts; p++)
+        same &= same_bytes(be, fused[p], separate[p], (size_t)M * N[p] * sizeof(float));
+    char what[96];
+    snprintf(what, sizeof what, "%s %d parts %dx%dx%d beta %g%s", matrix_name(be->matrix_type),
+             n_parts, M, total, K, beta, with16 ? ", A16" : "");
+    printf("  %-50s %s\n", what, same ? "bit-identical" : "DIFFER");
+    CHECK(same, "gemm_matrix_parts %s differs from separate gemm_matrix calls", what);
+}
+
+static void test_fused_products(void) {
+    printf("fused products of frozen matrices (gemm_matrix_parts)\n");
+    const int qkv[3] = {64, 32, 32}, gate_up[2] = {172, 172};
+    char err[256];
+    for (MatrixType t = MATRIX_BF16; t <= MATRIX_F16; t++) {
+        Backend *be = candidate_create(t, err, sizeof err);
+        CHECK(be != NULL, "%s backend: %s", matrix_name(t), err);
+        if (!be) continue;
+        const int rows[4] = {1, 128, 129, 200};
+        for (int r = 0; r < 4; r++) {
+            fused_case(be, rows[r], 64, 3, qkv, 0, r % 2);
+            fused_case(be, rows[r], 64, 2, gate_up, r < 2 ? 1 : 0, r < 2);
+        }
+        fused_case(be, 7, 172, 1, (const int[]){64}, 1, false); // down_proj: one part, += C
+        release_all();
+        be->destroy(be);
+    }
+}
+
+// One LlamaModel on a backend: bf16 weights from seed 31 and a LoRA on q, v, gate and down of
+// blocks 1 and 2 with random B, as test_model's.
+static void gpu_path_side(Side *s, Backend *be, const LlamaConfig *cfg) {
+    *s = (Side){.be = be, .m = {.cfg = *cfg, .be = be}};
+    if (llama_weights_alloc(&s->m.w, cfg, be, MATRIX_BF16) != 0) {
+        fprintf(stderr, "out of memory for the model\n");
+        exit(1);
+    }
+    llama_weights_init_random(&s->m.w, cfg, be, 0.1f, 31);
+    bool layer_on[4] = {false, true, true, false};
+    unsigned targets = 1u << PROJ_Q | 1u << PROJ_V | 1u << PROJ_GATE | 1u << PROJ_DOWN;
+    s->lora = lora_create(cfg, be, targets, layer_on, 4, 8.0f);
+    CHECK(s->lora && lora_init(s->lora, cfg, be, 37) == 0, "lora");
+    if (!s->lora) exit(1);
+    Rng b_rng;
+    rng_seed(&b_rng, 41);
+    float *B = random_floats(&b_rng, s->lora->n_params, 0.05f);
+    be->to_device(be, s->lora->params, B, s->lora->n_params * sizeof *B); // A and B random
+    s->m.lora = s->lora;
+}
+
+// Counting wrappers of the candidate's transfers: a decoding step makes one upload and one
+// download (the greedy tokens), whatever its batch.
+static int uploads, downloads, replays;
+static void (*real_to_device)(Backend *, void *, const void *, size_t);
+static void (*real_to_host)(Backend *, void *, const void *, size_t);
+static bool (*real_run_recording)(Backend *, void *);
+static void counted_to_device(Backend *be, void *dst, const void *src, size_t bytes) {
+    uploads++;
+    real_to_device(be, dst, src, bytes);
+}
+static void counted_to_host(Backend *be, void *dst, const void *src, size_t bytes) {
+    downloads++;
+    real_to_host(be, dst, src, bytes);
+}
+static bool counted_run_recording(Backend *be, void *recording) {
+    bool ran = real_run_recording(be, recording);
+    replays += ran;
+    return ran;
+}
+
+// Greedy generation on s, its transfers and replays counted in uploads, downloads, replays.
+static void generate_counted(Side *s, LlamaWorkspace *ws, const TokenBatch *prompts,
+                             const GenerateOptions *opt, int *answers) {
+    int out_len[MAX_DEVICE_ARRAYS];
+    assert(prompts->n_seqs <= MAX_DEVICE_ARRAYS);
+    real_to_device = s->be->to_device;
+    real_to_host = s->be->to_host;
+    real_run_recording = s->be->run_recording;
+    s->be->to_device = counted_to_device;
+    s->be->to_host = counted_to_host;
+    s->be->run_recording = counted_run_recording;
+    uploads = downloads = replays = 0;
+    CHECK(llama_generate(&s->m, ws, prompts, opt, answers, out_len) == 0, "generation: %s",
+          llama_workspace_error(ws));
+    s->be->to_device = real_to_device;
+    s->be->to_host = real_to_host;
+    s->be->run_recording = real_run_recording;
+}
+
+// The whole model, bf16 with a LoRA, on the new path (the 16-bit copies written by the norms
+// and SwiGLU, q|k|v and gate|up as one product each, fused for decoding steps, decoding steps
+// replayed from a CUDA graph) and on the old one (each product rounding its own input, one
+// gemm_matrix per projection, op by op) on two CUDA backends: the same bits in the forward's
+// logits (142 tokens: products run per part, reading the copies), in the LoRA gradients, in
+// greedy answers and in the last decoding step's logits (8 rows: fused, replayed); one upload
+// and one download per decoding step; every step from the third on a replay (the first of a
+// shape runs op by op, the second is recorded); and no replay of a recording whose scratch the
+// backend has since reallocated.
+static void test_gpu_path_model(void) {
+    printf("model, bf16: the GPU path against the per-product one\n");
+    enum { N = 8, NEW = 12 };
+    char err[256];
+    Backend *bes[2] = {candidate_create(MATRIX_BF16, err, sizeof err),
+                       candidate_create(MATRIX_BF16, err, sizeof err)};
+    CHECK(bes[0] && bes[1], "bf16 backends: %s", err);
+    if (!bes[0] || !bes[1]) return;
+    bes[1]->activations16 = false;
+    bes[1]->gemm_matrix_parts = separate_products;
+    bes[1]->begin_recording = NULL;
+    LlamaConfig cfg = model_config();
+    int V = cfg.vocab_size;
+    Side sides[2];
+    for (int i = 0; i < 2; i++) gpu_path_side(&sides[i], bes[i], &cfg);
+
+    int lens[4] = {37, 64, 11, 30}, T = 142;
+    int *tokens = new_array((size_t)T, sizeof *tokens), *targets = new_array(T, sizeof *targets);
+    for (int i = 0; i < T; i++) tokens[i] = (int)(rng_next(&rng) % (uint64_t)V);
+    for (int i = 0; i < T; i++) targets[i] = i + 1 < T ? tokens[i + 1] : -100;
+    TokenBatch batch = {4, lens, tokens};
+    WorkspacePlan plan = {.max_tokens = T,
+                          .max_seqs = 4,
+                          .max_seq_len = 64,
+                          .outputs = {.logits = true},
+                          .backward = BACKWARD_LORA};
+    float *logits[2], *grads[2];
+    double loss[2];
+    BackwardSources src = {.targets = targets};
+    for (int i = 0; i < 2; i++) {
+        Side *s = &sides[i];
+        LlamaWorkspace *ws = workspace(s, &plan);
+        forward(s, ws, &batch);
+        logits[i] = download(s->be, llama_logits(ws), (size_t)T * V);
+        s->be->zero(s->be, s->lora->grads, s->lora->n_params * sizeof(float));
+        CHECK(llama_backward(&s->m, ws, &src, &loss[i]) == 0, "backward: %s",
+              llama_workspace_error(ws));
+        grads[i] = download(s->be, s->lora->grads, s->lora->n_params);
+        llama_workspace_free(ws);
+    }
+    check_identical("bf16 logits, forward of 142 tokens", logits[0], logits[1], (size_t)T * V);
+    check_identical("bf16 LoRA gradients", grads[0], grads[1], sides[0].lora->n_params);
+
+    int plens[N], total = 0, longest = 0;
+    for (int i = 0; i < N; i++) {
+        plens[i] = 3 + (int)(rng_next(&rng) % 12);
+        total += plens[i];
+        longest = plens[i] > longest ? plens[i] : longest;
+    }
+    TokenBatch prompts = {N, plens, tokens}; // total <= 8 * 14 = 112 tokens <= T
+    WorkspacePlan gen = {.max_tokens = total,
+                         .max_seqs = N,
+                         .max_seq_len = longest + NEW,
+                         .outputs = {.logits = true},
+                         .kv_slots = N};
+    GenerateOptions greedy = {.max_new_tokens = NEW, .temperature = 0, .top_p = 1};
+    int *answers[2];
+    for (int i = 0; i < 2; i++) {
+        Side *s = &sides[i];
+        LlamaWorkspace *ws = workspace(s, &gen);
+        answers[i] = new_array((size_t)N * NEW, sizeof(int));
+        generate_counted(s, ws, &prompts, &greedy, answers[i]);
+        printf("  %-50s %d uploads, %d downloads, %d replays for %d steps\n",
+               i ? "per-product path, op by op" : "GPU path", uploads, downloads, replays, NEW);
+        CHECK(uploads == NEW && downloads == NEW,
+              "generation of %d tokens made %d uploads and %d downloads, not one each per step",
+              NEW, uploads, downloads);
+        CHECK(replays == (i ? 0 : NEW - 2), "%d of %d decoding steps replayed a recording", replays,
+              NEW);
+        logits[i] = download(s->be, llama_logits(ws), (size_t)N * V); // the last step's rows
+        if (i == 0) {
+            // Scratch reallocated under the recording (a larger workspace's reservation): the
+            // next generation must record again, not replay freed memory. Its first decoding
+            // step would replay a stale recording (NEW - 1 replays); recorded again at its
+            // second, NEW - 2 replay.
+            s->be->reserve_matrix_scratch(s->be, 4 * gen.max_tokens, 4 * cfg.ffn_dim,
+                                          4 * cfg.ffn_dim);
+            int *again = new_array((size_t)N * NEW, sizeof(int));
+            generate_counted(s, ws, &prompts, &greedy, again);
+            printf("  %-50s %d replays for %d steps\n", "GPU path, scratch reallocated", replays,
+                   NEW);
+            CHECK(replays == NEW - 2 && !memcmp(again, answers[0], (size_t)N * NEW * sizeof(int)),
+                  "after the scratch moved: %d replays of %d steps, answers %s", replays, NEW,
+                  memcmp(again, answers[0], (size_t)N * NEW * sizeof(int)) ? "differ" : "equal");
+        }
+        llama_workspace_free(ws);
+    }
+    CHECK(!memcmp(answers[0], answers[1], (size_t)N * NEW * sizeof(int)),
+          "greedy answers differ between the GPU path and the per-product one");
+    check_identical("bf16 logits, last decoding step of 8 rows", logits[0], logits[1],
+                    (size_t)N * V);
+    for (int i = 0; i < 2; i++) {
+        sides[i].m.lora = NULL;
+        lora_free(sides[i].lora, bes[i]);
+        llama_free(&sides[i].m);
+        bes[i]->destroy(bes[i]);
+    }
+    release_all();
+}
+
 int main(void) {
     int devices = device_count();
     if (devices == 0) {
@@ -1718,6 +2024,9 @@ int main(void) {
     test_kv_cache_bf16();
     for (MatrixType t = MATRIX_F32; t <= MATRIX_F16; t++) test_model(t);
     test_generation_kv_bf16();
+    test_rounded_activations();
+    test_fused_products();
+    test_gpu_path_model();
     gpu->destroy(gpu);
     cpu->destroy(cpu);
     return check_summary();

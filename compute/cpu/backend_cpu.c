@@ -158,6 +158,18 @@ static void cpu_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, floa
     }
 }
 
+// The CPU multiplies fp32 activations (activations16 is unset, A16 unused): each part is its
+// own gemm_matrix, so the results are those of separate products exactly.
+static void cpu_gemm_matrix_parts(Backend *be, int M, int K, const float *A, const uint16_t *A16,
+                                  const uint16_t *W, int n_parts, const int *N, float *const *C,
+                                  float beta) {
+    (void)A16;
+    for (int p = 0; p < n_parts; p++) {
+        cpu_gemm_matrix(be, true, M, N[p], K, 1.0f, A, K, W, K, beta, C[p], N[p]);
+        W += (size_t)N[p] * K;
+    }
+}
+
 static void cpu_axpy(Backend *be, int n, float a, const float *x, float *y) {
 #pragma omp parallel for schedule(static) num_threads(team(be, n, 1))
     for (int i = 0; i < n; i++) y[i] += a * x[i];
@@ -240,6 +252,13 @@ static void cpu_rmsnorm_forward(Backend *be, int T, int d, float eps, const floa
         rstd[t] = r;
         for (int i = 0; i < d; i++) ot[i] = w[i] * (xt[i] * r); // Hugging Face's rounding order
     }
+}
+
+// No 16-bit copy: the CPU's products read the fp32 output.
+static void cpu_rmsnorm_forward16(Backend *be, int T, int d, float eps, const float *x,
+                                  const float *w, float *out, uint16_t *out16, float *rstd) {
+    (void)out16;
+    cpu_rmsnorm_forward(be, T, d, eps, x, w, out, rstd);
 }
 
 static void cpu_rmsnorm_backward(Backend *be, int T, int d, const float *dout, const float *x,
@@ -435,6 +454,13 @@ static void cpu_swiglu_forward(Backend *be, int n, const float *gate, const floa
     for (int i = 0; i < n; i++) h[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
+// No 16-bit copy: the CPU's products read the fp32 output.
+static void cpu_swiglu_forward16(Backend *be, int n, const float *gate, const float *up, float *h,
+                                 uint16_t *h16) {
+    (void)h16;
+    cpu_swiglu_forward(be, n, gate, up, h);
+}
+
 static void cpu_swiglu_backward(Backend *be, int n, const float *gate, const float *up,
                                 const float *dh, float *dgate, float *dup) {
 #pragma omp parallel for schedule(static) num_threads(team(be, n, 1))
@@ -627,6 +653,7 @@ Backend *backend_cpu_create(int threads) {
         .matrix_to_host = cpu_matrix_to_host,
         .gemm = cpu_gemm,
         .gemm_matrix = cpu_gemm_matrix,
+        .gemm_matrix_parts = cpu_gemm_matrix_parts,
         .axpy = cpu_axpy,
         .add = cpu_add,
         .gather_rows = cpu_gather_rows,
@@ -634,6 +661,7 @@ Backend *backend_cpu_create(int threads) {
         .embedding_forward = cpu_embedding_forward,
         .embedding_backward = cpu_embedding_backward,
         .rmsnorm_forward = cpu_rmsnorm_forward,
+        .rmsnorm_forward16 = cpu_rmsnorm_forward16,
         .rmsnorm_backward = cpu_rmsnorm_backward,
         .rope_forward = cpu_rope_forward,
         .rope_backward = cpu_rope_backward,
@@ -641,6 +669,7 @@ Backend *backend_cpu_create(int threads) {
         .attention_backward = cpu_attention_backward,
         .attention_cached = cpu_attention_cached,
         .swiglu_forward = cpu_swiglu_forward,
+        .swiglu_forward16 = cpu_swiglu_forward16,
         .swiglu_backward = cpu_swiglu_backward,
         .cross_entropy = cpu_cross_entropy,
         .argmax_rows = cpu_argmax_rows,

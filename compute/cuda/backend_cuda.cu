@@ -24,6 +24,9 @@
 // steps' tokens and positions between two waits.
 #define UPLOAD_RING_BYTES ((size_t)4 << 20)
 
+// cuBLAS's workspace: the size its documentation recommends for Hopper (4 MiB elsewhere).
+#define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
+
 // --- memory --------------------------------------------------------------------------------------
 
 static void *cuda_alloc(Backend *be, size_t bytes) {
@@ -273,11 +276,12 @@ static void cuda_gemm(Backend *be, bool trans_a, bool trans_b, int M, int N, int
 
 // C [M,N] = alpha * A [M,K] op(W) + beta * C with W 16-bit: A is rounded to W's type into a
 // contiguous scratch copy (cuBLAS multiplies two operands of one type; fp16 scaled first, see
-// product_scale_kernel), then the product runs on the tensor cores with fp32 accumulation,
+// product_scale_kernel), or read as A16 [M,K] where the op that made A rounded it already (bf16
+// only: activations16), then the product runs on the tensor cores with fp32 accumulation,
 // mapped to column-major as in cuda_gemm.
-static void cuda_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, float alpha,
-                             const float *A, int lda, const uint16_t *W, int ldw, float beta,
-                             float *C, int ldc) {
+static void matrix_product(Backend *be, bool trans_w, int M, int N, int K, float alpha,
+                           const float *A, const uint16_t *A16, int lda, const uint16_t *W, int ldw,
+                           float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { // an empty sum: C = beta * C
         scale(be, M, N, beta, C, ldc);
@@ -285,15 +289,20 @@ static void cuda_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, flo
     }
     CudaBackend *cb = cuda_backend(be);
     cudaDataType type = matrix_data_type(be);
-    cb->half_scratch =
-        scratch(be, cb->half_scratch, &cb->half_scratch_bytes, (size_t)M * K * sizeof(uint16_t));
     if (type == CUDA_R_16BF) { // bf16 has fp32's range: rounded as it is
-        round_to_matrix(be, M, K, A, lda, NULL, cb->half_scratch); // A16 [M,K], row stride K
+        if (!A16 || !be->activations16) {
+            cb->half_scratch = scratch(be, cb->half_scratch, &cb->half_scratch_bytes,
+                                       (size_t)M * K * sizeof(uint16_t));
+            round_to_matrix(be, M, K, A, lda, NULL, cb->half_scratch); // A16 [M,K], row stride K
+            A16 = (const uint16_t *)cb->half_scratch;
+        }
         CUBLAS_CHECK(cublasGemmEx(cb->cublas, op(trans_w), CUBLAS_OP_N, N, M, K, &alpha, W, type,
-                                  ldw, cb->half_scratch, type, K, &beta, C, CUDA_R_32F, ldc,
-                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                  ldw, A16, type, K, &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
         return;
     }
+    cb->half_scratch =
+        scratch(be, cb->half_scratch, &cb->half_scratch_bytes, (size_t)M * K * sizeof(uint16_t));
     float *partial = cb->fp16_scale, *scalars = cb->fp16_scale + SCALE_BLOCKS;
     int blocks = M < SCALE_BLOCKS ? M : SCALE_BLOCKS;
     abs_max_kernel<<<blocks, SCALE_THREADS, 0, cb->stream>>>(M, K, A, lda, partial);
@@ -309,10 +318,142 @@ static void cuda_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, flo
     CUBLAS_CHECK(cublasSetPointerMode(cb->cublas, CUBLAS_POINTER_MODE_HOST));
 }
 
-static void cuda_reserve_matrix_scratch(Backend *be, size_t elements) {
+static void cuda_gemm_matrix(Backend *be, bool trans_w, int M, int N, int K, float alpha,
+                             const float *A, int lda, const uint16_t *W, int ldw, float beta,
+                             float *C, int ldc) {
+    matrix_product(be, trans_w, M, N, K, alpha, A, NULL, lda, W, ldw, beta, C, ldc);
+}
+
+// --- fused products ------------------------------------------------------------------------------
+
+// Up to this many rows, gemm_matrix_parts runs one product over all its parts and splits its
+// output. A decoding step's few rows make each product a thin pass over its weights whose N
+// columns give cuBLAS few tiles to spread over the SMs (k and v of a grouped-query model: 256
+// columns, two tiles), so one wide product fills the GPU where two or three narrow ones do not;
+// the split's 8 bytes per output value are 4 M / K of the 2 K bytes of weights per output
+// column (12% at M = 128, K = 4096; 100 answers decode at M = 100). A larger batch (prefill,
+// training) runs each part as its own product: each fills the GPU already, and the split's
+// traffic grows with M. 128 is a judgment from these counts, for the first GPU run to measure.
+#define FUSED_MAX_ROWS 128
+
+// Where the parts' outputs go: part p takes columns offset[p] .. offset[p+1]-1 of the fused
+// product. Passed by value (kernel parameters): no upload.
+typedef struct {
+    int offset[MATRIX_PARTS + 1];
+    float *C[MATRIX_PARTS];
+} PartOutputs;
+
+// C_p [M, N_p] = fused [M, total] columns of part p (+ beta * C_p): one thread per column of
+// the fused row, rows over blockIdx.y in steps of gridDim.y. The sum's order matches cuBLAS's
+// beta * C + alpha * A B with alpha 1, so a split product equals a direct one.
+static __global__ void split_parts_kernel(int M, int total, const float *fused, PartOutputs parts,
+                                          float beta) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= total) return;
+    int p = 0;
+    while (c >= parts.offset[p + 1]) p++;
+    int width = parts.offset[p + 1] - parts.offset[p];
+    for (int r = blockIdx.y; r < M; r += gridDim.y) {
+        float v = fused[(size_t)r * total + c];
+        float *out = parts.C[p] + (size_t)r * width + (c - parts.offset[p]);
+        *out = beta == 0 ? v : beta * *out + v;
+    }
+}
+
+static void cuda_gemm_matrix_parts(Backend *be, int M, int K, const float *A, const uint16_t *A16,
+                                   const uint16_t *W, int n_parts, const int *N, float *const *C,
+                                   float beta) {
+    if (M <= 0 || n_parts <= 0) return;
+    if (n_parts > MATRIX_PARTS) {
+        fprintf(stderr, "are: gemm_matrix_parts with %d parts, at most %d\n", n_parts,
+                MATRIX_PARTS);
+        exit(3);
+    }
+    PartOutputs parts = {{0}, {NULL}};
+    for (int p = 0; p < n_parts; p++) {
+        parts.offset[p + 1] = parts.offset[p] + N[p];
+        parts.C[p] = C[p];
+    }
+    int total = parts.offset[n_parts];
+    if (n_parts == 1 || M > FUSED_MAX_ROWS || K <= 0 || total <= 0) {
+        for (int p = 0; p < n_parts; p++)
+            matrix_product(be, true, M, N[p], K, 1.0f, A, A16, K, W + (size_t)parts.offset[p] * K,
+                           K, beta, C[p], N[p]);
+        return;
+    }
     CudaBackend *cb = cuda_backend(be);
-    cb->half_scratch =
-        scratch(be, cb->half_scratch, &cb->half_scratch_bytes, elements * sizeof(uint16_t));
+    cb->fused_scratch = (float *)scratch(be, cb->fused_scratch, &cb->fused_scratch_bytes,
+                                         (size_t)M * total * sizeof(float));
+    matrix_product(be, true, M, total, K, 1.0f, A, A16, K, W, K, 0.0f, cb->fused_scratch, total);
+    dim3 grid(cuda_blocks((size_t)total, ELEMENT_THREADS), (unsigned)M); // M <= FUSED_MAX_ROWS
+    split_parts_kernel<<<grid, ELEMENT_THREADS, 0, cb->stream>>>(M, total, cb->fused_scratch, parts,
+                                                                 beta);
+    CUDA_LAUNCHED();
+}
+
+// The 16-bit copy of an activation operand, and the fused output of up to FUSED_MAX_ROWS rows.
+static void cuda_reserve_matrix_scratch(Backend *be, int rows, int width_in, int width_out) {
+    CudaBackend *cb = cuda_backend(be);
+    if (rows <= 0) return;
+    size_t fused_rows = rows < FUSED_MAX_ROWS ? (size_t)rows : FUSED_MAX_ROWS;
+    cb->half_scratch = scratch(be, cb->half_scratch, &cb->half_scratch_bytes,
+                               (size_t)rows * (size_t)width_in * sizeof(uint16_t));
+    cb->fused_scratch = (float *)scratch(be, cb->fused_scratch, &cb->fused_scratch_bytes,
+                                         fused_rows * (size_t)width_out * sizeof(float));
+}
+
+// --- recorded steps (CUDA graphs) ----------------------------------------------------------------
+
+typedef struct {
+    cudaGraphExec_t exec;
+    unsigned long long scratch_epoch; // the scratch it uses, by CudaBackend.scratch_epoch
+} Recording;
+
+static void cuda_begin_recording(Backend *be) {
+    CUDA_CHECK(cudaStreamBeginCapture(cuda_stream(be), cudaStreamCaptureModeGlobal));
+}
+
+// A capture the device refused (a driver that cannot capture an op) turns recording off for
+// the backend: the run goes on without graphs, one launch per op.
+static void *recording_refused(Backend *be, const char *what, cudaError_t rc) {
+    cudaGetLastError();
+    fprintf(stderr, "are: CUDA graphs off: %s: %s\n", what, cudaGetErrorString(rc));
+    be->begin_recording = NULL;
+    return NULL;
+}
+
+static void *cuda_end_recording(Backend *be) {
+    CudaBackend *cb = cuda_backend(be);
+    cudaGraph_t graph = NULL;
+    cudaError_t rc = cudaStreamEndCapture(cb->stream, &graph);
+    if (rc != cudaSuccess) return recording_refused(be, "stream capture", rc);
+    cudaGraphExec_t exec = NULL;
+    rc = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+    CUDA_CHECK(cudaGraphDestroy(graph));
+    if (rc != cudaSuccess) return recording_refused(be, "graph instantiation", rc);
+    Recording *recording = (Recording *)malloc(sizeof *recording);
+    if (!recording) {
+        CUDA_CHECK(cudaGraphExecDestroy(exec));
+        fprintf(stderr, "are: out of host memory\n");
+        exit(3);
+    }
+    recording->exec = exec;
+    recording->scratch_epoch = cb->scratch_epoch;
+    return recording;
+}
+
+static bool cuda_run_recording(Backend *be, void *recording) {
+    Recording *r = (Recording *)recording;
+    if (r->scratch_epoch != cuda_backend(be)->scratch_epoch) return false;
+    CUDA_CHECK(cudaGraphLaunch(r->exec, cuda_stream(be)));
+    return true;
+}
+
+static void cuda_free_recording(Backend *be, void *recording) {
+    (void)be;
+    if (!recording) return;
+    CUDA_CHECK(cudaGraphExecDestroy(((Recording *)recording)->exec));
+    free(recording);
 }
 
 // --- the backend ---------------------------------------------------------------------------------
@@ -321,11 +462,13 @@ static void cuda_destroy(Backend *be) {
     CudaBackend *cb = cuda_backend(be);
     CUDA_CHECK(cudaStreamSynchronize(cb->stream));
     CUDA_CHECK(cudaFree(cb->half_scratch));
+    CUDA_CHECK(cudaFree(cb->fused_scratch));
     CUDA_CHECK(cudaFree(cb->matrix_staging));
     CUDA_CHECK(cudaFree(cb->fp16_scale));
     CUDA_CHECK(cudaFree(cb->attention_scratch));
     CUDA_CHECK(cudaFreeHost(cb->upload_ring));
     CUBLAS_CHECK(cublasDestroy(cb->cublas));
+    CUDA_CHECK(cudaFree(cb->cublas_workspace));
     CUDA_CHECK(cudaStreamDestroy(cb->stream));
     free(cb);
 }
@@ -359,6 +502,7 @@ static void set_ops(Backend *be) {
     be->reserve_matrix_scratch = cuda_reserve_matrix_scratch;
     be->gemm = cuda_gemm;
     be->gemm_matrix = cuda_gemm_matrix;
+    be->gemm_matrix_parts = cuda_gemm_matrix_parts;
     be->axpy = cuda_axpy;
     be->add = cuda_add;
     be->gather_rows = cuda_gather_rows;
@@ -366,6 +510,7 @@ static void set_ops(Backend *be) {
     be->embedding_forward = cuda_embedding_forward;
     be->embedding_backward = cuda_embedding_backward;
     be->rmsnorm_forward = cuda_rmsnorm_forward;
+    be->rmsnorm_forward16 = cuda_rmsnorm_forward16;
     be->rmsnorm_backward = cuda_rmsnorm_backward;
     be->rope_forward = cuda_rope_forward;
     be->rope_backward = cuda_rope_backward;
@@ -373,9 +518,14 @@ static void set_ops(Backend *be) {
     be->attention_backward = cuda_attention_backward;
     be->attention_cached = cuda_attention_cached;
     be->swiglu_forward = cuda_swiglu_forward;
+    be->swiglu_forward16 = cuda_swiglu_forward16;
     be->swiglu_backward = cuda_swiglu_backward;
     be->cross_entropy = cuda_cross_entropy;
     be->argmax_rows = cuda_argmax_rows;
+    be->begin_recording = cuda_begin_recording;
+    be->end_recording = cuda_end_recording;
+    be->run_recording = cuda_run_recording;
+    be->free_recording = cuda_free_recording;
     be->adamw = cuda_adamw;
     be->bias_forward = cuda_bias_forward;
     be->bias_backward = cuda_bias_backward;
@@ -427,6 +577,8 @@ Backend *backend_cuda_create(int device, MatrixType matrix_type, char *err, size
     }
     set_ops(&cb->base);
     cb->base.matrix_type = matrix_type;
+    // bf16 rounds an activation by its value alone; fp16 products scale theirs first.
+    cb->base.activations16 = matrix_type == MATRIX_BF16;
     // With 16-bit matrices the KV cache is bf16 too; fp32 matrices keep everything in fp32.
     if (matrix_type != MATRIX_F32) {
         cb->base.kv_store_bf16 = cuda_kv_store_bf16;
@@ -443,6 +595,16 @@ Backend *backend_cuda_create(int device, MatrixType matrix_type, char *err, size
         cudaGetLastError();
         cuda_destroy(&cb->base);
         return create_failed(err, err_len, "CUDA device %d: out of memory", device);
+    }
+    // cuBLAS's workspace, given rather than left to cuBLAS: a product captured into a CUDA graph
+    // must find it allocated.
+    if ((rc = cudaMalloc(&cb->cublas_workspace, CUBLAS_WORKSPACE_BYTES)) != cudaSuccess ||
+        (status = cublasSetWorkspace(cb->cublas, cb->cublas_workspace, CUBLAS_WORKSPACE_BYTES)) !=
+            CUBLAS_STATUS_SUCCESS) {
+        cudaGetLastError();
+        cuda_destroy(&cb->base);
+        return create_failed(err, err_len, "CUDA device %d: %s", device,
+                             rc != cudaSuccess ? "out of memory" : cublasGetStatusString(status));
     }
     return &cb->base;
 }

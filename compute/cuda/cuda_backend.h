@@ -15,14 +15,20 @@ typedef struct {
     int device;
     cudaStream_t stream; // every op runs on it, in call order
     cublasHandle_t cublas;
+    void *cublas_workspace; // cuBLAS's, CUBLAS_WORKSPACE_BYTES (set, so graphs can hold products)
     // Scratch owned by the backend, grown (never shrunk) on first need and reused after: the
     // sizes a model asks for are fixed once its first step ran, so a training step allocates
     // nothing. 16-bit copies of gemm_matrix's activation operand; fp32 staging, one chunk at a
     // time, for the uploads and downloads of frozen matrices.
     void *half_scratch;
     size_t half_scratch_bytes;
+    float *fused_scratch; // gemm_matrix_parts's fused output, [rows, N_0 + .. + N_p] fp32
+    size_t fused_scratch_bytes;
     float *matrix_staging;
     size_t matrix_staging_bytes;
+    // Counts the reallocations of the scratch above: a recording (CUDA graph) made at another
+    // count would use freed memory.
+    unsigned long long scratch_epoch;
     float *fp16_scale; // MATRIX_F16: the scaled products' partial maxima and scalars, else NULL
     void *attention_scratch; // the training attention's operands, windows and results
     size_t attention_scratch_bytes;
@@ -74,6 +80,7 @@ static inline void *scratch(Backend *be, void *buffer, size_t *capacity, size_t 
     void *grown = NULL;
     CUDA_CHECK(cudaMalloc(&grown, bytes));
     *capacity = bytes;
+    cuda_backend(be)->scratch_epoch++; // a recording made before now reads freed memory
     return grown;
 }
 

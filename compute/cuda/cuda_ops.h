@@ -11,6 +11,8 @@
 void cuda_axpy(Backend *be, int n, float a, const float *x, float *y);
 void cuda_add(Backend *be, int n, const float *a, const float *b, float *out);
 void cuda_swiglu_forward(Backend *be, int n, const float *gate, const float *up, float *h);
+void cuda_swiglu_forward16(Backend *be, int n, const float *gate, const float *up, float *h,
+                           uint16_t *h16);
 void cuda_swiglu_backward(Backend *be, int n, const float *gate, const float *up, const float *dh,
                           float *dgate, float *dup);
 void cuda_relu_forward(Backend *be, int n, const float *x, float *out);
@@ -31,6 +33,8 @@ void cuda_embedding_backward(Backend *be, int T, int d, const int *tokens, const
 // cuda_rmsnorm.cu
 void cuda_rmsnorm_forward(Backend *be, int T, int d, float eps, const float *x, const float *w,
                           float *out, float *rstd);
+void cuda_rmsnorm_forward16(Backend *be, int T, int d, float eps, const float *x, const float *w,
+                            float *out, uint16_t *out16, float *rstd);
 void cuda_rmsnorm_backward(Backend *be, int T, int d, const float *dout, const float *x,
                            const float *w, const float *rstd, float *dx, float *dw);
 

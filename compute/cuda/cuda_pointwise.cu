@@ -5,6 +5,8 @@
 #include "cuda_ops.h"
 #include "cuda_reduce.cuh"
 
+#include <cuda_bf16.h>
+
 // --- axpy, add -----------------------------------------------------------------------------------
 
 static __global__ void axpy_kernel(int n, float a, const float *x, float *y) {
@@ -33,15 +35,27 @@ void cuda_add(Backend *be, int n, const float *a, const float *b, float *out) {
 
 // --- SwiGLU: h = silu(gate) * up -----------------------------------------------------------------
 
-static __global__ void swiglu_forward_kernel(int n, const float *gate, const float *up, float *h) {
+// h16 [n] = h rounded to bf16 when h16 is not NULL (down_proj's operand, see rmsnorm_forward).
+static __global__ void swiglu_forward_kernel(int n, const float *gate, const float *up, float *h,
+                                             __nv_bfloat16 *h16) {
     size_t i = thread_index();
-    if (i < (size_t)n) h[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    if (i >= (size_t)n) return;
+    float v = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    h[i] = v;
+    if (h16) h16[i] = __float2bfloat16_rn(v);
 }
 
 void cuda_swiglu_forward(Backend *be, int n, const float *gate, const float *up, float *h) {
+    cuda_swiglu_forward16(be, n, gate, up, h, NULL);
+}
+
+// activations16 is set for bf16 matrices only (backend_cuda_create), so h16 is bf16.
+void cuda_swiglu_forward16(Backend *be, int n, const float *gate, const float *up, float *h,
+                           uint16_t *h16) {
     if (n <= 0) return;
+    if (!be->activations16) h16 = NULL;
     swiglu_forward_kernel<<<cuda_blocks(n, ELEMENT_THREADS), ELEMENT_THREADS, 0, cuda_stream(be)>>>(
-        n, gate, up, h);
+        n, gate, up, h, (__nv_bfloat16 *)h16);
     CUDA_LAUNCHED();
 }
 

@@ -4,27 +4,42 @@
 #include "cuda_ops.h"
 #include "cuda_reduce.cuh"
 
+#include <cuda_bf16.h>
+
 // Threads per row: a model dimension of 2048..8192 gives each thread 8..32 elements.
 #define RMSNORM_THREADS 256
 
-// Row t of x, out [T,d]: rstd[t] = 1 / sqrt(mean(x^2) + eps), out = w * (x * rstd).
+// Row t of x, out [T,d]: rstd[t] = 1 / sqrt(mean(x^2) + eps), out = w * (x * rstd), and
+// out16 [T,d] = out rounded to bf16 when out16 is not NULL (the products' operand, written
+// while the value is in a register instead of by a rounding pass per product).
 static __global__ void __launch_bounds__(RMSNORM_THREADS)
     rmsnorm_forward_kernel(int d, float eps, const float *x, const float *w, float *out,
-                           float *rstd) {
+                           __nv_bfloat16 *out16, float *rstd) {
     const float *xt = x + (size_t)blockIdx.x * d;
     float *ot = out + (size_t)blockIdx.x * d;
     float squares = 0;
     for (int i = threadIdx.x; i < d; i += blockDim.x) squares += xt[i] * xt[i];
     float r = 1.0f / sqrtf(block_sum(squares) / d + eps);
     if (threadIdx.x == 0) rstd[blockIdx.x] = r;
-    for (int i = threadIdx.x; i < d; i += blockDim.x)
-        ot[i] = w[i] * (xt[i] * r); // Hugging Face's rounding order
+    for (int i = threadIdx.x; i < d; i += blockDim.x) {
+        float v = w[i] * (xt[i] * r); // Hugging Face's rounding order
+        ot[i] = v;
+        if (out16) out16[(size_t)blockIdx.x * d + i] = __float2bfloat16_rn(v);
+    }
 }
 
 void cuda_rmsnorm_forward(Backend *be, int T, int d, float eps, const float *x, const float *w,
                           float *out, float *rstd) {
+    cuda_rmsnorm_forward16(be, T, d, eps, x, w, out, NULL, rstd);
+}
+
+// activations16 is set for bf16 matrices only (backend_cuda_create), so out16 is bf16.
+void cuda_rmsnorm_forward16(Backend *be, int T, int d, float eps, const float *x, const float *w,
+                            float *out, uint16_t *out16, float *rstd) {
     if (T <= 0) return;
-    rmsnorm_forward_kernel<<<T, RMSNORM_THREADS, 0, cuda_stream(be)>>>(d, eps, x, w, out, rstd);
+    if (!be->activations16) out16 = NULL;
+    rmsnorm_forward_kernel<<<T, RMSNORM_THREADS, 0, cuda_stream(be)>>>(
+        d, eps, x, w, out, (__nv_bfloat16 *)out16, rstd);
     CUDA_LAUNCHED();
 }
 

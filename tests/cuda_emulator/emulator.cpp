@@ -47,6 +47,18 @@ dim3 block_dim, grid_dim;
 
 using namespace cuda_emulator;
 
+// Stream capture and graphs (their section at the end): what the runtime and cuBLAS entry points
+// call while a capture is open.
+namespace {
+cudaError_t refuse_in_capture(const char *what);
+cudaError_t record_copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t record_memset(void *dst, int value, size_t bytes);
+cublasStatus_t record_gemm(cublasHandle_t handle, cublasOperation_t transa,
+                           cublasOperation_t transb, int m, int n, int k, const void *alpha,
+                           const void *A, cudaDataType a_type, int lda, const void *B,
+                           cudaDataType b_type, int ldb, const void *beta, float *C, int ldc);
+} // namespace
+
 namespace {
 
 // --- messages and errors -------------------------------------------------------------------------
@@ -409,11 +421,8 @@ void *cuda_emulator::dynamic_shared_memory(void) {
     return launch_state.shared;
 }
 
-void cuda_emulator::launch(const char *name, const void *kernel, dim3 grid, dim3 block,
-                           size_t shared_bytes, cudaStream_t, void (*thread)(void *),
-                           void *context) {
-    check_host_thread();
-    if (sticky_error) return;
+bool cuda_emulator::launch_valid(const char *name, const void *kernel, dim3 grid, dim3 block,
+                                 size_t shared_bytes) {
     size_t threads = (size_t)block.x * block.y * block.z;
     if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 ||
         grid.z > 65535 || threads == 0 || threads > 1024 || block.x > 1024 || block.y > 1024 ||
@@ -421,7 +430,7 @@ void cuda_emulator::launch(const char *name, const void *kernel, dim3 grid, dim3
         report("%s launched with grid (%u,%u,%u), block (%u,%u,%u): invalid configuration", name,
                grid.x, grid.y, grid.z, block.x, block.y, block.z);
         fail(cudaErrorInvalidConfiguration);
-        return;
+        return false;
     }
     if (shared_bytes > SHARED_MEMORY_DEFAULT) {
         auto optin = kernel ? kernel_shared_optin.find(kernel) : kernel_shared_optin.end();
@@ -430,10 +439,18 @@ void cuda_emulator::launch(const char *name, const void *kernel, dim3 grid, dim3
                    "without a cudaFuncSetAttribute opt-in for that much",
                    name, shared_bytes);
             fail(cudaErrorInvalidValue);
-            return;
+            return false;
         }
     }
+    return true;
+}
 
+void cuda_emulator::launch(const char *name, const void *kernel, dim3 grid, dim3 block,
+                           size_t shared_bytes, cudaStream_t, void (*thread)(void *),
+                           void *context) {
+    check_host_thread();
+    if (sticky_error || !launch_valid(name, kernel, grid, block, shared_bytes)) return;
+    size_t threads = (size_t)block.x * block.y * block.z;
     ensure_fibers((unsigned)threads);
     // Exactly the size asked for: AddressSanitizer flags an access past its end.
     launch_state = {name, thread, context, (unsigned)threads, malloc(shared_bytes), false};
@@ -486,6 +503,12 @@ const char *cudaGetErrorString(cudaError_t error) {
         return "invalid device ordinal";
     case cudaErrorLaunchFailure:
         return "unspecified launch failure";
+    case cudaErrorIllegalState:
+        return "the operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorStreamCaptureUnsupported:
+        return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated:
+        return "operation failed due to a previous error during capture";
     }
     return "unrecognized error code";
 }
@@ -543,6 +566,7 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
     check_host_thread();
     *ptr = NULL;
     if (sticky_error) return sticky_error;
+    if (capturing()) return refuse_in_capture("cudaMalloc");
     if (bytes == 0) return cudaSuccess;
     void *memory = NULL;
     if (bytes > DEVICE_MEMORY - allocated_bytes || posix_memalign(&memory, 256, bytes) != 0)
@@ -557,6 +581,7 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
 cudaError_t cudaFree(void *ptr) {
     check_host_thread();
     if (!ptr) return cudaSuccess;
+    if (capturing()) return refuse_in_capture("cudaFree");
     auto it = allocations.find((uintptr_t)ptr);
     if (it == allocations.end()) {
         report("cudaFree(%p): not the start of a device allocation", ptr);
@@ -591,6 +616,7 @@ cudaError_t cudaFreeHost(void *ptr) {
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
     check_host_thread();
     if (sticky_error) return sticky_error;
+    if (capturing()) return refuse_in_capture("cudaMemcpy");
     if (!bytes) return cudaSuccess;
     bool dst_device = on_device(dst, bytes), src_device = on_device(src, bytes);
     bool dst_host = !on_device(dst, 1), src_host = !on_device(src, 1);
@@ -611,12 +637,14 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t) {
+    if (capturing()) return record_copy(dst, src, bytes, kind);
     return cudaMemcpy(dst, src, bytes, kind);
 }
 
 cudaError_t cudaMemset(void *dst, int value, size_t bytes) {
     check_host_thread();
     if (sticky_error) return sticky_error;
+    if (capturing()) return refuse_in_capture("cudaMemset");
     if (!bytes) return cudaSuccess;
     if (!on_device(dst, bytes)) {
         report("cudaMemset of %zu bytes at %p: not inside one device allocation", bytes, dst);
@@ -627,6 +655,7 @@ cudaError_t cudaMemset(void *dst, int value, size_t bytes) {
 }
 
 cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t) {
+    if (capturing()) return record_memset(dst, value, bytes);
     return cudaMemset(dst, value, bytes);
 }
 
@@ -645,10 +674,12 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
+    if (capturing()) return refuse_in_capture("cudaStreamSynchronize");
     return sticky_error;
 }
 
 cudaError_t cudaDeviceSynchronize(void) {
+    if (capturing()) return refuse_in_capture("cudaDeviceSynchronize");
     return sticky_error;
 }
 
@@ -851,6 +882,9 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
                            cublasOperation_t transb, int m, int n, int k, const float *alpha,
                            const float *A, int lda, const float *B, int ldb, const float *beta,
                            float *C, int ldc) {
+    if (capturing())
+        return record_gemm(handle, transa, transb, m, n, k, alpha, A, CUDA_R_32F, lda, B,
+                           CUDA_R_32F, ldb, beta, C, ldc);
     return gemm(handle, transa, transb, m, n, k, scalar(handle, "alpha", alpha), A, CUDA_R_32F, lda,
                 B, CUDA_R_32F, ldb, scalar(handle, "beta", beta), C, ldc);
 }
@@ -868,6 +902,9 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                (int)Atype, (int)Btype, (int)Ctype, (int)computeType);
         return CUBLAS_STATUS_NOT_SUPPORTED;
     }
+    if (capturing())
+        return record_gemm(handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb,
+                           beta, (float *)C, ldc);
     return gemm(handle, transa, transb, m, n, k, scalar(handle, "alpha", alpha), A, Atype, lda, B,
                 Btype, ldb, scalar(handle, "beta", beta), (float *)C, ldc);
 }
@@ -897,13 +934,175 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
         fatal("cublasGemmStridedBatchedEx: strideC %lld is below the %lld elements of one C (m "
               "%d, n %d, ldc %d): the products' outputs overlap",
               strideC, c_span, m, n, ldc);
-    float a = scalar(handle, "alpha", alpha), b = scalar(handle, "beta", beta);
     size_t a_bytes = type_bytes(Atype), b_bytes = type_bytes(Btype);
+    if (capturing()) { // a graph replays the products one after another, as below
+        for (int i = 0; i < batchCount; i++)
+            record_gemm(handle, transa, transb, m, n, k, alpha,
+                        (const char *)A + i * strideA * a_bytes, Atype, lda,
+                        (const char *)B + i * strideB * b_bytes, Btype, ldb, beta,
+                        (float *)C + i * strideC, ldc);
+        return CUBLAS_STATUS_SUCCESS;
+    }
+    float a = scalar(handle, "alpha", alpha), b = scalar(handle, "beta", beta);
     for (int i = 0; i < batchCount; i++) {
         cublasStatus_t status = gemm(
             handle, transa, transb, m, n, k, a, (const char *)A + i * strideA * a_bytes, Atype, lda,
             (const char *)B + i * strideB * b_bytes, Btype, ldb, b, (float *)C + i * strideC, ldc);
         if (status != CUBLAS_STATUS_SUCCESS) return status;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+// --- stream capture and graphs (CUDA graphs) ----------------------------------------------------
+
+struct CUgraph_st {
+    std::vector<std::pair<const char *, std::function<cudaError_t()>>> ops;
+};
+struct CUgraphExec_st {
+    std::vector<std::pair<const char *, std::function<cudaError_t()>>> ops;
+};
+
+namespace {
+
+CUgraph_st *capture_graph;   // the open capture's recording, NULL when none is open
+cudaStream_t capture_stream; // the stream it records
+bool capture_invalidated;    // an op it cannot hold was called: its end fails
+
+cudaError_t refuse_in_capture(const char *what) {
+    report("%s while a stream capture is open: not allowed in a graph", what);
+    capture_invalidated = true;
+    return fail(cudaErrorStreamCaptureUnsupported);
+}
+
+cudaError_t record_copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    record("cudaMemcpyAsync", [=] { return cudaMemcpy(dst, src, bytes, kind); });
+    return cudaSuccess;
+}
+
+cudaError_t record_memset(void *dst, int value, size_t bytes) {
+    record("cudaMemsetAsync", [=] { return cudaMemset(dst, value, bytes); });
+    return cudaSuccess;
+}
+
+// cuBLAS reads a host scalar when the product is captured and a device one when it runs.
+cublasStatus_t record_gemm(cublasHandle_t handle, cublasOperation_t transa,
+                           cublasOperation_t transb, int m, int n, int k, const void *alpha,
+                           const void *A, cudaDataType a_type, int lda, const void *B,
+                           cudaDataType b_type, int ldb, const void *beta, float *C, int ldc) {
+    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+    bool device = handle->pointer_mode == CUBLAS_POINTER_MODE_DEVICE;
+    float alpha_now = scalar(handle, "alpha", alpha), beta_now = scalar(handle, "beta", beta);
+    record("cuBLAS gemm", [=]() -> cudaError_t {
+        float a = device ? *(const float *)alpha : alpha_now;
+        float b = device ? *(const float *)beta : beta_now;
+        if (gemm(handle, transa, transb, m, n, k, a, A, a_type, lda, B, b_type, ldb, b, C, ldc) !=
+            CUBLAS_STATUS_SUCCESS)
+            fatal("a cuBLAS product recorded in a graph failed when the graph ran");
+        return cudaSuccess;
+    });
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+} // namespace
+
+bool cuda_emulator::capturing() {
+    return capture_graph != NULL;
+}
+
+void cuda_emulator::record(const char *what, std::function<cudaError_t()> op) {
+    capture_graph->ops.emplace_back(what, std::move(op));
+}
+
+// A kernel's launch reports its failure (a trap) as the sticky error.
+void cuda_emulator::record_launch(const char *what, std::function<void()> launch) {
+    record(what, std::function<cudaError_t()>([launch] {
+               launch();
+               return sticky_error;
+           }));
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+    check_host_thread();
+    if (sticky_error) return sticky_error;
+    if (!stream || capture_graph) {
+        report("cudaStreamBeginCapture on %s",
+               stream ? "a second stream while one captures" : "the legacy default stream");
+        return fail(stream ? cudaErrorIllegalState : cudaErrorStreamCaptureUnsupported);
+    }
+    if (mode != cudaStreamCaptureModeGlobal) {
+        report("cudaStreamBeginCapture mode %d: only the global mode is emulated", (int)mode);
+        return fail(cudaErrorInvalidValue);
+    }
+    capture_graph = new CUgraph_st;
+    capture_stream = stream;
+    capture_invalidated = false;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph) {
+    check_host_thread();
+    *graph = NULL;
+    if (!capture_graph || stream != capture_stream) {
+        report("cudaStreamEndCapture on a stream that is not capturing");
+        return fail(cudaErrorIllegalState);
+    }
+    CUgraph_st *recorded = capture_graph;
+    capture_graph = NULL;
+    if (capture_invalidated) {
+        delete recorded;
+        return fail(cudaErrorStreamCaptureInvalidated);
+    }
+    *graph = recorded;
+    return sticky_error;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long) {
+    check_host_thread();
+    *exec = NULL;
+    if (!graph) return fail(cudaErrorInvalidValue);
+    *exec = new CUgraphExec_st{graph->ops};
+    return sticky_error;
+}
+
+// Runs the recorded ops in order (streams are synchronous here); stops at the first that fails.
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t) {
+    check_host_thread();
+    if (sticky_error) return sticky_error;
+    if (!exec) return fail(cudaErrorInvalidValue);
+    if (capture_graph) return refuse_in_capture("cudaGraphLaunch (a graph inside a capture)");
+    for (auto &op : exec->ops) {
+        cudaError_t error = op.second();
+        if (error != cudaSuccess) {
+            report("%s recorded in a graph failed when the graph ran", op.first);
+            return error;
+        }
+    }
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *exec, cudaGraph_t graph,
+                                          unsigned long long flags) {
+    return cudaGraphInstantiate(exec, graph, flags);
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    delete exec;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+    delete graph;
+    return cudaSuccess;
+}
+
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void *workspace, size_t bytes) {
+    check_host_thread();
+    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (bytes && (!on_device(workspace, bytes) || (uintptr_t)workspace % 256 != 0)) {
+        report("cublasSetWorkspace(%p, %zu bytes): not a 256-byte aligned range inside one device "
+               "allocation",
+               workspace, bytes);
+        return CUBLAS_STATUS_INVALID_VALUE;
     }
     return CUBLAS_STATUS_SUCCESS;
 }

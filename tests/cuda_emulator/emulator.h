@@ -10,6 +10,7 @@
 #ifndef ARE_CUDA_EMULATOR_H
 #define ARE_CUDA_EMULATOR_H
 
+#include <functional>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,9 @@ typedef enum {
     cudaErrorNoDevice = 100,
     cudaErrorInvalidDevice = 101,
     cudaErrorLaunchFailure = 719,
+    cudaErrorIllegalState = 401,             // stream capture and graphs
+    cudaErrorStreamCaptureUnsupported = 900, // stream capture and graphs
+    cudaErrorStreamCaptureInvalidated = 901, // stream capture and graphs
 } cudaError_t;
 
 typedef enum {
@@ -169,11 +173,58 @@ void launch(const char *name, const void *kernel, dim3 grid, dim3 block, size_t 
             cudaStream_t stream, void (*thread)(void *), void *context);
 } // namespace cuda_emulator
 
+// --- stream capture and graphs (CUDA graphs) ----------------------------------------------------
+//
+// Between cudaStreamBeginCapture and cudaStreamEndCapture the stream's kernel launches, async
+// copies and memsets and cuBLAS products are recorded (a launch's configuration is checked then,
+// as CUDA checks it; the rest when it runs) instead of run; cudaGraphLaunch runs them again
+// in order, with the arguments they were recorded with (cuBLAS's host scalars as they were at
+// capture, device ones as they are at replay). What a global-mode capture refuses (a
+// synchronisation, cudaMalloc, cudaFree, a synchronous copy) returns
+// cudaErrorStreamCaptureUnsupported and invalidates the capture, whose end then returns
+// cudaErrorStreamCaptureInvalidated.
+
+typedef struct CUgraph_st *cudaGraph_t;
+typedef struct CUgraphExec_st *cudaGraphExec_t;
+typedef enum {
+    cudaStreamCaptureModeGlobal = 0,
+    cudaStreamCaptureModeThreadLocal = 1,
+    cudaStreamCaptureModeRelaxed = 2,
+} cudaStreamCaptureMode;
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
+                                 unsigned long long flags = 0);
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *exec, cudaGraph_t graph,
+                                          unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+
+namespace cuda_emulator {
+bool capturing(); // a stream capture is open: record, do not run
+// Appends op (named what, for messages) to the open capture; at replay it returns its error.
+void record(const char *what, std::function<cudaError_t()> op);
+void record_launch(const char *what, std::function<void()> launch); // a kernel launch
+// The launch configuration checks of launch(), with their errors; true when it may run.
+bool launch_valid(const char *name, const void *kernel, dim3 grid, dim3 block, size_t shared_bytes);
+} // namespace cuda_emulator
+
 // name<<<grid, block, shared_bytes, stream>>>(args) as rewrite_launches.py writes it: body is
 // [=] { name(args); }, so the arguments are copied once at the launch, as CUDA copies them.
 template <typename Body>
 void cuda_emulator_launch(const char *name, const void *kernel, dim3 grid, dim3 block,
                           size_t shared_bytes, cudaStream_t stream, Body body) {
+    if (cuda_emulator::capturing()) { // stream capture and graphs: recorded, run at replay
+        if (!cuda_emulator::launch_valid(name, kernel, grid, block, shared_bytes)) return;
+        cuda_emulator::record_launch(name, [=]() mutable {
+            cuda_emulator::launch(
+                name, kernel, grid, block, shared_bytes, stream,
+                [](void *context) { (*static_cast<Body *>(context))(); }, &body);
+        });
+        return;
+    }
     cuda_emulator::launch(
         name, kernel, grid, block, shared_bytes, stream,
         [](void *context) { (*static_cast<Body *>(context))(); }, &body);
@@ -256,5 +307,11 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
                                           const void *beta, void *C, cudaDataType Ctype, int ldc,
                                           long long int strideC, int batchCount,
                                           cublasComputeType_t computeType, cublasGemmAlgo_t algo);
+
+// --- stream capture and graphs: cuBLAS's workspace ------------------------------------------
+
+// The workspace cuBLAS uses instead of allocating its own (which a graph capture would refuse):
+// checked to lie inside one device allocation.
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void *workspace, size_t bytes);
 
 #endif
