@@ -10,6 +10,7 @@
 #include "backend_cpu.h"
 #include "cli_args.h"
 #include "commands.h"
+#include "duration_text.h"
 #include "fs.h"
 #include "model_load.h"
 #include "monotonic_clock.h"
@@ -374,14 +375,6 @@ static double validation_loss(Run *r) {
     return total / (double)count;
 }
 
-static void format_duration(char *buf, size_t len, double seconds) {
-    long s = (long)(seconds + 0.5);
-    if (s >= 3600)
-        snprintf(buf, len, "%ldh%02ldm", s / 3600, s / 60 % 60);
-    else
-        snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
-}
-
 // One progress line: on a terminal rewritten in place every step, otherwise a plain line at
 // the first step of this run, about every 2% of the run, and the last step.
 static void report_step(const Run *r, const PretrainStepStats *st, int first_step, double started,
@@ -393,7 +386,7 @@ static void report_step(const Run *r, const PretrainStepStats *st, int first_ste
     double per_step = elapsed / (done - first_step);
     double tokens = (double)(done - first_step) * r->cfg.batch_seqs * r->cfg.seq_len;
     char eta[32];
-    format_duration(eta, sizeof(eta), per_step * (steps - done));
+    duration_text(per_step * (steps - done), eta, sizeof(eta));
     fprintf(stderr, "%sstep %d/%d  loss %.4f  lr %.2e  grad norm %.3f  %.0f tok/s  ETA %s%s",
             tty ? "\r" : "", done, steps, st->loss, st->lr, st->grad_norm, tokens / elapsed, eta,
             tty ? "\033[K" : "\n");

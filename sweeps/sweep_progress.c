@@ -1,20 +1,13 @@
 // What rank 0 tells the person running a sweep; see sweep_progress.h.
 #include "sweep_progress.h"
 
+#include "duration_text.h"
 #include "trial_file_names.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static void format_duration(double seconds, char *out, size_t len) {
-    long s = (long)(seconds + 0.5);
-    if (s >= 3600)
-        snprintf(out, len, "%ldh%02ldm", s / 3600, s / 60 % 60);
-    else
-        snprintf(out, len, "%ldm%02lds", s / 60, s % 60);
-}
 
 // The ETA spreads the mean time of the trials finished in this run over the trials left and the
 // workers.
@@ -24,7 +17,7 @@ int sweep_progress_status(const SweepQueue *q, char *out, size_t len) {
     if (left == 0)
         snprintf(eta, sizeof eta, "0m00s");
     else if (finished > 0 && q->workers > 0)
-        format_duration(q->work_seconds / finished * left / q->workers, eta, sizeof eta);
+        duration_text(q->work_seconds / finished * left / q->workers, eta, sizeof eta);
     return snprintf(out, len, "[%d/%d done, %d running, %d failed, ETA %s]", q->done, q->total,
                     q->running, q->failed, eta);
 }
