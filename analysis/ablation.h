@@ -3,9 +3,9 @@
 // trials of each group (the repeats and every axis not grouped by pooled together).
 //
 // Axes. A trial's params are the overrides its sweep applied, "path=value" joined by "; "
-// (mpi/sweep_run.c). A value is libconfig text as sweeps/sweep_spec.c writes it: a number, true
-// or false, a quoted string with backslash escapes ("a; b" stays one value), an array [2, 3], a
-// list (1, "x") or a group { a = 1; b = 2; }; a list-method trial's value is the user's text
+// (sweeps/sweep_queue.c). A value is libconfig text as sweeps/sweep_spec.c writes it: a number,
+// true or false, a quoted string with backslash escapes ("a; b" stays one value), an array [2, 3],
+// a list (1, "x") or a group { a = 1; b = 2; }; a list-method trial's value is the user's text
 // after '='. The axes are the paths found in any trial, in order of first appearance; a trial
 // that does not set a path (a list-method trial left to the base config) has the value "-".
 // Tables show a quoted string without its quotes and escapes, everything else as written.

@@ -121,7 +121,9 @@ int cli_parse(const CommandLine *cl, int argc, char **argv) {
             continue;
         }
         const Option *o = cl->options;
-        while (o < cl->options + cl->n_options && strcmp(o->name, arg)) o++;
+        while (o < cl->options + cl->n_options && strcmp(o->name, arg) &&
+               !(o->alias && !strcmp(o->alias, arg)))
+            o++;
         if (o == cl->options + cl->n_options)
             return cli_usage_error(cl, "unknown option '%s'", arg);
         if (o->given) *o->given = true;
@@ -149,15 +151,18 @@ void cli_usage(const CommandLine *cl, FILE *f) {
     int width = (int)strlen(help_name);
     for (int i = 0; i < cl->n_options; i++) {
         const Option *o = &cl->options[i];
-        int w = (int)strlen(o->name) + (o->value ? 1 + (int)strlen(o->value) : 0);
+        int w = (o->alias ? (int)strlen(o->alias) + 2 : 0) + (int)strlen(o->name) +
+                (o->value ? 1 + (int)strlen(o->value) : 0);
         if (w > width) width = w;
     }
     int column = 2 + width + HELP_GAP;
     for (int i = 0; i <= cl->n_options; i++) {
         const Option *o = i < cl->n_options ? &cl->options[i] : NULL;
         char heading[256];
-        snprintf(heading, sizeof heading, "%s%s%s", o ? o->name : help_name,
-                 o && o->value ? " " : "", o && o->value ? o->value : "");
+        // "-o, --out FILE"
+        snprintf(heading, sizeof heading, "%s%s%s%s%s", o && o->alias ? o->alias : "",
+                 o && o->alias ? ", " : "", o ? o->name : help_name, o && o->value ? " " : "",
+                 o && o->value ? o->value : "");
         fprintf(f, "  %-*s", column - 2, heading);
         // Each line of the help under the first.
         for (const char *line = o ? o->help : "this text", *end;; line = end + 1) {

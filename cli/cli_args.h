@@ -34,7 +34,8 @@ typedef struct {
     // What the value must be, for messages ("a folder"); NULL: said from the kind, the range
     // and the choices ("an integer in 1..4096", "auto, cpu or cuda"), or the value's name.
     const char *expects;
-    bool *given; // set to true when the option appears, when not NULL
+    bool *given;       // set to true when the option appears, when not NULL
+    const char *alias; // a short name for the same option ("-o" for "--out"), or NULL
 } Option;
 
 typedef struct {

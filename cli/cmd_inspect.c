@@ -1,4 +1,5 @@
-// `are inspect DIR|FILE`: what a model is, without running it.
+// `are inspect MODEL`: what a model is, without running it.
+#include "cli_args.h"
 #include "commands.h"
 #include "config_schema.h"
 #include "gguf.h"
@@ -11,15 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: are inspect DIR|FILE\n"
+static const char synopsis[] =
+    "usage: are inspect MODEL\n"
     "\n"
-    "Describes a model - a Hugging Face folder (config.json, safetensors, tokenizer.json) or a\n"
+    "Describes MODEL - a Hugging Face folder (config.json, safetensors, tokenizer.json) or a\n"
     ".gguf file - after checking every tensor against its config: architecture, dimensions,\n"
     "parameter count, stored dtypes, tokenizer, BOS/EOS, and the chat template it carries: the\n"
     "family recognised and the template are generate and template = \"auto\" use.\n"
-    "\n"
-    "  -h, --help   this text\n";
+    "\n";
 
 // What the config or metadata says beyond the dimensions.
 typedef struct {
@@ -143,21 +143,10 @@ static void print_tokenizer(const char *path, const ModelFacts *facts) {
 
 int cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "are inspect: unexpected argument '%s'\n%s", argv[i], usage);
-            return EXIT_USAGE;
-        }
-        path = argv[i];
-    }
-    if (!path) {
-        fprintf(stderr, "are inspect: no model given\n%s", usage);
-        return EXIT_USAGE;
-    }
+    CommandLine cl = {"inspect", synopsis, .operand = "MODEL", .operand_value = &path,
+                      .operand_required = true};
+    int rc = cli_parse(&cl, argc, argv);
+    if (rc >= 0) return rc;
 
     char err[1024] = "";
     ModelSource *src = model_source_open(path, err, sizeof(err));

@@ -3,18 +3,21 @@
 //
 // The output folder always holds a loadable model once the first checkpoint is written:
 // config.json, model.safetensors, tokenizer.json (and tokenizer_config.json when the tokenizer
-// has one), pretrain.cfg (the training config), and
+// has one), pretrain.cfg (the training config as resolved: the file with its --set overrides
+// applied, every default written out), and
 // checkpoint.safetensors (the weights, the AdamW moments and the step, in one file renamed into
 // place, so a crash never leaves a half-written checkpoint).
 #include "backend_cpu.h"
 #include "cli_args.h"
 #include "commands.h"
+#include "duration_text.h"
 #include "fs.h"
 #include "model_load.h"
 #include "monotonic_clock.h"
 #include "pretrain.h"
 #include "pretrain_config.h"
 #include "rng.h"
+#include "run_args.h"
 #include "safetensors.h"
 #include "text_corpus.h"
 #include "tokenizer.h"
@@ -35,14 +38,15 @@ static const char synopsis[] =
     "Trains a Llama model from scratch on the CPU as CONFIG describes (model size, tokenizer,\n"
     "training text, AdamW with warmup and cosine decay, gradient clipping, validation and\n"
     "checkpoint intervals) and writes it as a Hugging Face folder (the config's output).\n"
+    "The folder's pretrain.cfg is the config as resolved (CONFIG with every --set applied,\n"
+    "every default written out); --resume refuses a config that resolves to other settings.\n"
     "\n";
 
 typedef struct {
-    const char *config;
+    RunArgs run;        // CONFIG, its --set overrides, --threads
     const char *output; // NULL: the config's
     bool resume;
     int stop_at; // 0: run to the config's steps
-    int threads;
 } Args;
 
 // parse_int_arg into an int (the ranges used here fit one).
@@ -74,13 +78,14 @@ static int parse_args(int argc, char **argv, Args *a) {
         {"--stop-at", OPTION_INT, &a->stop_at, "STEP",
          .help = "stop after STEP steps with a checkpoint, to --resume later", .lo = 1,
          .hi = 1 << 30},
-        {"--threads", OPTION_INT, &a->threads, "N", .help = "CPU threads (default: every core)",
+        run_option_set(&a->run, "set a config field, e.g. --set train.steps=500 (repeatable)"),
+        {"--threads", OPTION_INT, &a->run.threads, "N", .help = "CPU threads (default: every core)",
          .lo = 1, .hi = 4096},
     };
     CommandLine cl = {"pretrain",
                       synopsis,
                       .operand = "CONFIG",
-                      .operand_value = &a->config,
+                      .operand_value = &a->run.config,
                       .operand_required = true,
                       .options = options,
                       .n_options = (int)(sizeof options / sizeof options[0])};
@@ -100,7 +105,7 @@ typedef struct {
     Pretrainer trainer;
     int *tokens, *targets; // [batch_seqs * seq_len] host, one batch
     float *host_state;     // [3 * n_floats] weights and moments, for checkpoints
-    char *config_text;     // the config file, kept in checkpoints to refuse a changed one
+    char *config_text;     // pretrain_config_text: kept in checkpoints to refuse a changed config
 } Run;
 
 static void release(Run *r) {
@@ -207,10 +212,16 @@ static int load_text(Run *r, char *err, size_t err_len) {
 }
 
 static int setup(Run *r, const Args *a, char *err, size_t err_len) {
-    size_t config_size;
-    if (pretrain_config_load(a->config, NULL, 0, &r->cfg, err, err_len) < 0 ||
-        !(r->config_text = text_file_read(a->config, &config_size, err, err_len)))
+    const RunArgs *run = &a->run;
+    if (pretrain_config_load(run->config, run->overrides, run->n_overrides, &r->cfg, err, err_len) <
+        0)
         return -1;
+    // Recorded before --output: where a run is written is not one of its settings, so a folder
+    // moved elsewhere resumes with --output naming its new place.
+    if (!(r->config_text = pretrain_config_text(&r->cfg))) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
     if (a->output) snprintf(r->cfg.output, sizeof(r->cfg.output), "%s", a->output);
     if (!(r->tok = tokenizer_load_json(r->cfg.tokenizer, err, err_len)) ||
         load_text(r, err, err_len) < 0)
@@ -230,7 +241,7 @@ static int setup(Run *r, const Args *a, char *err, size_t err_len) {
     }
     r->model.cfg = c->model;
     r->model.cfg.vocab_size = tokenizer_vocab_size(r->tok);
-    r->be = backend_cpu_create(a->threads);
+    r->be = backend_cpu_create(run->threads);
     if (!r->be) {
         snprintf(err, err_len, "out of memory creating the CPU backend");
         return -1;
@@ -364,14 +375,6 @@ static double validation_loss(Run *r) {
     return total / (double)count;
 }
 
-static void format_duration(char *buf, size_t len, double seconds) {
-    long s = (long)(seconds + 0.5);
-    if (s >= 3600)
-        snprintf(buf, len, "%ldh%02ldm", s / 3600, s / 60 % 60);
-    else
-        snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
-}
-
 // One progress line: on a terminal rewritten in place every step, otherwise a plain line at
 // the first step of this run, about every 2% of the run, and the last step.
 static void report_step(const Run *r, const PretrainStepStats *st, int first_step, double started,
@@ -383,7 +386,7 @@ static void report_step(const Run *r, const PretrainStepStats *st, int first_ste
     double per_step = elapsed / (done - first_step);
     double tokens = (double)(done - first_step) * r->cfg.batch_seqs * r->cfg.seq_len;
     char eta[32];
-    format_duration(eta, sizeof(eta), per_step * (steps - done));
+    duration_text(per_step * (steps - done), eta, sizeof(eta));
     fprintf(stderr, "%sstep %d/%d  loss %.4f  lr %.2e  grad norm %.3f  %.0f tok/s  ETA %s%s",
             tty ? "\r" : "", done, steps, st->loss, st->lr, st->grad_norm, tokens / elapsed, eta,
             tty ? "\033[K" : "\n");
@@ -423,6 +426,10 @@ static int train(Run *r, const Args *a, char *err, size_t err_len) {
     return 0;
 }
 
+static int write_text(FILE *f, void *text) {
+    return fputs(text, f) < 0 ? -1 : 0;
+}
+
 // tokenizer_config.json beside the tokenizer (BOS added or not, the special tokens) goes with
 // it, so that the model folder encodes prompts exactly as training encoded the text.
 static int copy_tokenizer_config(const char *tokenizer, const char *dir, char *err,
@@ -441,10 +448,11 @@ int cmd_pretrain(int argc, char **argv) {
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
     Run r = {0};
-    char err[4096] = "", checkpoint[PRETRAIN_PATH_MAX + 64];
+    char err[4096] = "", checkpoint[PRETRAIN_PATH_MAX + 64], config_copy[PRETRAIN_PATH_MAX + 64];
     rc = EXIT_FAILED;
     if (setup(&r, &a, err, sizeof(err)) < 0) goto done;
     snprintf(checkpoint, sizeof(checkpoint), "%s/" CHECKPOINT_NAME, r.cfg.output);
+    snprintf(config_copy, sizeof(config_copy), "%s/pretrain.cfg", r.cfg.output);
     struct stat st;
     bool has_checkpoint = stat(checkpoint, &st) == 0;
     if (a.resume && !has_checkpoint) {
@@ -462,7 +470,7 @@ int cmd_pretrain(int argc, char **argv) {
         make_dirs(r.cfg.output, err, sizeof(err)) < 0 ||
         copy_file(r.cfg.tokenizer, r.cfg.output, "tokenizer.json", err, sizeof(err)) < 0 ||
         copy_tokenizer_config(r.cfg.tokenizer, r.cfg.output, err, sizeof(err)) < 0 ||
-        copy_file(a.config, r.cfg.output, "pretrain.cfg", err, sizeof(err)) < 0 ||
+        replace_file(config_copy, write_text, r.config_text, err, sizeof(err)) < 0 ||
         train(&r, &a, err, sizeof(err)) < 0)
         goto done;
     rc = EXIT_OK;

@@ -1,21 +1,19 @@
 // `are tokenize SOURCE [--bos]`: standard input as token ids.
+#include "cli_args.h"
 #include "commands.h"
 #include "tokenizer.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: are tokenize SOURCE [--bos] < text\n"
     "\n"
     "Reads all of standard input as one text and prints its token ids on one line, separated\n"
     "by spaces. SOURCE is a model folder (its tokenizer.json), a tokenizer.json file or a .gguf\n"
     "file. No BOS or EOS is added unless asked for.\n"
-    "\n"
-    "  --bos        put the tokenizer's BOS token first\n"
-    "  -h, --help   this text\n";
+    "\n";
 
 // All of stdin in a new buffer (*len bytes), or NULL when out of memory or on a read error.
 static char *read_stdin(size_t *len) {
@@ -49,24 +47,18 @@ static int *encode_all(const Tokenizer *tok, const char *text, size_t len, bool 
 int cmd_tokenize(int argc, char **argv) {
     const char *source = NULL;
     bool bos = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        if (!strcmp(argv[i], "--bos")) {
-            bos = true;
-        } else if (argv[i][0] != '-' && !source) {
-            source = argv[i];
-        } else {
-            fprintf(stderr, "are tokenize: unexpected argument '%s'\n%s", argv[i], usage);
-            return EXIT_USAGE;
-        }
-    }
-    if (!source) {
-        fprintf(stderr, "are tokenize: no SOURCE given\n%s", usage);
-        return EXIT_USAGE;
-    }
+    const Option options[] = {
+        {"--bos", OPTION_FLAG, &bos, .help = "put the tokenizer's BOS token first"},
+    };
+    CommandLine cl = {"tokenize",
+                      synopsis,
+                      .operand = "SOURCE",
+                      .operand_value = &source,
+                      .operand_required = true,
+                      .options = options,
+                      .n_options = (int)(sizeof options / sizeof options[0])};
+    int rc = cli_parse(&cl, argc, argv);
+    if (rc >= 0) return rc;
 
     char err[1024] = "";
     Tokenizer *tok = tokenizer_load(source, err, sizeof(err));
@@ -74,7 +66,7 @@ int cmd_tokenize(int argc, char **argv) {
         fprintf(stderr, "are tokenize: %s\n", err);
         return EXIT_FAILED;
     }
-    int rc = EXIT_FAILED;
+    rc = EXIT_FAILED;
     size_t len;
     char *text = read_stdin(&len);
     int n = 0, *ids = NULL;

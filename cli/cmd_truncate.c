@@ -16,7 +16,7 @@
 // and the metadata take 31.9 MB, each block 2.2 MB, so 7 blocks make 47.4 MB.
 #define DEFAULT_LAYERS 7
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: are truncate MODEL.gguf -o OUT.gguf [--layers N]\n"
     "\n"
     "Writes OUT.gguf: the llama or qwen2 GGUF model cut to its first N blocks, for checks on\n"
@@ -27,12 +27,7 @@ static const char usage[] =
     "recording the model it came from.\n"
     "The copy's hidden_states[0..N-1] equal the model's; its hidden_states[N] is the final norm\n"
     "of the model's hidden_states[N].\n"
-    "\n"
-    "  --layers N       blocks to keep, 1 to the model's count - 1 (default 7: SmolLM2-135M's\n"
-    "                   Q4_1 file, 98 MB, becomes 47.4 MB)\n"
-    "  -o, --out FILE   the file to write; an existing one is replaced, and FILE.tmp is written\n"
-    "                   first and renamed, so FILE is never left half-written\n"
-    "  -h, --help       this text\n";
+    "\n";
 
 // The block a tensor belongs to ("blk.12.attn_q.weight" -> 12), or -1 for a whole-model one.
 static long block_of(GgufString name) {
@@ -118,37 +113,30 @@ static int truncate_model(const char *model, int layers_arg, const char *out) {
 
 int cmd_truncate(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
-    long long layers = 0; // 0: the default
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        bool has_value = i + 1 < argc;
-        if (!strcmp(a, "--layers") && has_value) {
-            if (!parse_int_arg(argv[++i], 1, INT_MAX, &layers)) {
-                fprintf(stderr, "are truncate: --layers '%s' is not a whole number of at least 1\n",
-                        argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && has_value) {
-            out = argv[++i];
-        } else if (a[0] != '-' && !model) {
-            model = a;
-        } else {
-            fprintf(stderr, "are truncate: unexpected argument '%s'\n%s", a, usage);
-            return EXIT_USAGE;
-        }
-    }
-    if (!model || !out) {
-        fprintf(stderr, "are truncate: %s\n%s", model ? "no -o OUT.gguf given" : "no model given",
-                usage);
-        return EXIT_USAGE;
-    }
+    int layers = 0; // 0: the default
+    const Option options[] = {
+        {"--layers", OPTION_INT, &layers, "N",
+         .help = "blocks to keep, 1 to the model's count - 1 (default 7: SmolLM2-135M's\n"
+                 "Q4_1 file, 98 MB, becomes 47.4 MB)",
+         .lo = 1, .hi = INT_MAX, .expects = "a whole number of at least 1"},
+        {"--out", OPTION_STRING, &out, "FILE",
+         .help = "the file to write; an existing one is replaced, and FILE.tmp is written\n"
+                 "first and renamed, so FILE is never left half-written",
+         .alias = "-o"},
+    };
+    CommandLine cl = {"truncate",
+                      synopsis,
+                      .operand = "MODEL",
+                      .operand_value = &model,
+                      .operand_required = true,
+                      .options = options,
+                      .n_options = (int)(sizeof options / sizeof options[0])};
+    int rc = cli_parse(&cl, argc, argv);
+    if (rc >= 0) return rc;
+    if (!out) return cli_usage_error(&cl, "no -o OUT.gguf given");
     if (same_file(model, out)) {
         fprintf(stderr, "are truncate: -o %s is the model itself; write the copy elsewhere\n", out);
         return EXIT_USAGE;
     }
-    return truncate_model(model, (int)layers, out);
+    return truncate_model(model, layers, out);
 }

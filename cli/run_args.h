@@ -2,6 +2,7 @@
 // evaluate`, `are sweep`): CONFIG, repeatable --set PATH=VALUE overrides, --threads, --device D
 // (the same as --set device=D, so that the trial's config records it), and per command
 // --adapter, --steer and --show, or the sweep's --dry-run, --force, --fail-fast and --max-failures.
+// `are pretrain` takes its CONFIG, --set and --threads from here too.
 // Each command lists the options it takes in its own table (cli_args.h), with run_option_set
 // and run_option_device for the two that add overrides.
 #ifndef ARE_RUN_ARGS_H

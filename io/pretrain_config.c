@@ -6,6 +6,8 @@
 #include "config_schema.h"
 
 #include <libconfig.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const SchemaField pretrain_fields[] = {
@@ -125,4 +127,42 @@ int pretrain_config_load(const char *path, const char *const *overrides, int n_o
     if (rc == 0) rc = check_rules(&cfg, c, err, err_len);
     config_destroy(&cfg);
     return rc;
+}
+
+char *pretrain_config_text(const PretrainConfig *c) {
+    SchemaText t = {0};
+    schema_text_fields(&t, &pretrain_schema, c, "");
+    // "path = value;" lines sorted by path, so the fields of a group are next to each other.
+    char *flat = schema_text_join(&t);
+    // Each line gains at most its indent; a group its "name = {" and "};" lines.
+    size_t cap = flat ? 2 * strlen(flat) + 256 : 0;
+    char *text = flat ? malloc(cap) : NULL;
+    if (!text) {
+        free(flat);
+        return NULL;
+    }
+    // Only one of the two validation fields may be given: the file, or else the fraction.
+    const char *left_out = c->validation[0] ? "data.validation_fraction " : "data.validation ";
+    size_t at = 0;
+    text[0] = '\0';
+    const char *group = ""; // the open group's name ("model"), "" at the top level
+    int group_len = 0;
+    for (char *line = flat, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        *next++ = '\0';
+        if (!strncmp(line, left_out, strlen(left_out))) continue;
+        const char *dot = strchr(line, '.'), *space = strchr(line, ' ');
+        int len = dot && dot < space ? (int)(dot - line) : 0;
+        if (len != group_len || strncmp(line, group, (size_t)len)) {
+            if (group_len) at += (size_t)snprintf(text + at, cap - at, "};\n");
+            if (len) at += (size_t)snprintf(text + at, cap - at, "%.*s = {\n", len, line);
+            group = line;
+            group_len = len;
+        }
+        at += (size_t)snprintf(text + at, cap - at, "%s%s\n", len ? "    " : "",
+                               len ? line + len + 1 : line);
+    }
+    if (group_len) snprintf(text + at, cap - at, "};\n");
+    free(flat);
+    return text;
 }

@@ -54,4 +54,12 @@ typedef struct {
 int pretrain_config_load(const char *path, const char *const *overrides, int n_overrides,
                          PretrainConfig *c, char *err, size_t err_len);
 
+// c as a config file that pretrain_config_load reads back to the same values: every field with
+// its value (defaults and overrides included, floats in the shortest form that reads back to the
+// same float), sorted by path, the groups written as groups, and data.validation or
+// data.validation_fraction (whichever the config uses). Two configs that resolve to the same
+// values give the same text, so it is what a checkpoint records and --resume compares.
+// A malloc'd string, or NULL when out of memory.
+char *pretrain_config_text(const PretrainConfig *c);
+
 #endif

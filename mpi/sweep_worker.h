@@ -7,8 +7,8 @@
 
 #include "are_config.h"
 #include "model_session.h"
+#include "sweep_queue.h"
 #include "sweep_spec.h"
-#include "trial_summary.h"
 
 #include <stdbool.h>
 
@@ -24,14 +24,6 @@ typedef struct {
     int model_threads;
     char model_device[16], model_base_weights[8];
 } SweepWorker;
-
-typedef struct {
-    bool done; // else failed
-    double seconds;
-    char error[512];
-    char device[64];
-    TrialSummary summary;
-} TrialReport;
 
 // The config of trial t of the plan (the file, the sweep's set, the command line's overrides,
 // then t's own; its id checked against the plan's), or with t NULL the sweep's base config.

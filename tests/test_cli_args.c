@@ -60,7 +60,7 @@ static void drain(FILE *tmp, char *buf, size_t len) {
 static Result parse(Demo *d, bool require_model, char **argv) {
     *d = (Demo){.device = "auto", .rate = 0.5};
     const Option options[] = {
-        {"--name", OPTION_STRING, &d->name, "TEXT", .help = "a name"},
+        {"--name", OPTION_STRING, &d->name, "TEXT", .help = "a name", .alias = "-n"},
         {"--count", OPTION_INT, &d->count, "N", .help = "how many\nof them", .lo = 1, .hi = 4096,
          .given = &d->count_given},
         {"--seed", OPTION_INT64, &d->seed, "S", .help = "a seed", .lo = 0,
@@ -154,6 +154,9 @@ static void test_values(void) {
           "defaults changed");
     r = parse(&d, false, ARGV("--upper", "ABC", "--count", "1", "--seed", "0"));
     CHECK(r.rc == -1 && !strcmp(d.name, "ABC") && d.count == 1 && d.seed == 0, "rc %d", r.rc);
+    // The alias is the same option.
+    r = parse(&d, false, ARGV("-n", "short", "m"));
+    CHECK(r.rc == -1 && d.name && !strcmp(d.name, "short") && !strcmp(d.model, "m"), "rc %d", r.rc);
 }
 
 static void test_refusals(void) {
@@ -187,6 +190,7 @@ static void test_refusals(void) {
                   "--item: more than 2 items at 'c'");
     check_refused(ARGV("m", "--count"), true, "--count needs a value: an integer in 1..4096");
     check_refused(ARGV("m", "--name"), true, "--name needs a value: TEXT");
+    check_refused(ARGV("m", "-n"), true, "-n needs a value: TEXT");
     check_refused(ARGV("m", "--bogus"), true, "unknown option '--bogus'");
     check_refused(ARGV("m", "-"), true, "unknown option '-'");
     check_refused(ARGV("m", "n"), true, "a second MODEL 'n'");
@@ -196,7 +200,7 @@ static void test_refusals(void) {
 static void test_help(void) {
     static const char usage[] = "usage: are demo MODEL [options]\n"
                                 "\n"
-                                "  --name TEXT       a name\n"
+                                "  -n, --name TEXT   a name\n"
                                 "  --count N         how many\n"
                                 "                    of them\n"
                                 "  --seed S          a seed\n"

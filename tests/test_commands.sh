@@ -37,7 +37,7 @@ same() {
 # --- tokenize --------------------------------------------------------------------------------
 expect tokenize-help 0 '^usage: are tokenize SOURCE' -- "$are" tokenize --help
 expect tokenize-no-source 2 'no SOURCE given' -- "$are" tokenize
-expect tokenize-bad-arg 2 "unexpected argument '--eos'" -- "$are" tokenize "$model" --eos
+expect tokenize-bad-arg 2 "unknown option '--eos'" -- "$are" tokenize "$model" --eos
 expect tokenize-missing 1 '^are tokenize: .*nowhere' -- "$are" tokenize "$work/nowhere"
 same tokenize-folder "$expect/tokenize.ids" "$are" tokenize "$model" <"$expect/tokenize.txt"
 same tokenize-json "$expect/tokenize.ids" "$are" tokenize "$model/tokenizer.json" \
@@ -64,7 +64,7 @@ fi
 # --- inspect ---------------------------------------------------------------------------------
 params=$(cat "$expect/parameters.txt")
 expect inspect-help 0 '^usage: are inspect' -- "$are" inspect --help
-expect inspect-no-model 2 'no model given' -- "$are" inspect
+expect inspect-no-model 2 'no MODEL given' -- "$are" inspect
 expect inspect-folder 0 '^architecture: +LlamaForCausalLM$' '^layers: +2$' '^hidden size: +32$' \
     '^ffn size: +48$' '^heads: +4 \(head dim 8\)$' '^kv heads: +2$' '^vocab size: +359$' \
     '^context: +64$' "^parameters: +$params " '^dtypes: +BF16 21 tensors$' \

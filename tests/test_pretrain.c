@@ -360,6 +360,46 @@ static void test_config_overrides(void) {
     }
 }
 
+// pretrain_config_text is a config file that loads back to the very same values (overrides and
+// defaults included, the inter-field rules still met), and is a fixed point: the text of what
+// it loads is itself. Checked with the held-out fraction and with a validation file, since only
+// one of the two fields may appear.
+static void test_config_text(void) {
+    char path[512], again[512], err[1024] = "";
+    snprintf(path, sizeof(path), "%s/p.cfg", tmp_dir);
+    snprintf(again, sizeof(again), "%s/resolved.cfg", tmp_dir);
+    const char *const fraction[] = {"train.steps=70", "data.validation_fraction=0.25",
+                                    "train.eps=3e-7"};
+    const char *const file[] = {"data.validation=\"v.jsonl\""};
+    struct {
+        const char *const *overrides;
+        int n;
+        const char *line, *absent;
+    } cases[] = {
+        {fraction, 3, "    steps = 70;\n", "validation = "},
+        {file, 1, "    validation = \"v.jsonl\";\n", "validation_fraction"},
+    };
+    for (int i = 0; i < 2; i++) {
+        write_variant(path, "validation_fraction = 0.2;", i ? "" : "validation_fraction = 0.2;");
+        PretrainConfig c, d;
+        CHECK(pretrain_config_load(path, cases[i].overrides, cases[i].n, &c, err, sizeof(err)) == 0,
+              "case %d: %s", i, err);
+        char *text = pretrain_config_text(&c);
+        CHECK(text && strstr(text, cases[i].line) && !strstr(text, cases[i].absent),
+              "case %d: text\n%s", i, text ? text : "(null)");
+        write_text(again, text);
+        err[0] = '\0';
+        CHECK(pretrain_config_load(again, NULL, 0, &d, err, sizeof(err)) == 0,
+              "case %d: the text does not load: %s\n%s", i, err, text);
+        CHECK(!memcmp(&c, &d, sizeof c), "case %d: the text loads to other values", i);
+        char *text_again = pretrain_config_text(&d);
+        CHECK(text_again && !strcmp(text, text_again), "case %d: not a fixed point:\n%s", i,
+              text_again ? text_again : "(null)");
+        free(text);
+        free(text_again);
+    }
+}
+
 // The shipped pretrain configs load, with what their files say and the defaults they leave.
 static void test_shipped_configs(void) {
     const char *root = getenv("ARE_SOURCE_DIR") ? getenv("ARE_SOURCE_DIR") : ".";
@@ -395,6 +435,7 @@ int main(void) {
     test_corpus();
     test_config();
     test_config_overrides();
+    test_config_text();
     test_shipped_configs();
     be->destroy(be);
     char command[512];

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `are pretrain` end to end on configs/pretrain-smoke.cfg: the loss falls by a large factor,
 # the folder holds a loadable model, a run stopped and resumed ends bit-identical to a straight
-# one, and bad command lines and configs are refused with their messages.
+# one, --set overrides change the run and are recorded, and bad command lines and configs are
+# refused with their messages.
 # usage: test_pretrain.sh path/to/are SOURCE_DIR
 set -u
 are=$1
@@ -60,6 +61,22 @@ expect resume-state 0 '' -- \
     cmp "$tmp/straight/checkpoint.safetensors" "$tmp/resumed/checkpoint.safetensors"
 expect resume-nothing 1 'no checkpoint to resume from' -- \
     "$are" pretrain "$cfg" --output "$tmp/empty" --resume
+
+# --set: an override changes the run, is what pretrain.cfg and the checkpoint record, and a
+# resume must resolve to the same settings (the file alone is another config); the recorded
+# copy resumes it. A misspelt override is refused, named.
+expect set-steps 0 '^step 3/6  checkpoint written' -- \
+    "$are" pretrain "$cfg" --threads 1 --output "$tmp/set" --set train.steps=6 \
+    --set train.warmup_steps=2 --stop-at 3
+expect set-recorded 0 '^    steps = 6;$' -- cat "$tmp/set/pretrain.cfg"
+expect set-resume-without 1 'was made with another config .*set/pretrain.cfg' -- \
+    "$are" pretrain "$cfg" --threads 1 --output "$tmp/set" --resume
+expect set-resume-copy 0 '^step 4/6  loss ' '^step 6/6  checkpoint written' -- \
+    "$are" pretrain "$tmp/set/pretrain.cfg" --threads 1 --output "$tmp/set" --resume
+expect set-misspelt 1 "--set train.stpes=6: unknown field 'train.stpes' \(did you mean 'steps'\?\)" \
+    -- "$are" pretrain "$cfg" --set train.stpes=6
+expect set-no-value 2 "--set expects PATH=VALUE, got 'train.steps'" -- \
+    "$are" pretrain "$cfg" --set train.steps
 
 # Bad configs: each message names the file, the line and the field.
 printf 'output = "x";\nmodel = { dim = 64; colour = 3; };\n' >"$tmp/unknown.cfg"

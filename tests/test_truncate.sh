@@ -19,13 +19,13 @@ out=$work/out.gguf
 
 expect help 0 '^usage: are truncate MODEL.gguf -o OUT.gguf' '--layers N' -- "$are" truncate --help
 expect listed 0 '^  truncate' -- "$are" --help
-expect no-model 2 'no model given' -- "$are" truncate -o "$out"
+expect no-model 2 'no MODEL given' -- "$are" truncate -o "$out"
 expect no-out 2 'no -o OUT.gguf given' -- "$are" truncate "$gqa"
-expect bad-layers 2 "--layers 'two' is not a whole number" -- \
+expect bad-layers 2 "--layers expects a whole number of at least 1, got 'two'" -- \
     "$are" truncate "$gqa" --layers two -o "$out"
-expect zero-layers 2 "--layers '0' is not a whole number of at least 1" -- \
+expect zero-layers 2 "--layers expects a whole number of at least 1, got '0'" -- \
     "$are" truncate "$gqa" --layers 0 -o "$out"
-expect unknown 2 "unexpected argument '--fast'" -- "$are" truncate "$gqa" --fast -o "$out"
+expect unknown 2 "unknown option '--fast'" -- "$are" truncate "$gqa" --fast -o "$out"
 expect too-many 2 "--layers 2: .*gguf_llama_gqa.gguf has 2 blocks, so N must be 1..1" -- \
     "$are" truncate "$gqa" --layers 2 -o "$out"
 expect default-too-many 2 '--layers 7 \(the default\): .* has 2 blocks' -- \
