@@ -184,7 +184,7 @@ static __device__ WindowRow window_row(const Tiles &g, size_t r, const int *pos)
 
 // Elements of E per window row: the products read P and dS as E in place of the fp32 scores
 // they replace, row by row, so a row of E keeps the fp32 row's byte stride.
-template <typename E> static int window_ld(const Tiles &g) {
+template <typename E> static __host__ __device__ int window_ld(const Tiles &g) {
     return (int)(g.W * (sizeof(float) / sizeof(E)));
 }
 
