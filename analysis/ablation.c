@@ -1,5 +1,6 @@
 #include "ablation.h"
 #include "fail.h"
+#include "trial_summary_names.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -10,14 +11,14 @@
 #include <string.h>
 
 const char *const ablation_headline_metrics[ABLATION_HEADLINE_N] = {
-    "converged",
-    "rounds",
-    "edited.*.refusal_rate",
-    "edited.*.answer_rate",
-    "edited.*.preserved_rouge_l",
-    "edited.*.distinct",
-    "change.held_out_text.perplexity",
-    "wall_seconds"};
+    TRIAL_RESULT_CONVERGED,
+    TRIAL_RESULT_ROUNDS,
+    SUMMARY_EDITED "*." METRIC_REFUSAL_RATE,
+    SUMMARY_EDITED "*." METRIC_ANSWER_RATE,
+    SUMMARY_EDITED "*." METRIC_PRESERVED_ROUGE_L,
+    SUMMARY_EDITED "*." METRIC_DISTINCT,
+    SUMMARY_CHANGE TRIAL_SET_HELD_OUT_TEXT "." TRIAL_PERPLEXITY,
+    SUMMARY_WALL_SECONDS};
 
 #define ABSENT     "-" // the value of a path a trial does not set
 #define NO_VALUE   "—" // a cell no trial has a number for
@@ -396,15 +397,16 @@ static int list_sources(Sweep *s) {
     for (int m = 0; m < t->n_metrics; m++)
         if (add_source(s, t->metric_names[m], m, -1) < 0) return -1;
     for (int m = 0; m < t->n_metrics; m++) {
-        const char *rest = t->metric_names[m] + strlen("edited.");
-        if (strncmp(t->metric_names[m], "edited.", strlen("edited."))) continue;
+        const char *rest = t->metric_names[m] + strlen(SUMMARY_EDITED);
+        if (strncmp(t->metric_names[m], SUMMARY_EDITED, strlen(SUMMARY_EDITED))) continue;
         char base[512], change[512];
-        snprintf(base, sizeof base, "base.%s", rest);
-        snprintf(change, sizeof change, "change.%s", rest);
+        snprintf(base, sizeof base, SUMMARY_BASE "%s", rest);
+        snprintf(change, sizeof change, SUMMARY_CHANGE "%s", rest);
         int b = find_metric(t, base);
         if (b >= 0 && find_metric(t, change) < 0 && add_source(s, change, m, b) < 0) return -1;
     }
-    return find_metric(t, "wall_seconds") < 0 ? add_source(s, "wall_seconds", -1, -1) : 0;
+    return find_metric(t, SUMMARY_WALL_SECONDS) < 0 ? add_source(s, SUMMARY_WALL_SECONDS, -1, -1)
+                                                    : 0;
 }
 
 static double source_value(const SweepTable *t, const MetricSource *m, int i) {

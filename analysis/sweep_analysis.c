@@ -12,6 +12,7 @@
 #include "table_format.h"
 #include "trial_file_check.h"
 #include "trial_summary.h"
+#include "trial_summary_names.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -320,7 +321,7 @@ static int add_figure(Analysis *an, SectionDraft *s, const char *name, const cha
 static bool is_fraction(const char *metric) {
     size_t n = strlen(metric);
     return (n > 5 && !strcmp(metric + n - 5, "_rate")) || strstr(metric, "acc") ||
-           !strcmp(metric, "converged");
+           !strcmp(metric, TRIAL_RESULT_CONVERGED);
 }
 
 // The headline ablation table k (and its files, and bars of its fractions) into s.

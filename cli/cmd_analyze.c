@@ -2,6 +2,7 @@
 // analysis of its stored rounds, SVG plots and one HTML report, from sweep.h5 and the trial
 // files (finished ones, and the .tmp files of trials still running, read as SWMR readers).
 #include "cli_args.h"
+#include "comma_list.h"
 #include "commands.h"
 #include "sweep_analysis.h"
 
@@ -40,34 +41,23 @@ typedef struct {
     bool has_pca_layer;
     const char *where[MAX_FILTERS];
     int n_where;
-    char *by[MAX_BY]; // into --by's value, split in place
+    const char *by[MAX_BY]; // into --by's value, split in place
     int n_by;
-    char *metrics[MAX_METRICS]; // into --metrics's value, split in place
+    const char *metrics[MAX_METRICS]; // into --metrics's value, split in place
     int n_metrics;
     bool no_representations;
 } AnalyzeArgs;
 
-// Splits a comma-separated list in place into items[max] (empty items skipped). False, with text
-// untouched, when it holds no item or more than max.
-static bool split_list(char *text, char **items, int *n, int max) {
-    int count = 0;
-    for (const char *p = text; *p; p++) count += *p != ',' && (p == text || p[-1] == ',');
-    if (count < 1 || count > max) return false;
-    *n = 0;
-    for (char *item = strtok(text, ","); item; item = strtok(NULL, ",")) items[(*n)++] = item;
-    return true;
-}
-
 static bool take_by(void *dest, char *value, char *why, size_t why_len) {
     (void)why, (void)why_len;
     AnalyzeArgs *a = dest;
-    return split_list(value, a->by, &a->n_by, MAX_BY);
+    return comma_list_split(value, a->by, &a->n_by, MAX_BY);
 }
 
 static bool take_metrics(void *dest, char *value, char *why, size_t why_len) {
     (void)why, (void)why_len;
     AnalyzeArgs *a = dest;
-    return split_list(value, a->metrics, &a->n_metrics, MAX_METRICS);
+    return comma_list_split(value, a->metrics, &a->n_metrics, MAX_METRICS);
 }
 
 static bool take_where(void *dest, char *value, char *why, size_t why_len) {
@@ -146,9 +136,9 @@ int cmd_analyze(int argc, char **argv) {
                               .out_dir = out_dir,
                               .where = a.where,
                               .n_where = a.n_where,
-                              .by = (const char *const *)a.by,
+                              .by = a.by,
                               .n_by = a.n_by,
-                              .metrics = (const char *const *)a.metrics,
+                              .metrics = a.metrics,
                               .n_metrics = a.n_metrics,
                               .pca_trial = a.pca_trial,
                               .pca_layer = a.has_pca_layer ? &a.pca_layer : NULL,

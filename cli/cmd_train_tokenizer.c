@@ -1,6 +1,7 @@
 // `are train-tokenizer`: a SentencePiece-style BPE vocabulary learned from text files, saved as
 // tokenizer.json and tokenizer_config.json.
 #include "cli_args.h"
+#include "comma_list.h"
 #include "commands.h"
 #include "text_corpus.h"
 #include "tokenizer_train.h"
@@ -51,20 +52,8 @@ static bool take_input(void *dest, char *value, char *why, size_t why_len) {
 static bool take_specials(void *dest, char *list, char *why, size_t why_len) {
     (void)why, (void)why_len;
     Args *args = dest;
-    if (args->n_specials || !*list) return false;
-    int n = 1;
-    for (const char *p = list; *p; p++) {
-        if (*p != ',') continue;
-        if (p == list || !p[1] || p[1] == ',') return false; // an empty name
-        n++;
-    }
-    if (n > MAX_SPECIALS) return false;
-    for (char *item = list, *comma; item; item = comma ? comma + 1 : NULL) {
-        comma = strchr(item, ',');
-        if (comma) *comma = '\0';
-        args->specials[args->n_specials++] = item;
-    }
-    return true;
+    return !args->n_specials &&
+           comma_list_split(list, args->specials, &args->n_specials, MAX_SPECIALS);
 }
 
 // Returns -1 to go on, or the exit code to return at once.

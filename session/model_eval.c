@@ -1,6 +1,7 @@
 #include "model_eval.h"
 #include "monotonic_clock.h"
 #include "trial_file_names.h"
+#include "trial_summary_names.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -10,11 +11,11 @@
 // small enough that the [tokens, vocab] logits of a 32k vocabulary stay near 0.5 GB.
 #define EVAL_BATCH_TOKENS 4096
 
-static const char *const generate_metric_names[] = {"refusal_rate",   "answer_rate", "repetition_4",
-                                                    "repetition_sen", "self_bleu",   "distinct",
-                                                    "distinct_2"};
+static const char *const generate_metric_names[] = {
+    METRIC_REFUSAL_RATE, METRIC_ANSWER_RATE, METRIC_REPETITION_4, METRIC_REPETITION_SEN,
+    METRIC_SELF_BLEU,    METRIC_DISTINCT,    METRIC_DISTINCT_2};
 #define N_GENERATE_METRICS ((int)(sizeof generate_metric_names / sizeof *generate_metric_names))
-static const char *const mc_metric_names[] = {"accuracy_generate", "accuracy_loglik"};
+static const char *const mc_metric_names[] = {METRIC_ACCURACY_GENERATE, METRIC_ACCURACY_LOGLIK};
 
 int eval_inputs_load(EvalInputs *in, const ModelSession *ms, const AreConfig *c, char *err,
                      size_t err_len) {
@@ -92,7 +93,8 @@ int model_eval_likelihoods(LlamaModel *m, const EvalSet *set, double *target_nll
 static int add_likelihoods(SetEval *out, ModelSession *ms, const EvalSet *set, char *err,
                            size_t err_len) {
     if (set->target_heads.n == 0 && set->refusal_heads.n == 0) return 0;
-    double *target = add_values(out, "target_nll"), *refusal = add_values(out, "refusal_nll");
+    double *target = add_values(out, METRIC_TARGET_NLL),
+           *refusal = add_values(out, METRIC_REFUSAL_NLL);
     double mean_target, mean_refusal;
     if (!target || !refusal) {
         snprintf(err, err_len, "out of memory");
@@ -101,8 +103,8 @@ static int add_likelihoods(SetEval *out, ModelSession *ms, const EvalSet *set, c
     if (model_eval_likelihoods(&ms->model, set, target, refusal, &mean_target, &mean_refusal, err,
                                err_len) < 0)
         return -1;
-    if (set->target_heads.n > 0) add_metric(out, "target_nll", mean_target);
-    if (set->refusal_heads.n > 0) add_metric(out, "refusal_nll", mean_refusal);
+    if (set->target_heads.n > 0) add_metric(out, METRIC_TARGET_NLL, mean_target);
+    if (set->refusal_heads.n > 0) add_metric(out, METRIC_REFUSAL_NLL, mean_refusal);
     return 0;
 }
 
@@ -227,8 +229,8 @@ int model_eval_preservation(ModelEval *edited, const ModelEval *base, const AreC
     for (int i = 0; i < edited->n_sets; i++) {
         SetEval *e = &edited->sets[i];
         if (e->set->config->kind != EVAL_GENERATE) continue;
-        double *prefix = add_values(e, "preserved_prefix"),
-               *rouge = add_values(e, "preserved_rouge_l");
+        double *prefix = add_values(e, METRIC_PRESERVED_PREFIX),
+               *rouge = add_values(e, METRIC_PRESERVED_ROUGE_L);
         if (!prefix || !rouge) {
             snprintf(err, err_len, "out of memory");
             return -1;
@@ -241,8 +243,8 @@ int model_eval_preservation(ModelEval *edited, const ModelEval *base, const AreC
             sum_prefix += prefix[k];
             sum_rouge += rouge[k];
         }
-        add_metric(e, "preserved_prefix", sum_prefix / e->n_texts);
-        add_metric(e, "preserved_rouge_l", sum_rouge / e->n_texts);
+        add_metric(e, METRIC_PRESERVED_PREFIX, sum_prefix / e->n_texts);
+        add_metric(e, METRIC_PRESERVED_ROUGE_L, sum_rouge / e->n_texts);
     }
     return 0;
 }

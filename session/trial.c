@@ -254,9 +254,131 @@ static bool edits_weights(const AreConfig *c) {
     return c->method == METHOD_ARE || c->method == METHOD_DIRECTION_ABLATION;
 }
 
-// The edit of c's method: the ARE loop, or a baseline (baseline_trial.h), whose direction
-// goes into the trial file beside the rounds.
-static int edit_model(ModelSession *ms, const AreConfig *c, const AreSamples *samples,
+// Everything a trial holds, released by release().
+typedef struct {
+    TaskPrompts task;
+    EvalInputs eval;
+    const EvalSet *guard_set, *likelihood_set; // sets of eval; NULL: none
+    ModelEval base, edited;
+    TrialStore *store;
+} TrialState;
+
+static void release(TrialState *s, ModelSession *ms) {
+    if (s->store) trial_store_close(s->store);
+    model_eval_free(&s->edited);
+    model_eval_free(&s->base);
+    eval_inputs_free(&s->eval);
+    task_prompts_free(&s->task);
+    if (ms->model.lora) {
+        lora_free(ms->model.lora, ms->be);
+        ms->model.lora = NULL;
+    }
+    model_unsteer(ms);                                 // activation addition's
+    embedding_lora_free(ms->model.embed_lora, ms->be); // direction ablation's
+    ms->model.embed_lora = NULL;
+}
+
+// Where the trial's files go: OUTPUT/trials/ID.h5 and, when the method edits weights, the
+// adapter in OUTPUT/adapters/ID.
+static int name_files(const AreConfig *c, TrialOutcome *out, char *err, size_t err_len) {
+    char dir[ARE_PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/trials", c->output_dir);
+    if (make_dirs(dir, err, err_len) < 0) return -1;
+    snprintf(out->trial_file, sizeof out->trial_file, "%s/%s.h5", dir, out->id);
+    snprintf(dir, sizeof dir, "%s/adapters", c->output_dir);
+    if (make_dirs(dir, err, err_len) < 0) return -1;
+    if (edits_weights(c))
+        snprintf(out->adapter_dir, sizeof out->adapter_dir, "%s/%s", dir, out->id);
+    return 0;
+}
+
+// The task's train and test prompts (what the edit reads) and its evaluation sets, among them
+// the guard's set and the likelihood set when the config names them.
+static int load_task_data(TrialState *s, ModelSession *ms, const AreConfig *c, char *err,
+                          size_t err_len) {
+    if (task_prompts_load(&s->task, ms, c, err, err_len) < 0 ||
+        eval_inputs_load(&s->eval, ms, c, err, err_len) < 0)
+        return -1;
+    if (guard_bounds(c) && !(s->guard_set = find_set(&s->eval, c->guard.set))) {
+        snprintf(err, err_len, "are.guard.set: no evaluation set named %s in task %s", c->guard.set,
+                 c->task.name);
+        return -1;
+    }
+    if (c->task.likelihood_set[0] &&
+        !(s->likelihood_set = find_set(&s->eval, c->task.likelihood_set))) {
+        snprintf(err, err_len, "tasks.%s.likelihood_set: no evaluation set named %s", c->task.name,
+                 c->task.likelihood_set);
+        return -1;
+    }
+    return 0;
+}
+
+static int evaluate_base(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log,
+                         const TrialOutcome *out, char *err, size_t err_len) {
+    if (log)
+        fprintf(log, "trial %s: task %s, %d prompts; evaluating the base model\n", out->id,
+                c->task.name, s->task.pack.n);
+    return model_eval_run(&s->base, ms, &s->eval, c, err, err_len);
+}
+
+// A fresh LoRA for the edit: ARE's on its configured blocks, or the rank-1 one a baseline
+// fills (baseline_trial.h).
+static int attach_lora(ModelSession *ms, const AreConfig *c, char *err, size_t err_len) {
+    ms->model.lora =
+        c->method == METHOD_ARE ? trial_lora(ms, c, err, err_len) : baseline_lora(&ms->model);
+    if (!ms->model.lora) {
+        if (c->method != METHOD_ARE) snprintf(err, err_len, "out of memory for the LoRA");
+        return -1;
+    }
+    return 0;
+}
+
+// The trial file, created before the edit so that each round goes into it as it ends: the
+// config as resolved, where the trial runs, the refusal markers, the samples' labels and split.
+static int open_trial_file(TrialState *s, ModelSession *ms, const AreConfig *c,
+                           const TrialOutcome *out, char *err, size_t err_len) {
+    char *canonical = are_config_canonical(c);
+    int *is_test = malloc((size_t)s->task.pack.n * sizeof *is_test + 1);
+    if (!canonical || !is_test) {
+        free(canonical);
+        free(is_test);
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < s->task.pack.n; i++) is_test[i] = s->task.is_test[i];
+    char host[256] = "unknown";
+    gethostname(host, sizeof host - 1);
+    const char *markers[ARE_MAX_MARKERS];
+    EvalOptions eval_opt = model_eval_options(ms, c, markers);
+    TrialStoreSpec spec = {
+        .path = out->trial_file,
+        .config_text = canonical,
+        .trial_id = out->id,
+        .seed = c->seed,
+        .host = host,
+        .rank = 0,
+        .device = ms->device,
+        .version = ARE_VERSION,
+        .refusal_markers = markers,
+        .n_refusal_markers = eval_opt.refusal.n_markers,
+        .n_samples = s->task.pack.n,
+        .n_layers = c->n_rep_layers,
+        .dim = ms->model.cfg.dim,
+        .layers = c->rep_layers,
+        .labels = s->task.labels,
+        .is_test = is_test,
+        .store_fp16 = c->store_fp16,
+        // a baseline has no rounds of LoRA weights
+        .lora_n = c->store_lora && c->method == METHOD_ARE ? ms->model.lora->n_params : 0};
+    s->store = trial_store_create(&spec, err, err_len);
+    free(is_test);
+    free(canonical);
+    return s->store ? 0 : -1;
+}
+
+// The method itself: the ARE loop, or a baseline (baseline_trial.h), whose direction goes into
+// the trial file beside the rounds.
+static int run_method(ModelSession *ms, const AreConfig *c, const AreSamples *samples,
                       const AreOptions *opt, const AreSink *sink, const AreGuard *guard,
                       TrialStore *ts, AreResult *result, char *err, size_t err_len) {
     if (c->method == METHOD_ARE)
@@ -278,106 +400,37 @@ static int edit_model(ModelSession *ms, const AreConfig *c, const AreSamples *sa
     return rc;
 }
 
-// Everything a trial holds, released by release().
-typedef struct {
-    char *canonical;
-    TaskPrompts task;
-    EvalInputs eval;
-    ModelEval base, edited;
-    TrialStore *store;
-} TrialState;
-
-static void release(TrialState *s, ModelSession *ms) {
-    if (s->store) trial_store_close(s->store);
-    model_eval_free(&s->edited);
-    model_eval_free(&s->base);
-    eval_inputs_free(&s->eval);
-    task_prompts_free(&s->task);
-    free(s->canonical);
-    if (ms->model.lora) {
-        lora_free(ms->model.lora, ms->be);
-        ms->model.lora = NULL;
+// The guard on s's sets, for the method's rounds; guard_free releases it.
+static int guard_init(Guard *g, const TrialState *s, ModelSession *ms, const AreConfig *c,
+                      char *err, size_t err_len) {
+    *g = (Guard){.ms = ms,
+                 .c = c,
+                 .set = s->guard_set,
+                 .likelihood_set = s->likelihood_set,
+                 .docs = &s->eval.docs,
+                 .err = err,
+                 .err_len = err_len};
+    if (s->likelihood_set &&
+        !(g->nll = malloc(2 * (size_t)s->likelihood_set->n * sizeof *g->nll))) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
     }
-    model_unsteer(ms);                                 // activation addition's
-    embedding_lora_free(ms->model.embed_lora, ms->be); // direction ablation's
-    ms->model.embed_lora = NULL;
+    return 0;
 }
 
-static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, TrialOutcome *out,
-               char *err, size_t err_len) {
-    if (!(s->canonical = are_config_canonical(c))) {
-        snprintf(err, err_len, "out of memory");
-        return -1;
-    }
-    char dir[ARE_PATH_MAX + 16];
-    snprintf(dir, sizeof dir, "%s/trials", c->output_dir);
-    if (make_dirs(dir, err, err_len) < 0) return -1;
-    snprintf(out->trial_file, sizeof out->trial_file, "%s/%s.h5", dir, out->id);
-    snprintf(dir, sizeof dir, "%s/adapters", c->output_dir);
-    if (make_dirs(dir, err, err_len) < 0) return -1;
-    if (edits_weights(c))
-        snprintf(out->adapter_dir, sizeof out->adapter_dir, "%s/%s", dir, out->id);
+static void guard_free(Guard *g) {
+    generate_eval_free(&g->round0);
+    free(g->nll);
+}
 
-    if (task_prompts_load(&s->task, ms, c, err, err_len) < 0 ||
-        eval_inputs_load(&s->eval, ms, c, err, err_len) < 0)
+// The edit: a fresh LoRA, the trial file, then the method, each round going to the log and the
+// file, the guard measuring on its set.
+static int edit(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, TrialOutcome *out,
+                char *err, size_t err_len) {
+    Guard guard_ctx;
+    if (attach_lora(ms, c, err, err_len) < 0 || open_trial_file(s, ms, c, out, err, err_len) < 0 ||
+        guard_init(&guard_ctx, s, ms, c, err, err_len) < 0)
         return -1;
-    const EvalSet *guard_set = NULL, *likelihood_set = NULL;
-    AreOptions opt = trial_options(c);
-    if (guard_bounds(c) && !(guard_set = find_set(&s->eval, c->guard.set))) {
-        snprintf(err, err_len, "are.guard.set: no evaluation set named %s in task %s", c->guard.set,
-                 c->task.name);
-        return -1;
-    }
-    if (c->task.likelihood_set[0] &&
-        !(likelihood_set = find_set(&s->eval, c->task.likelihood_set))) {
-        snprintf(err, err_len, "tasks.%s.likelihood_set: no evaluation set named %s", c->task.name,
-                 c->task.likelihood_set);
-        return -1;
-    }
-    if (log)
-        fprintf(log, "trial %s: task %s, %d prompts; evaluating the base model\n", out->id,
-                c->task.name, s->task.pack.n);
-    if (model_eval_run(&s->base, ms, &s->eval, c, err, err_len) < 0) return -1;
-
-    ms->model.lora =
-        c->method == METHOD_ARE ? trial_lora(ms, c, err, err_len) : baseline_lora(&ms->model);
-    if (!ms->model.lora) {
-        if (c->method != METHOD_ARE) snprintf(err, err_len, "out of memory for the LoRA");
-        return -1;
-    }
-    char host[256] = "unknown";
-    gethostname(host, sizeof host - 1);
-    const char *markers[ARE_MAX_MARKERS];
-    EvalOptions eval_opt = model_eval_options(ms, c, markers);
-    int *is_test = malloc((size_t)s->task.pack.n * sizeof *is_test + 1);
-    if (!is_test) {
-        snprintf(err, err_len, "out of memory");
-        return -1;
-    }
-    for (int i = 0; i < s->task.pack.n; i++) is_test[i] = s->task.is_test[i];
-    TrialStoreSpec spec = {.path = out->trial_file,
-                           .config_text = s->canonical,
-                           .trial_id = out->id,
-                           .seed = c->seed,
-                           .host = host,
-                           .rank = 0,
-                           .device = ms->device,
-                           .version = ARE_VERSION,
-                           .refusal_markers = markers,
-                           .n_refusal_markers = eval_opt.refusal.n_markers,
-                           .n_samples = s->task.pack.n,
-                           .n_layers = c->n_rep_layers,
-                           .dim = ms->model.cfg.dim,
-                           .layers = c->rep_layers,
-                           .labels = s->task.labels,
-                           .is_test = is_test,
-                           .store_fp16 = c->store_fp16,
-                           .lora_n = c->store_lora ? ms->model.lora->n_params : 0};
-    if (c->method != METHOD_ARE) spec.lora_n = 0; // a baseline has no rounds of LoRA weights
-    s->store = trial_store_create(&spec, err, err_len);
-    free(is_test);
-    if (!s->store) return -1;
-
     ProgressSink progress = {.file = trial_store_sink(s->store),
                              .log = log,
                              .device = ms->device,
@@ -388,55 +441,66 @@ static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, T
                     .round_metrics = progress_round,
                     .representations = progress_representations,
                     .lora_weights = progress_lora};
-    Guard guard_ctx = {.ms = ms,
-                       .c = c,
-                       .set = guard_set,
-                       .likelihood_set = likelihood_set,
-                       .docs = &s->eval.docs,
-                       .err = err,
-                       .err_len = err_len};
-    if (likelihood_set &&
-        !(guard_ctx.nll = malloc(2 * (size_t)likelihood_set->n * sizeof *guard_ctx.nll))) {
-        snprintf(err, err_len, "out of memory");
-        return -1;
-    }
     AreGuard guard = {.ctx = &guard_ctx, .measure = guard_measure};
+    AreOptions opt = trial_options(c);
     AreSamples samples = task_prompts_samples(&s->task);
-    int rc = edit_model(ms, c, &samples, &opt, &sink, &guard, s->store, &out->result, err, err_len);
-    generate_eval_free(&guard_ctx.round0);
-    free(guard_ctx.nll);
+    int rc = run_method(ms, c, &samples, &opt, &sink, &guard, s->store, &out->result, err, err_len);
+    guard_free(&guard_ctx);
     if (rc < 0) {
         // The loop says what it was writing; the store says why that failed (a full disk, ...).
         const char *why = trial_store_error(s->store);
         size_t used = strlen(err);
         if (why[0] && used + 1 < err_len) snprintf(err + used, err_len - used, ": %s", why);
-        return -1;
     }
+    return rc;
+}
 
+// The edited model (the weights of the round the loop kept) on the same sets, and what its
+// answers kept of the base model's.
+static int evaluate_edited(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log,
+                           const TrialOutcome *out, char *err, size_t err_len) {
     if (log)
         fprintf(log, "trial %s: %s; evaluating the edited model (round %d)\n", out->id,
                 are_stop_names[out->result.stop], out->result.best_round);
-    if (model_eval_run(&s->edited, ms, &s->eval, c, err, err_len) < 0 ||
-        model_eval_preservation(&s->edited, &s->base, c, err, err_len) < 0 ||
-        store_evaluation(s->store, TRIAL_MODEL_BASE, &s->base, err, err_len) < 0 ||
-        store_evaluation(s->store, TRIAL_MODEL_EDITED, &s->edited, err, err_len) < 0 ||
-        (edits_weights(c) && export_adapter(ms, c, out->adapter_dir, err, err_len) < 0))
-        return -1;
-    summary_line(out, &s->base, &s->edited);
-    const AreResult *r = &out->result;
+    if (model_eval_run(&s->edited, ms, &s->eval, c, err, err_len) < 0) return -1;
+    return model_eval_preservation(&s->edited, &s->base, c, err, err_len);
+}
+
+static int store_result(TrialStore *ts, const AreResult *r, char *err, size_t err_len) {
     const char *names[] = {TRIAL_RESULT_ROUNDS, TRIAL_RESULT_CONVERGED, TRIAL_RESULT_BEST_ROUND,
                            TRIAL_RESULT_FINAL_DISC, TRIAL_RESULT_SECONDS};
     double values[] = {r->rounds, r->stop == ARE_STOP_CONVERGED, r->best_round, r->final_disc_acc,
                        r->seconds};
-    if (trial_store_add_result(s->store, are_stop_names[r->stop], r->stop_detail, names, values, 5,
-                               err, err_len) < 0)
+    return trial_store_add_result(ts, are_stop_names[r->stop], r->stop_detail, names, values, 5,
+                                  err, err_len);
+}
+
+// Both evaluations and the outcome into the trial file, which then takes its final name; the
+// adapter beside it.
+static int write_out(TrialState *s, ModelSession *ms, const AreConfig *c, TrialOutcome *out,
+                     char *err, size_t err_len) {
+    if (store_evaluation(s->store, TRIAL_MODEL_BASE, &s->base, err, err_len) < 0 ||
+        store_evaluation(s->store, TRIAL_MODEL_EDITED, &s->edited, err, err_len) < 0 ||
+        (edits_weights(c) && export_adapter(ms, c, out->adapter_dir, err, err_len) < 0) ||
+        store_result(s->store, &out->result, err, err_len) < 0)
         return -1;
-    if (trial_store_finish(s->store, are_stop_names[out->result.stop], err, err_len) < 0) {
-        s->store = NULL;
-        return -1;
-    }
-    s->store = NULL;
+    TrialStore *store = s->store;
+    s->store = NULL; // finished or closed by trial_store_finish, either way
+    if (trial_store_finish(store, are_stop_names[out->result.stop], err, err_len) < 0) return -1;
     fault_point("trial_done"); // the trial file in place, the sweep's table not yet updated
+    return 0;
+}
+
+// One trial, in the order docs/run.md describes `are run`.
+static int run(TrialState *s, ModelSession *ms, const AreConfig *c, FILE *log, TrialOutcome *out,
+               char *err, size_t err_len) {
+    if (name_files(c, out, err, err_len) < 0 || load_task_data(s, ms, c, err, err_len) < 0 ||
+        evaluate_base(s, ms, c, log, out, err, err_len) < 0 ||
+        edit(s, ms, c, log, out, err, err_len) < 0 ||
+        evaluate_edited(s, ms, c, log, out, err, err_len) < 0 ||
+        write_out(s, ms, c, out, err, err_len) < 0)
+        return -1;
+    summary_line(out, &s->base, &s->edited);
     if (log) model_eval_print(stdout, &s->base, &s->edited);
     return trial_summary_read(out->trial_file, &out->summary, err, err_len);
 }

@@ -2,7 +2,7 @@
 #include "sweep_progress.h"
 
 #include "duration_text.h"
-#include "trial_file_names.h"
+#include "trial_summary_names.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -44,11 +44,10 @@ void sweep_progress_trial(const SweepQueue *q, int index, const TrialReport *r) 
                    r->done ? "done" : "FAILED", r->seconds);
     if (!r->done) at += snprintf(line + at, sizeof line - (size_t)at, ": %s", r->error);
     for (int k = 0; k < r->summary.n && at < (int)sizeof line; k++)
-        if (strstr(r->summary.names[k], TRIAL_MODEL_EDITED ".") == r->summary.names[k] &&
-            strstr(r->summary.names[k], "refusal_rate"))
+        if (strstr(r->summary.names[k], SUMMARY_EDITED) == r->summary.names[k] &&
+            strstr(r->summary.names[k], METRIC_REFUSAL_RATE))
             at += snprintf(line + at, sizeof line - (size_t)at, "  %s %.3f",
-                           r->summary.names[k] + strlen(TRIAL_MODEL_EDITED "."),
-                           r->summary.values[k]);
+                           r->summary.names[k] + strlen(SUMMARY_EDITED), r->summary.values[k]);
     sweep_progress_clear();
     fprintf(stderr, "%s\n", line);
     sweep_progress_show(q);

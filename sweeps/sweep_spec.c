@@ -4,7 +4,7 @@
 #include "are_config.h"
 #include "config_schema.h"
 #include "fail.h"
-#include "mapped_file.h"
+#include "text_corpus.h"
 
 #include <libconfig.h>
 #include <math.h>
@@ -789,18 +789,6 @@ static int by_cost(const void *a, const void *b, void *trials) {
     return (i > j) - (i < j);
 }
 
-static int read_text(SweepPlan *p, const char *path, char *err, size_t err_len) {
-    MappedFile file;
-    if (mapped_file_open(&file, path, err, err_len) < 0) return -1;
-    p->config_text = malloc(file.size + 1);
-    if (p->config_text) {
-        if (file.size) memcpy(p->config_text, file.data, file.size);
-        p->config_text[file.size] = '\0';
-    }
-    mapped_file_close(&file);
-    return p->config_text ? 0 : fail(err, err_len, "out of memory");
-}
-
 // The sweep's set = [ ... ] into the plan, for whoever resolves a trial's config later.
 static int copy_settings(SweepPlan *p, const Spec *spec, char *err, size_t err_len) {
     int n = spec->fields.n_set;
@@ -853,7 +841,9 @@ int sweep_plan_load(SweepPlan *p, const char *config_path, const char *const *ex
     if (rc == 0) rc = check_extras(spec, p, extra, n_all, err, err_len);
     if (rc == 0) rc = expand(spec, p, extra, n_all, err, err_len);
     free(extra);
-    if (rc == 0) rc = read_text(p, config_path, err, err_len);
+    size_t config_size;
+    if (rc == 0 && !(p->config_text = text_file_read(config_path, &config_size, err, err_len)))
+        rc = -1;
     if (rc == 0) {
         p->order = malloc((size_t)p->n * sizeof(int));
         if (!p->order) rc = fail(err, err_len, "out of memory");

@@ -39,6 +39,8 @@ expect missing-dir 1 "$tmp/nowhere: neither a sweep.h5 nor finished trial files"
     "$are" analyze "$tmp/nowhere"
 expect bad-axis 2 'are.generator.rnak' 'are.generator.rank' -- \
     "$are" analyze "$run" --where are.generator.rnak=4 --out "$tmp/bad"
+expect empty-item 2 "--by expects a comma-separated list \(at most 8\), got 'task,'" -- \
+    "$are" analyze "$run" --by task, --out "$tmp/bad"
 
 expect analyze 0 '^## jailbreak: by are.generator.rank$' '^## defense: by are.generator.rank$' \
     '8 trials, all done' -- "$are" analyze "$run"
