@@ -106,6 +106,16 @@ int cli_usage_error(const CommandLine *cl, const char *fmt, ...) {
     return EXIT_USAGE;
 }
 
+Option option_threads(int *threads, const char *help) {
+    return (Option){.name = "--threads",
+                    .kind = OPTION_INT,
+                    .dest = threads,
+                    .value = "N",
+                    .help = help,
+                    .lo = 1,
+                    .hi = 4096};
+}
+
 int cli_parse(const CommandLine *cl, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];

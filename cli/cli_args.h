@@ -64,6 +64,10 @@ void cli_usage(const CommandLine *cl, FILE *f);
 int cli_usage_error(const CommandLine *cl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+// --threads N (1..4096) into *threads, with the command's help line: every command that computes
+// takes it, with one range.
+Option option_threads(int *threads, const char *help);
+
 // A base-10 integer in lo..hi: the whole text must be the number.
 bool parse_int_arg(const char *text, long long lo, long long hi, long long *out);
 // A finite real number in lo..hi: the whole text must be the number.

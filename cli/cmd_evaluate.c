@@ -32,8 +32,7 @@ int cmd_evaluate(int argc, char **argv) {
         {"--show", OPTION_INT, &a.show, "N",
          .help = "also print the first N generated answers of every set", .lo = 0, .hi = 1 << 20,
          .expects = "a count >= 0"},
-        {"--threads", OPTION_INT, &a.threads, "N",
-         .help = "CPU threads (default: the config's, else every core)", .lo = 1, .hi = 4096},
+        option_threads(&a.threads, "CPU threads (default: the config's, else every core)"),
         run_option_device(&a, "auto, cpu or cuda: --set device=D (auto: a GPU when there is one)"),
     };
     CommandLine cl = {"evaluate",

@@ -23,9 +23,8 @@ static const char synopsis[] =
 // Returns -1 to go on, or the exit code to return at once (after --help or a bad argument).
 static int parse_args(int argc, char **argv, int *threads) {
     const Option options[] = {
-        {"--threads", OPTION_INT, threads, "N",
-         .help = "CPU threads per rank (default: the node's cores split among its ranks)", .lo = 1,
-         .hi = 4096},
+        option_threads(threads,
+                       "CPU threads per rank (default: the node's cores split among its ranks)"),
     };
     CommandLine cl = {"info", synopsis, .options = options,
                       .n_options = (int)(sizeof options / sizeof options[0])};

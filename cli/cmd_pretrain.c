@@ -79,8 +79,7 @@ static int parse_args(int argc, char **argv, Args *a) {
          .help = "stop after STEP steps with a checkpoint, to --resume later", .lo = 1,
          .hi = 1 << 30},
         run_option_set(&a->run, "set a config field, e.g. --set train.steps=500 (repeatable)"),
-        {"--threads", OPTION_INT, &a->run.threads, "N", .help = "CPU threads (default: every core)",
-         .lo = 1, .hi = 4096},
+        option_threads(&a->run.threads, "CPU threads (default: every core)"),
     };
     CommandLine cl = {"pretrain",
                       synopsis,

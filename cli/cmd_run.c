@@ -23,8 +23,7 @@ int cmd_run(int argc, char **argv) {
     RunArgs a = {0};
     const Option options[] = {
         run_option_set(&a, "override a config field (repeatable), e.g. --set are.max_rounds=5"),
-        {"--threads", OPTION_INT, &a.threads, "N",
-         .help = "CPU threads (default: the config's, else every core)", .lo = 1, .hi = 4096},
+        option_threads(&a.threads, "CPU threads (default: the config's, else every core)"),
         run_option_device(&a, "auto, cpu or cuda: --set device=D (auto: a GPU when there is one)"),
     };
     CommandLine cl = {"run",

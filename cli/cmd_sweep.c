@@ -37,9 +37,8 @@ int cmd_sweep(int argc, char **argv) {
         {"--max-failures", OPTION_INT, &args.max_failures, "N",
          .help = "hand out no more trials after N failures", .lo = 1, .hi = 1 << 30,
          .expects = "a positive integer"},
-        {"--threads", OPTION_INT, &args.threads, "N",
-         .help = "CPU threads per rank (default: the node's cores split among ranks)", .lo = 1,
-         .hi = 4096},
+        option_threads(&args.threads,
+                       "CPU threads per rank (default: the node's cores split among ranks)"),
         run_option_device(&args,
                           "auto, cpu or cuda: --set device=D (auto: each rank's GPU when the node\n"
                           "has GPUs, picked by node-local rank)"),
