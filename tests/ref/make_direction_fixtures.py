@@ -20,7 +20,7 @@ exactly (PEFT's rounding, which the engine's merged table reproduces), the resid
 (hidden_states 0..n_layers-1) has no component along r beyond 1e-5 of its norm, and the tied
 head still is the base embedding (PEFT leaves lm_head alone).
 
-    /work/main/.venv-torch/bin/python tests/ref/make_direction_fixtures.py
+    .venv-torch/bin/python tests/ref/make_direction_fixtures.py
 (torch 2.x, transformers 5, peft 0.21; see tests/ref/README.md.)
 """
 

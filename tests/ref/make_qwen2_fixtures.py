@@ -23,7 +23,7 @@ run Python; run this only to regenerate. Everything is seeded: reruns write the 
       (greedy tokens through transformers' KV cache; the script stops on a near tie), and
       expect.text_ids: the tokenizer's ids for the metadata's "text" (no special tokens added)
 
-    /work/main/.venv-torch/bin/python tests/ref/make_qwen2_fixtures.py
+    .venv-torch/bin/python tests/ref/make_qwen2_fixtures.py
 (torch 2.x, transformers 5, peft 0.21; see tests/ref/README.md.)
 """
 

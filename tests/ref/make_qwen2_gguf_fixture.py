@@ -28,7 +28,7 @@ Reading the GGUF's vocabulary, the records of each text and prompt (greedy loop,
 writing the file are make_smollm2_fixtures' functions, imported, with its TOP_K,
 MAX_NEW_TOKENS and MIN_MARGIN.
 
-    /work/main/.venv-torch/bin/python tests/ref/make_qwen2_gguf_fixture.py
+    .venv-torch/bin/python tests/ref/make_qwen2_gguf_fixture.py
 (torch 2.x, transformers with GGUF support (5.25 made it), tokenizers, gguf: 10.4 GB peak RSS, 12
 minutes on 2 busy cores.)
 """
